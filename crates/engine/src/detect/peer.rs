@@ -1,0 +1,312 @@
+//! TCP flows: the peer wire handshake scanner (BEP 3) and the HTTP tracker detector.
+//!
+//! The handshake is searched in every byte of the first [`SCAN_SEGMENTS`] payload segments
+//! of each direction, not only at offset 0: a connection that negotiates MSE and then selects
+//! plaintext sends the handshake after the key exchange, and a capture may start mid-stream.
+//! A handshake split across two segments is joined through a small carry buffer.
+
+use bt::handshake::{self, PROTOCOL};
+
+use super::http::Http;
+use super::stream::{Delivered, Stream};
+use super::{Ctx, Status};
+use crate::flow::{Kind, Side, Signal};
+use crate::knowledge::Source;
+
+/// Payload segments per direction searched for a handshake before giving up.
+pub const SCAN_SEGMENTS: u16 = 8;
+/// Stream bytes per direction searched before giving up.
+pub const SCAN_BYTES: u32 = 16 * 1024;
+
+/// Longest carry: a handshake minus one byte.
+const CARRY: usize = handshake::LEN - 1;
+
+#[derive(Debug, Clone, Copy)]
+struct Scan {
+    carry: [u8; CARRY],
+    carry_len: u8,
+    state: ScanState,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ScanState {
+    Searching,
+    Found,
+    GaveUp,
+}
+
+impl Default for Scan {
+    fn default() -> Self {
+        Scan {
+            carry: [0; CARRY],
+            carry_len: 0,
+            state: ScanState::Searching,
+        }
+    }
+}
+
+/// What a scan of new bytes found.
+#[derive(Debug, PartialEq, Eq)]
+enum Hit {
+    /// A handshake with at least its info-hash; `offset` is its stream offset.
+    Handshake(handshake::Handshake, u32),
+    Nothing,
+}
+
+impl Scan {
+    fn scan(&mut self, d: &Delivered<'_>) -> Hit {
+        if !d.contiguous {
+            self.carry_len = 0;
+        }
+        let carried = usize::from(self.carry_len);
+        if carried > 0 {
+            // Look for a handshake that starts in the carry and runs into the new bytes.
+            let mut joined = [0u8; CARRY + handshake::LEN];
+            let take = d.bytes.len().min(handshake::LEN);
+            joined[..carried].copy_from_slice(&self.carry[..carried]);
+            joined[carried..carried + take].copy_from_slice(&d.bytes[..take]);
+            let joined = &joined[..carried + take];
+            if let Some(at) = handshake::find(joined).filter(|&at| at < carried) {
+                let start = d.offset.wrapping_sub((carried - at) as u32);
+                match handshake::parse(&joined[at..]) {
+                    Ok(h) => {
+                        self.carry_len = 0;
+                        return Hit::Handshake(h, start);
+                    }
+                    Err(_) => {
+                        self.keep(&joined[at..]);
+                        return Hit::Nothing;
+                    }
+                }
+            }
+        }
+        if let Some(at) = handshake::find(d.bytes) {
+            let start = d.offset.wrapping_add(at as u32);
+            return match handshake::parse(&d.bytes[at..]) {
+                Ok(h) => {
+                    self.carry_len = 0;
+                    Hit::Handshake(h, start)
+                }
+                Err(_) => {
+                    self.keep(&d.bytes[at..]);
+                    Hit::Nothing
+                }
+            };
+        }
+        // Keep a tail that could be the start of a handshake. If the carry itself ends in
+        // such a prefix and the new bytes are short, join them.
+        let mut tail = [0u8; CARRY + handshake::LEN];
+        let take = d.bytes.len().min(PROTOCOL.len());
+        let keep_old = if d.bytes.len() < PROTOCOL.len() {
+            carried
+        } else {
+            0
+        };
+        tail[..keep_old].copy_from_slice(&self.carry[..keep_old]);
+        tail[keep_old..keep_old + take].copy_from_slice(&d.bytes[d.bytes.len() - take..]);
+        let tail = &tail[..keep_old + take];
+        let n = handshake::partial_suffix(tail);
+        self.keep(&tail[tail.len() - n..]);
+        Hit::Nothing
+    }
+
+    fn keep(&mut self, bytes: &[u8]) {
+        let n = bytes.len().min(CARRY);
+        self.carry[..n].copy_from_slice(&bytes[..n]);
+        self.carry_len = n as u8;
+    }
+}
+
+/// Detector state of a TCP flow.
+#[derive(Debug, Default)]
+pub(crate) struct TcpDetect {
+    streams: [Stream; 2],
+    scans: [Scan; 2],
+    http: Http,
+}
+
+impl TcpDetect {
+    pub fn buffered(&self) -> usize {
+        self.http.buffered()
+    }
+
+    pub fn syn(&mut self, from: Side, seq: u32) {
+        self.streams[from as usize].syn(seq);
+    }
+
+    /// Feeds one segment's payload.
+    pub fn segment(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        seq: u32,
+        payload: &[u8],
+        wire_len: u32,
+        fin: bool,
+    ) -> Status {
+        let dir = ctx.from as usize;
+        let Some(d) = self.streams[dir].deliver(seq, payload, wire_len) else {
+            if fin {
+                self.http.stream_end(ctx);
+            }
+            return self.status();
+        };
+        let scan = &mut self.scans[dir];
+        if scan.state == ScanState::Searching {
+            if let Hit::Handshake(h, offset) = scan.scan(&d) {
+                scan.state = ScanState::Found;
+                let signal = if offset == 0 {
+                    Signal::Handshake
+                } else {
+                    Signal::HandshakeLater
+                };
+                ctx.decide(Kind::PeerTcp, signal);
+                ctx.infohash(h.info_hash);
+                if let Some(id) = h.peer_id {
+                    ctx.peer_id(ctx.from, id);
+                }
+                // The listening end of a peer connection is a peer of this torrent.
+                let server = if ctx.from_client { ctx.dst } else { ctx.src };
+                ctx.learn(server, Some(h.info_hash), Source::PeerFlow);
+                self.http.stop(ctx.budget);
+            } else if self.streams[dir].segments >= SCAN_SEGMENTS
+                || self.streams[dir].offset >= SCAN_BYTES
+            {
+                scan.state = ScanState::GaveUp;
+            }
+        }
+        if !ctx.has(Kind::PeerTcp) {
+            self.http.deliver(ctx, &d, fin);
+        }
+        self.status()
+    }
+
+    fn status(&self) -> Status {
+        let scanning = self.scans.iter().any(|s| s.state == ScanState::Searching);
+        if scanning || self.http.running() {
+            Status::Running
+        } else {
+            Status::Done
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bt::handshake::{Reserved, emit};
+    use bt::{InfoHash, PeerId};
+
+    fn hs() -> [u8; 68] {
+        emit(
+            Reserved::default(),
+            InfoHash([0x11; 20]),
+            PeerId(*b"-TR3000-000000000000"),
+        )
+    }
+
+    fn feed(scan: &mut Scan, chunks: &[&[u8]]) -> Option<(InfoHash, u32)> {
+        let mut offset = 0u32;
+        for c in chunks {
+            let d = Delivered {
+                bytes: c,
+                offset,
+                contiguous: true,
+            };
+            offset += c.len() as u32;
+            if let Hit::Handshake(h, at) = scan.scan(&d) {
+                return Some((h.info_hash, at));
+            }
+        }
+        None
+    }
+
+    #[test]
+    fn whole_handshake_at_start_and_later() {
+        let h = hs();
+        assert_eq!(
+            feed(&mut Scan::default(), &[&h]),
+            Some((InfoHash([0x11; 20]), 0))
+        );
+        let mut s = vec![0xaa; 300];
+        s.extend(h);
+        assert_eq!(
+            feed(&mut Scan::default(), &[&s]),
+            Some((InfoHash([0x11; 20]), 300))
+        );
+    }
+
+    #[test]
+    fn split_at_every_position() {
+        let mut stream = vec![0x5a; 37];
+        stream.extend(hs());
+        stream.extend([0u8; 10]);
+        for cut in 1..stream.len() {
+            let got = feed(&mut Scan::default(), &[&stream[..cut], &stream[cut..]]);
+            assert_eq!(got, Some((InfoHash([0x11; 20]), 37)), "cut at {cut}");
+        }
+    }
+
+    #[test]
+    fn split_in_three_tiny_pieces() {
+        let h = hs();
+        let got = feed(
+            &mut Scan::default(),
+            &[&h[..5], &h[5..9], &h[9..30], &h[30..]],
+        );
+        assert_eq!(got, Some((InfoHash([0x11; 20]), 0)));
+    }
+
+    #[test]
+    fn gap_discards_carry() {
+        let h = hs();
+        let mut s = Scan::default();
+        let d = Delivered {
+            bytes: &h[..10],
+            offset: 0,
+            contiguous: true,
+        };
+        assert_eq!(s.scan(&d), Hit::Nothing);
+        let d = Delivered {
+            bytes: &h[10..],
+            offset: 500,
+            contiguous: false,
+        };
+        assert_eq!(s.scan(&d), Hit::Nothing);
+    }
+
+    #[test]
+    fn no_handshake_in_other_bytes() {
+        let mut s = Scan::default();
+        assert_eq!(
+            feed(
+                &mut s,
+                &[b"GET / HTTP/1.1\r\n\r\n", b"\x13BitTorrent protocoX"]
+            ),
+            None
+        );
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn found_whatever_the_segmentation(
+            pre in proptest::collection::vec(proptest::num::u8::ANY, 0..100),
+            cuts in proptest::collection::vec(1usize..40, 1..8),
+        ) {
+            let mut stream = pre.clone();
+            // avoid an accidental earlier partial match in the random prefix
+            stream.iter_mut().for_each(|b| if *b == 0x13 { *b = 0 });
+            let pre_len = stream.len() as u32;
+            stream.extend(hs());
+            let mut chunks = Vec::new();
+            let mut rest = &stream[..];
+            for c in cuts {
+                if rest.is_empty() { break; }
+                let n = c.min(rest.len());
+                chunks.push(&rest[..n]);
+                rest = &rest[n..];
+            }
+            if !rest.is_empty() { chunks.push(rest); }
+            proptest::prop_assert_eq!(feed(&mut Scan::default(), &chunks), Some((InfoHash([0x11; 20]), pre_len)));
+        }
+    }
+}

@@ -1,0 +1,48 @@
+//! UDP flows: one socket of a BitTorrent client carries DHT, uTP and UDP tracker traffic, so
+//! every datagram is offered to the detector its first byte points to, before and after the
+//! flow is decided (a flow may be DHT and uTP at once, and later packets still carry
+//! info-hashes and peers).
+
+use super::dht::Dht;
+use super::lsd;
+use super::udp_tracker::UdpTracker;
+use super::utp::Utp;
+use super::{Ctx, Status};
+
+/// Datagrams no detector recognised before an undecided flow is given up. A BitTorrent
+/// client's socket speaks only DHT, uTP and tracker protocols, so misses are rare there;
+/// other protocols whose first bytes happen to look like uTP (STUN, RTP) miss quickly.
+pub const MAX_MISSES: u16 = 4;
+
+/// Detector state of a UDP flow.
+#[derive(Debug, Default)]
+pub(crate) struct UdpDetect {
+    utp: Utp,
+    dht: Dht,
+    tracker: UdpTracker,
+    misses: u16,
+}
+
+impl UdpDetect {
+    pub fn datagram(&mut self, ctx: &mut Ctx<'_>, payload: &[u8], wire_len: u32) -> Status {
+        let cut = (payload.len() as u32) < wire_len;
+        let known = match payload.first() {
+            None => false,
+            Some(b'd') => !cut && self.dht.datagram(ctx, payload),
+            Some(b'B') => !cut && lsd::datagram(ctx, payload),
+            // uTP: type in the high nibble (0-4), version 1 in the low one.
+            Some(0x01 | 0x11 | 0x21 | 0x31 | 0x41) => {
+                self.utp.datagram(ctx, payload) || (!cut && self.tracker.datagram(ctx, payload))
+            }
+            Some(_) => !cut && self.tracker.datagram(ctx, payload),
+        };
+        if !known {
+            self.misses = self.misses.saturating_add(1);
+        }
+        if !ctx.is_decided() && self.misses >= MAX_MISSES {
+            Status::Done
+        } else {
+            Status::Running
+        }
+    }
+}

@@ -1,0 +1,420 @@
+//! Flows: bidirectional 5-tuples, what is known about them, and the record they leave.
+
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+
+use bt::{InfoHash, PeerId};
+
+use crate::detect::Detect;
+
+/// Transport protocol of a flow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Proto {
+    Tcp,
+    Udp,
+}
+
+impl Proto {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Proto::Tcp => "tcp",
+            Proto::Udp => "udp",
+        }
+    }
+}
+
+/// A flow's identity: protocol and both endpoints, in a canonical order so that both
+/// directions of a conversation find the same flow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct FlowKey {
+    v6: bool,
+    proto: u8,
+    ips: [[u8; 16]; 2],
+    ports: [u16; 2],
+}
+
+/// Which endpoint of a [`FlowKey`] sent a packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    /// The endpoint that sorts first.
+    Lo,
+    Hi,
+}
+
+impl FlowKey {
+    /// The key of a packet from `src` to `dst`, and which side of the key sent it.
+    #[inline]
+    pub fn new(proto: Proto, src: SocketAddr, dst: SocketAddr) -> (FlowKey, Side) {
+        let (s, d) = (octets(src.ip()), octets(dst.ip()));
+        let v6 = src.is_ipv6();
+        let p = match proto {
+            Proto::Tcp => 6,
+            Proto::Udp => 17,
+        };
+        if (s, src.port()) <= (d, dst.port()) {
+            (
+                FlowKey {
+                    v6,
+                    proto: p,
+                    ips: [s, d],
+                    ports: [src.port(), dst.port()],
+                },
+                Side::Lo,
+            )
+        } else {
+            (
+                FlowKey {
+                    v6,
+                    proto: p,
+                    ips: [d, s],
+                    ports: [dst.port(), src.port()],
+                },
+                Side::Hi,
+            )
+        }
+    }
+
+    pub fn proto(&self) -> Proto {
+        if self.proto == 6 {
+            Proto::Tcp
+        } else {
+            Proto::Udp
+        }
+    }
+
+    /// The endpoint on `side`.
+    pub fn addr(&self, side: Side) -> SocketAddr {
+        let i = match side {
+            Side::Lo => 0,
+            Side::Hi => 1,
+        };
+        let ip = if self.v6 {
+            IpAddr::V6(Ipv6Addr::from(self.ips[i]))
+        } else {
+            let o = self.ips[i];
+            IpAddr::V4(Ipv4Addr::new(o[12], o[13], o[14], o[15]))
+        };
+        SocketAddr::new(ip, self.ports[i])
+    }
+}
+
+fn octets(ip: IpAddr) -> [u8; 16] {
+    match ip {
+        IpAddr::V4(a) => a.to_ipv6_mapped().octets(),
+        IpAddr::V6(a) => a.octets(),
+    }
+}
+
+/// The BitTorrent kinds swarmwall recognises.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Kind {
+    /// Peer wire protocol over TCP (BEP 3).
+    PeerTcp,
+    /// Peer wire protocol over uTP (BEP 29).
+    PeerUtp,
+    /// HTTP tracker (BEP 3, 23, 48).
+    TrackerHttp,
+    /// UDP tracker (BEP 15).
+    TrackerUdp,
+    /// Local Service Discovery (BEP 14).
+    Lsd,
+    /// DHT (BEP 5).
+    Dht,
+}
+
+impl Kind {
+    /// In order of precedence: a flow that is several kinds at once is reported as the first.
+    pub const ALL: [Kind; 6] = [
+        Kind::PeerTcp,
+        Kind::PeerUtp,
+        Kind::TrackerHttp,
+        Kind::TrackerUdp,
+        Kind::Lsd,
+        Kind::Dht,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::PeerTcp => "peer-tcp",
+            Kind::PeerUtp => "peer-utp",
+            Kind::TrackerHttp => "tracker-http",
+            Kind::TrackerUdp => "tracker-udp",
+            Kind::Lsd => "lsd",
+            Kind::Dht => "dht",
+        }
+    }
+
+    pub fn from_name(s: &str) -> Option<Kind> {
+        Kind::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+
+    fn bit(self) -> u8 {
+        1 << (self as u8)
+    }
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A set of kinds (one UDP socket can carry DHT and uTP at once).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct KindSet(u8);
+
+impl KindSet {
+    pub fn insert(&mut self, k: Kind) {
+        self.0 |= k.bit();
+    }
+    pub fn contains(&self, k: Kind) -> bool {
+        self.0 & k.bit() != 0
+    }
+    pub fn is_empty(&self) -> bool {
+        self.0 == 0
+    }
+    /// The kinds in precedence order.
+    pub fn iter(self) -> impl Iterator<Item = Kind> {
+        Kind::ALL.into_iter().filter(move |k| self.contains(*k))
+    }
+    /// The kind a flow is reported as.
+    pub fn primary(self) -> Option<Kind> {
+        self.iter().next()
+    }
+    pub fn union(self, other: KindSet) -> KindSet {
+        KindSet(self.0 | other.0)
+    }
+}
+
+impl FromIterator<Kind> for KindSet {
+    fn from_iter<I: IntoIterator<Item = Kind>>(it: I) -> Self {
+        let mut s = KindSet::default();
+        for k in it {
+            s.insert(k);
+        }
+        s
+    }
+}
+
+macro_rules! evidence {
+    ($($(#[$doc:meta])* $name:ident = $bit:expr, $text:expr;)*) => {
+        /// One fact a decision rests on.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum Signal { $($(#[$doc])* $name = $bit,)* }
+
+        impl Signal {
+            pub const ALL: &'static [Signal] = &[$(Signal::$name,)*];
+            /// The name used in flow records.
+            pub fn as_str(self) -> &'static str {
+                match self { $(Signal::$name => $text,)* }
+            }
+        }
+    };
+}
+
+evidence! {
+    /// A peer wire handshake at the start of a TCP stream.
+    Handshake = 0, "bt-handshake";
+    /// A peer wire handshake later in the stream (e.g. after an MSE exchange that chose plaintext).
+    HandshakeLater = 1, "bt-handshake-after-preamble";
+    /// Valid uTP headers both ways, with related connection ids and acknowledgements.
+    UtpExchange = 2, "utp-exchange";
+    /// A peer wire handshake inside uTP data.
+    UtpHandshake = 3, "utp-bt-handshake";
+    /// Repeated valid uTP headers one way whose clock follows the capture's clock.
+    UtpOneWay = 4, "utp-one-way";
+    KrpcQuery = 5, "krpc-query";
+    KrpcResponse = 6, "krpc-response";
+    KrpcError = 7, "krpc-error";
+    HttpAnnounce = 8, "http-announce";
+    HttpScrape = 9, "http-scrape";
+    /// A connect request with the BEP 15 protocol id.
+    UdpTrackerConnect = 10, "udp-tracker-connect";
+    /// An announce or scrape request answered with the same transaction id.
+    UdpTrackerExchange = 11, "udp-tracker-exchange";
+    LsdSearch = 12, "lsd-bt-search";
+}
+
+/// The set of signals that matched on a flow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Evidence(u16);
+
+impl Evidence {
+    pub fn insert(&mut self, s: Signal) {
+        self.0 |= 1 << (s as u16);
+    }
+    pub fn contains(&self, s: Signal) -> bool {
+        self.0 & (1 << (s as u16)) != 0
+    }
+    pub fn is_empty(&self) -> bool {
+        self.0 == 0
+    }
+    pub fn iter(self) -> impl Iterator<Item = Signal> {
+        Signal::ALL
+            .iter()
+            .copied()
+            .filter(move |s| self.contains(*s))
+    }
+}
+
+/// Why a flow record was written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum End {
+    /// Idle for longer than its protocol's timeout.
+    Idle,
+    /// Pushed out of a full flow table (oldest idle first).
+    Evicted,
+    /// A new TCP connection reused the 5-tuple after this one closed.
+    Reused,
+    /// Still open when the input ended.
+    Eof,
+}
+
+impl End {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            End::Idle => "idle",
+            End::Evicted => "evicted",
+            End::Reused => "reused",
+            End::Eof => "eof",
+        }
+    }
+}
+
+/// The verdict on a flow so far.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Verdict {
+    pub kinds: KindSet,
+    pub evidence: Evidence,
+    /// 1-based index of the flow's packet that first made it BitTorrent.
+    pub decided_at: Option<u32>,
+}
+
+/// Rarely needed per-flow facts, kept out of line.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Extra {
+    pub infohashes: Vec<InfoHash>,
+    /// Peer ids seen from the lo and hi endpoints.
+    pub peer_ids: [Option<PeerId>; 2],
+}
+
+/// Most info-hashes kept per flow (a DHT flow may name many).
+pub const MAX_INFOHASHES_PER_FLOW: usize = 64;
+
+/// TCP state bits of a flow.
+pub(crate) mod tcp_state {
+    pub const SYN: u8 = 0x01;
+    pub const FIN_LO: u8 = 0x02;
+    pub const FIN_HI: u8 = 0x04;
+    pub const RST: u8 = 0x08;
+    pub const CLOSED: u8 = 0x10;
+}
+
+/// Everything kept per flow.
+#[derive(Debug)]
+pub(crate) struct Flow {
+    pub first_ns: i64,
+    pub last_ns: i64,
+    /// Bytes and packets sent by the lo and hi endpoints.
+    pub bytes: [u64; 2],
+    pub packets: [u32; 2],
+    /// Whether the client (connection initiator) is the lo endpoint.
+    pub client_is_lo: bool,
+    pub tcp: u8,
+    pub verdict: Verdict,
+    /// State of the detectors still running; `None` once they all finished.
+    pub detect: Option<Box<Detect>>,
+    pub extra: Option<Box<Extra>>,
+}
+
+// Keep the per-flow state small (nDPI's per-flow struct is ~1 KB; STYLE.md).
+const _: () = assert!(std::mem::size_of::<Flow>() <= 80);
+
+/// A finished flow, as written to the flow log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FlowRecord {
+    pub proto: Proto,
+    pub client: SocketAddr,
+    pub server: SocketAddr,
+    pub first_ns: i64,
+    pub last_ns: i64,
+    /// Packets and IP-layer bytes sent by the client and by the server.
+    pub packets: [u64; 2],
+    pub bytes: [u64; 2],
+    pub verdict: Verdict,
+    pub encrypted: bool,
+    pub infohashes: Vec<InfoHash>,
+    pub client_peer_id: Option<PeerId>,
+    pub server_peer_id: Option<PeerId>,
+    pub end: End,
+}
+
+impl FlowRecord {
+    pub fn kind(&self) -> Option<Kind> {
+        self.verdict.kinds.primary()
+    }
+    pub fn is_bittorrent(&self) -> bool {
+        !self.verdict.kinds.is_empty()
+    }
+    pub fn total_packets(&self) -> u64 {
+        self.packets[0] + self.packets[1]
+    }
+    pub fn total_bytes(&self) -> u64 {
+        self.bytes[0] + self.bytes[1]
+    }
+
+    pub(crate) fn new(key: &FlowKey, flow: Flow, end: End) -> FlowRecord {
+        let (c, s) = if flow.client_is_lo { (0, 1) } else { (1, 0) };
+        let (cs, ss) = if flow.client_is_lo {
+            (Side::Lo, Side::Hi)
+        } else {
+            (Side::Hi, Side::Lo)
+        };
+        let extra = flow.extra.map(|b| *b).unwrap_or_default();
+        FlowRecord {
+            proto: key.proto(),
+            client: key.addr(cs),
+            server: key.addr(ss),
+            first_ns: flow.first_ns,
+            last_ns: flow.last_ns,
+            packets: [u64::from(flow.packets[c]), u64::from(flow.packets[s])],
+            bytes: [flow.bytes[c], flow.bytes[s]],
+            verdict: flow.verdict,
+            encrypted: false,
+            infohashes: extra.infohashes,
+            client_peer_id: extra.peer_ids[c],
+            server_peer_id: extra.peer_ids[s],
+            end,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_is_direction_independent() {
+        let a: SocketAddr = "10.77.0.2:6881".parse().unwrap();
+        let b: SocketAddr = "10.77.0.1:51413".parse().unwrap();
+        let (k1, s1) = FlowKey::new(Proto::Tcp, a, b);
+        let (k2, s2) = FlowKey::new(Proto::Tcp, b, a);
+        assert_eq!(k1, k2);
+        assert_ne!(s1, s2);
+        assert_eq!(k1.addr(Side::Lo), b);
+        assert_eq!(k1.addr(Side::Hi), a);
+        let (k3, _) = FlowKey::new(Proto::Udp, a, b);
+        assert_ne!(k1, k3);
+        let v6: SocketAddr = "[2001:db8::1]:1".parse().unwrap();
+        let (k, side) = FlowKey::new(Proto::Udp, v6, a);
+        assert_eq!(k.addr(side), v6);
+    }
+
+    #[test]
+    fn kind_precedence() {
+        let s: KindSet = [Kind::Dht, Kind::PeerUtp].into_iter().collect();
+        assert_eq!(s.primary(), Some(Kind::PeerUtp));
+        assert_eq!(s.iter().collect::<Vec<_>>(), vec![Kind::PeerUtp, Kind::Dht]);
+        assert_eq!(Kind::from_name("lsd"), Some(Kind::Lsd));
+    }
+}

@@ -1,0 +1,420 @@
+//! The analysis core of swarmwall: flows, BitTorrent detectors and learned endpoints.
+//!
+//! [`Engine`] takes captured frames one at a time (from a file, a live capture or an
+//! NFQUEUE), decodes them with `wire`, finds their flow, runs the detectors that are still
+//! interested in the flow, and hands finished flows to a sink as [`FlowRecord`]s. It does no
+//! I/O and knows nothing of JSON or files; offline and inline paths share it.
+//!
+//! # Bounds
+//! Every table is bounded: flows ([`Config::max_flows`], oldest idle evicted first),
+//! learned endpoints ([`Config::max_endpoints`]), and reassembly buffers
+//! ([`Config::reassembly_budget`] bytes over all flows). Per-flow state is small and only
+//! flows with a detector still running carry detector state.
+//!
+//! # Panic rule
+//! No frame makes the engine panic: every parser below it checks lengths, and the engine
+//! itself indexes only fixed-size arrays with values it computed.
+
+mod detect;
+mod flow;
+mod knowledge;
+mod lru;
+pub mod report;
+
+use std::net::SocketAddr;
+
+use wire::{Decoded, LinkType, Skip, Transport, ip::Fragment, tcp::flags};
+
+pub use detect::Budget;
+use detect::{Ctx, Detect, Status};
+pub use flow::{End, Evidence, FlowKey, FlowRecord, Kind, KindSet, Proto, Signal, Verdict};
+use flow::{Flow, Side, tcp_state};
+pub use knowledge::{Endpoint, Knowledge, KnowledgeStats, Source};
+use lru::{Handle, Lru};
+
+const NS: i64 = 1_000_000_000;
+
+/// Limits and timeouts.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Flows tracked at once; when full, the flow idle the longest is ended (and counted).
+    pub max_flows: usize,
+    /// Idle time after which a TCP flow ends.
+    pub tcp_timeout_ns: i64,
+    /// Idle time after which a TCP flow that saw FIN both ways or RST ends.
+    pub tcp_closed_timeout_ns: i64,
+    /// Idle time after which a UDP flow ends.
+    pub udp_timeout_ns: i64,
+    /// Learned endpoints kept.
+    pub max_endpoints: usize,
+    /// Bytes all flows together may hold in reassembly buffers.
+    pub reassembly_budget: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            max_flows: 1 << 20,
+            tcp_timeout_ns: 300 * NS,
+            tcp_closed_timeout_ns: 15 * NS,
+            udp_timeout_ns: 120 * NS,
+            max_endpoints: 1 << 20,
+            reassembly_budget: 64 << 20,
+        }
+    }
+}
+
+/// Capture-wide counters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Totals {
+    pub packets: u64,
+    /// Bytes as captured (may be cut by the snaplen).
+    pub captured_bytes: u64,
+    /// Frame lengths on the wire.
+    pub wire_bytes: u64,
+    /// Frames cut short by the capture's snaplen.
+    pub truncated: u64,
+    /// Frames that carry no IP (ARP, LLDP, ...).
+    pub non_ip: u64,
+    /// Frames of a link type that cannot be decoded.
+    pub unsupported_link: u64,
+    /// Frames whose link, IP or transport header was cut or malformed.
+    pub undecodable: u64,
+    /// IP fragments (first and later).
+    pub fragments: u64,
+    /// Later fragments, skipped: they carry no ports.
+    pub fragments_skipped: u64,
+    /// IP packets of other protocols (ICMP, IGMP, ESP, ...).
+    pub other_ip: u64,
+    pub tcp_packets: u64,
+    pub udp_packets: u64,
+    pub flows: u64,
+    pub tcp_flows: u64,
+    pub udp_flows: u64,
+    /// Flows ended early because the flow table was full.
+    pub flows_evicted: u64,
+    /// Earliest and latest capture timestamps (ns since the epoch).
+    pub first_ns: Option<i64>,
+    pub last_ns: Option<i64>,
+}
+
+/// Recency classes of the flow table (each has its own idle timeout).
+mod class {
+    pub const TCP: u8 = 0;
+    pub const TCP_CLOSED: u8 = 1;
+    pub const UDP: u8 = 2;
+    pub const ALL: [u8; 3] = [TCP, TCP_CLOSED, UDP];
+}
+
+/// Capture time between two sweeps for idle flows.
+const SWEEP_NS: i64 = NS;
+
+/// The analysis engine. See the crate docs.
+#[derive(Debug)]
+pub struct Engine {
+    flows: Lru<FlowKey, Flow, 3>,
+    knowledge: Knowledge,
+    budget: Budget,
+    config: Config,
+    totals: Totals,
+    now_ns: i64,
+    next_sweep_ns: i64,
+}
+
+impl Engine {
+    pub fn new(config: Config) -> Engine {
+        Engine {
+            flows: Lru::new(config.max_flows),
+            knowledge: Knowledge::new(config.max_endpoints),
+            budget: Budget::new(config.reassembly_budget),
+            config,
+            totals: Totals::default(),
+            now_ns: i64::MIN,
+            next_sweep_ns: i64::MIN,
+        }
+    }
+
+    pub fn totals(&self) -> &Totals {
+        &self.totals
+    }
+
+    pub fn knowledge(&self) -> &Knowledge {
+        &self.knowledge
+    }
+
+    pub fn budget(&self) -> &Budget {
+        &self.budget
+    }
+
+    /// Flows currently tracked.
+    pub fn active_flows(&self) -> usize {
+        self.flows.len()
+    }
+
+    /// Processes one captured frame. Flows that end (idle, evicted) are passed to `sink`.
+    pub fn frame(
+        &mut self,
+        link: LinkType,
+        ts_ns: i64,
+        frame: &[u8],
+        orig_len: u32,
+        sink: &mut impl FnMut(FlowRecord),
+    ) {
+        let t = &mut self.totals;
+        t.packets += 1;
+        t.captured_bytes += frame.len() as u64;
+        t.wire_bytes += u64::from(orig_len.max(frame.len() as u32));
+        if (frame.len() as u64) < u64::from(orig_len) {
+            t.truncated += 1;
+        }
+        t.first_ns = Some(t.first_ns.map_or(ts_ns, |f| f.min(ts_ns)));
+        t.last_ns = Some(t.last_ns.map_or(ts_ns, |l| l.max(ts_ns)));
+        match wire::decode(link, frame) {
+            Ok(d) => self.packet(ts_ns, &d, sink),
+            Err(Skip::NotIp(_)) => t.non_ip += 1,
+            Err(Skip::UnsupportedLink(_)) => t.unsupported_link += 1,
+            Err(Skip::Bad(..)) => t.undecodable += 1,
+        }
+    }
+
+    /// Processes a decoded IP packet.
+    pub fn packet(&mut self, ts_ns: i64, d: &Decoded<'_>, sink: &mut impl FnMut(FlowRecord)) {
+        if d.ip.fragment != Fragment::No {
+            self.totals.fragments += 1;
+        }
+        let (proto, sport, dport, payload, wire_payload) = match d.transport {
+            Transport::Tcp {
+                src_port,
+                dst_port,
+                payload,
+                payload_wire_len,
+                ..
+            } => {
+                self.totals.tcp_packets += 1;
+                (Proto::Tcp, src_port, dst_port, payload, payload_wire_len)
+            }
+            Transport::Udp {
+                src_port,
+                dst_port,
+                payload,
+                payload_wire_len,
+            } => {
+                self.totals.udp_packets += 1;
+                (Proto::Udp, src_port, dst_port, payload, payload_wire_len)
+            }
+            Transport::Fragment => {
+                self.totals.fragments_skipped += 1;
+                return;
+            }
+            Transport::Other => {
+                self.totals.other_ip += 1;
+                return;
+            }
+        };
+        self.advance_clock(ts_ns, sink);
+        let src = SocketAddr::new(d.ip.src, sport);
+        let dst = SocketAddr::new(d.ip.dst, dport);
+        let (key, side) = FlowKey::new(proto, src, dst);
+        let tcp_flags = match d.transport {
+            Transport::Tcp { flags, .. } => flags,
+            _ => 0,
+        };
+        let h = self.flow_for(key, side, proto, tcp_flags, ts_ns, sink);
+        let Some(h) = h else { return };
+        self.flows.touch(h);
+
+        let Engine {
+            flows,
+            knowledge,
+            budget,
+            ..
+        } = self;
+        let Some((_, flow)) = flows.get_mut(h) else {
+            return;
+        };
+        let s = side as usize;
+        flow.packets[s] = flow.packets[s].saturating_add(1);
+        flow.bytes[s] = flow.bytes[s].saturating_add(u64::from(d.ip.wire_len));
+        flow.last_ns = flow.last_ns.max(ts_ns);
+        let mut closed = false;
+        if let Transport::Tcp { flags: f, .. } = d.transport {
+            if f & flags::FIN != 0 {
+                flow.tcp |= if side == Side::Lo {
+                    tcp_state::FIN_LO
+                } else {
+                    tcp_state::FIN_HI
+                };
+            }
+            if f & flags::RST != 0 {
+                flow.tcp |= tcp_state::RST;
+            }
+            let both_fin = tcp_state::FIN_LO | tcp_state::FIN_HI;
+            if flow.tcp & tcp_state::CLOSED == 0
+                && (flow.tcp & tcp_state::RST != 0 || flow.tcp & both_fin == both_fin)
+            {
+                flow.tcp |= tcp_state::CLOSED;
+                closed = true;
+            }
+        }
+        if let Some(detect) = flow.detect.as_deref_mut() {
+            let index = flow.packets[0].saturating_add(flow.packets[1]);
+            let mut ctx = Ctx {
+                now_ns: ts_ns,
+                index,
+                from: side,
+                from_client: (side == Side::Lo) == flow.client_is_lo,
+                src,
+                dst,
+                verdict: &mut flow.verdict,
+                extra: &mut flow.extra,
+                knowledge,
+                budget,
+            };
+            let status = match (detect, d.transport) {
+                (
+                    Detect::Tcp(t),
+                    Transport::Tcp {
+                        seq,
+                        flags: f,
+                        payload,
+                        payload_wire_len,
+                        ..
+                    },
+                ) => {
+                    if f & flags::SYN != 0 {
+                        t.syn(side, seq);
+                    }
+                    let fin = f & (flags::FIN | flags::RST) != 0;
+                    t.segment(&mut ctx, seq, payload, payload_wire_len, fin)
+                }
+                (Detect::Udp(u), Transport::Udp { .. }) => {
+                    u.datagram(&mut ctx, payload, wire_payload)
+                }
+                _ => Status::Done,
+            };
+            if status == Status::Done
+                && let Some(d) = flow.detect.take()
+            {
+                budget.give_back(d.buffered());
+            }
+        }
+        if closed {
+            self.flows.set_class(h, class::TCP_CLOSED);
+        }
+    }
+
+    /// Finds or creates the flow of a packet, ending an old one where a new TCP connection
+    /// reuses its 5-tuple and making room in a full table.
+    fn flow_for(
+        &mut self,
+        key: FlowKey,
+        side: Side,
+        proto: Proto,
+        tcp_flags: u8,
+        ts_ns: i64,
+        sink: &mut impl FnMut(FlowRecord),
+    ) -> Option<Handle> {
+        let syn_only = tcp_flags & (flags::SYN | flags::ACK) == flags::SYN;
+        if let Some(h) = self.flows.find(&key) {
+            let reused = syn_only
+                && matches!(self.flows.get(h), Some((_, f)) if f.tcp & tcp_state::CLOSED != 0);
+            if !reused {
+                return Some(h);
+            }
+            self.end(h, End::Reused, sink);
+        }
+        if self.flows.is_full() {
+            let oldest = class::ALL
+                .iter()
+                .filter_map(|&c| self.flows.oldest(c))
+                .min_by_key(|&h| self.flows.get(h).map_or(i64::MIN, |(_, f)| f.last_ns));
+            if let Some(h) = oldest {
+                self.totals.flows_evicted += 1;
+                self.end(h, End::Evicted, sink);
+            }
+        }
+        // The client opened the flow: the sender of a SYN, the receiver of a SYN-ACK, else the
+        // sender of the first packet seen.
+        let syn_ack = tcp_flags & (flags::SYN | flags::ACK) == flags::SYN | flags::ACK;
+        let sender_is_lo = side == Side::Lo;
+        let flow = Flow {
+            first_ns: ts_ns,
+            last_ns: ts_ns,
+            bytes: [0; 2],
+            packets: [0; 2],
+            client_is_lo: if syn_ack { !sender_is_lo } else { sender_is_lo },
+            tcp: if syn_only { tcp_state::SYN } else { 0 },
+            verdict: Verdict::default(),
+            detect: Some(Box::new(match proto {
+                Proto::Tcp => Detect::tcp(),
+                Proto::Udp => Detect::udp(),
+            })),
+            extra: None,
+        };
+        let c = match proto {
+            Proto::Tcp => class::TCP,
+            Proto::Udp => class::UDP,
+        };
+        let h = self.flows.insert(key, flow, c)?;
+        self.totals.flows += 1;
+        match proto {
+            Proto::Tcp => self.totals.tcp_flows += 1,
+            Proto::Udp => self.totals.udp_flows += 1,
+        }
+        Some(h)
+    }
+
+    fn timeout(&self, c: u8) -> i64 {
+        match c {
+            class::TCP => self.config.tcp_timeout_ns,
+            class::TCP_CLOSED => self.config.tcp_closed_timeout_ns,
+            _ => self.config.udp_timeout_ns,
+        }
+    }
+
+    /// Moves the capture clock and ends flows idle for longer than their timeout.
+    fn advance_clock(&mut self, ts_ns: i64, sink: &mut impl FnMut(FlowRecord)) {
+        if ts_ns <= self.now_ns {
+            return;
+        }
+        self.now_ns = ts_ns;
+        if ts_ns < self.next_sweep_ns {
+            return;
+        }
+        self.next_sweep_ns = ts_ns.saturating_add(SWEEP_NS);
+        for c in class::ALL {
+            let limit = ts_ns.saturating_sub(self.timeout(c));
+            while let Some(h) = self.flows.oldest(c) {
+                match self.flows.get(h) {
+                    Some((_, f)) if f.last_ns < limit => self.end(h, End::Idle, sink),
+                    _ => break,
+                }
+            }
+        }
+    }
+
+    fn end(&mut self, h: Handle, why: End, sink: &mut impl FnMut(FlowRecord)) {
+        if let Some((key, mut flow)) = self.flows.remove(h) {
+            if let Some(d) = flow.detect.take() {
+                self.budget.give_back(d.buffered());
+            }
+            sink(FlowRecord::new(&key, flow, why));
+        }
+    }
+
+    /// Ends every flow still open (end of input), in the order they started.
+    pub fn finish(&mut self, sink: &mut impl FnMut(FlowRecord)) {
+        let mut open: Vec<(i64, FlowKey, Handle)> = self
+            .flows
+            .iter()
+            .map(|(h, k, f)| (f.first_ns, *k, h))
+            .collect();
+        open.sort_unstable_by_key(|a| (a.0, a.1));
+        for (_, _, h) in open {
+            self.end(h, End::Eof, sink);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

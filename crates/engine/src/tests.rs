@@ -1,0 +1,522 @@
+//! Engine tests: frames built byte by byte from the BEPs, fed through the whole pipeline.
+
+use std::net::SocketAddr;
+
+use bencode::encode::Item;
+use bt::handshake::{self, Reserved};
+use bt::utp::{self, Type};
+use bt::{InfoHash, PeerId, udp_tracker};
+use wire::tcp::flags::{ACK, FIN, PSH, SYN};
+use wire::{LinkType, build};
+
+use super::*;
+
+const HASH: InfoHash = InfoHash([0x42; 20]);
+
+fn sa(s: &str) -> SocketAddr {
+    s.parse().unwrap()
+}
+
+/// Runs frames (at one per millisecond unless given) and returns every record.
+struct Run {
+    engine: Engine,
+    records: Vec<FlowRecord>,
+    t: i64,
+}
+
+impl Run {
+    fn new() -> Run {
+        Run::with(Config::default())
+    }
+    fn with(config: Config) -> Run {
+        Run {
+            engine: Engine::new(config),
+            records: Vec::new(),
+            t: 1_700_000_000 * NS,
+        }
+    }
+    fn at(&mut self, ts: i64, frame: &[u8]) {
+        let records = &mut self.records;
+        self.engine.frame(
+            LinkType::Ethernet,
+            ts,
+            frame,
+            frame.len() as u32,
+            &mut |r| records.push(r),
+        );
+    }
+    fn send(&mut self, frame: &[u8]) {
+        self.t += 1_000_000;
+        let t = self.t;
+        self.at(t, frame);
+    }
+    fn finish(mut self) -> (Vec<FlowRecord>, Engine) {
+        let records = &mut self.records;
+        self.engine.finish(&mut |r| records.push(r));
+        (self.records, self.engine)
+    }
+}
+
+fn tcp_handshake(run: &mut Run, c: SocketAddr, s: SocketAddr) {
+    run.send(&build::tcp(c, s, 1000, 0, SYN, &[]));
+    run.send(&build::tcp(s, c, 5000, 1001, SYN | ACK, &[]));
+    run.send(&build::tcp(c, s, 1001, 5001, ACK, &[]));
+}
+
+fn bt_handshake(id: &[u8; 20]) -> [u8; 68] {
+    handshake::emit(Reserved::default(), HASH, PeerId(*id))
+}
+
+#[test]
+fn peer_wire_over_tcp() {
+    let (c, s) = (sa("10.77.0.2:40000"), sa("10.77.0.1:51413"));
+    let mut run = Run::new();
+    tcp_handshake(&mut run, c, s);
+    run.send(&build::tcp(
+        c,
+        s,
+        1001,
+        5001,
+        PSH | ACK,
+        &bt_handshake(b"-TR3000-aaaaaaaaaaaa"),
+    ));
+    run.send(&build::tcp(
+        s,
+        c,
+        5001,
+        1069,
+        PSH | ACK,
+        &bt_handshake(b"-LT2080-bbbbbbbbbbbb"),
+    ));
+    run.send(&build::tcp(c, s, 1069, 5069, PSH | ACK, &[0, 0, 0, 1, 2]));
+    let (recs, engine) = run.finish();
+    assert_eq!(recs.len(), 1);
+    let r = &recs[0];
+    assert_eq!((r.client, r.server), (c, s));
+    assert_eq!(r.kind(), Some(Kind::PeerTcp));
+    assert_eq!(r.verdict.decided_at, Some(4));
+    assert!(r.verdict.evidence.contains(Signal::Handshake));
+    assert_eq!(r.infohashes, vec![HASH]);
+    assert_eq!(r.client_peer_id, Some(PeerId(*b"-TR3000-aaaaaaaaaaaa")));
+    assert_eq!(r.server_peer_id, Some(PeerId(*b"-LT2080-bbbbbbbbbbbb")));
+    assert_eq!(r.packets, [4, 2]);
+    assert_eq!(r.end, End::Eof);
+    // the listening end is learned for the torrent
+    assert_eq!(engine.knowledge().get(&s).unwrap().infohashes, vec![HASH]);
+}
+
+#[test]
+fn handshake_split_across_segments_after_preamble() {
+    let (c, s) = (sa("10.77.0.2:40000"), sa("10.77.0.1:51413"));
+    let mut run = Run::new();
+    tcp_handshake(&mut run, c, s);
+    let mut stream = vec![0x77u8; 200]; // an MSE-like preamble
+    stream.extend(bt_handshake(b"A2-1-36-0-cccccccccc"));
+    run.send(&build::tcp(c, s, 1001, 5001, ACK, &stream[..210]));
+    run.send(&build::tcp(c, s, 1001, 5001, ACK, &stream[..210])); // retransmission
+    run.send(&build::tcp(c, s, 1211, 5001, ACK, &stream[210..]));
+    let (recs, _) = run.finish();
+    let r = &recs[0];
+    assert_eq!(r.kind(), Some(Kind::PeerTcp));
+    assert!(r.verdict.evidence.contains(Signal::HandshakeLater));
+    assert_eq!(r.verdict.decided_at, Some(6));
+    assert_eq!(r.infohashes, vec![HASH]);
+}
+
+#[test]
+fn random_tcp_is_not_bittorrent_and_frees_state() {
+    let (c, s) = (sa("10.77.0.2:40000"), sa("10.77.0.1:443"));
+    let mut run = Run::new();
+    tcp_handshake(&mut run, c, s);
+    let mut seq = 1001u32;
+    for i in 0..20u8 {
+        let p = vec![i.wrapping_mul(37); 100];
+        run.send(&build::tcp(c, s, seq, 5001, ACK, &p));
+        seq += 100;
+    }
+    assert_eq!(run.engine.active_flows(), 1);
+    let (recs, _) = run.finish();
+    assert!(!recs[0].is_bittorrent());
+    assert!(recs[0].infohashes.is_empty());
+}
+
+#[test]
+fn http_announce_split_and_reply_peers() {
+    let (c, s) = (sa("10.77.0.2:40000"), sa("10.77.0.9:8080"));
+    let mut run = Run::new();
+    tcp_handshake(&mut run, c, s);
+    let req = format!(
+        "GET /a/announce?info_hash={}&peer_id=-qB4520-dddddddddddd&port=6881&compact=1 HTTP/1.1\r\nHost: t\r\n\r\n",
+        "%42".repeat(20)
+    );
+    let (a, b) = req.as_bytes().split_at(30);
+    run.send(&build::tcp(c, s, 1001, 5001, ACK, a));
+    run.send(&build::tcp(c, s, 1001 + a.len() as u32, 5001, ACK, b));
+    let body = Item::Dict(vec![
+        (b"interval", Item::Int(1800)),
+        (b"peers", Item::Bytes(&[10, 77, 0, 7, 0x1a, 0xe1])),
+    ])
+    .to_vec();
+    let mut resp =
+        format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", body.len()).into_bytes();
+    resp.extend(&body);
+    run.send(&build::tcp(s, c, 5001, 1001 + req.len() as u32, ACK, &resp));
+    let (recs, engine) = run.finish();
+    let r = &recs[0];
+    assert_eq!(r.kind(), Some(Kind::TrackerHttp));
+    assert_eq!(r.verdict.decided_at, Some(5));
+    assert_eq!(r.infohashes, vec![HASH]);
+    assert_eq!(r.client_peer_id, Some(PeerId(*b"-qB4520-dddddddddddd")));
+    let peer = engine.knowledge().get(&sa("10.77.0.7:6881")).unwrap();
+    assert!(peer.has(Source::TrackerHttp));
+    assert_eq!(peer.infohashes, vec![HASH]);
+    // the client's announced port
+    assert!(
+        engine
+            .knowledge()
+            .get(&sa("10.77.0.2:6881"))
+            .unwrap()
+            .has(Source::Announce)
+    );
+    assert_eq!(engine.budget().used, 0, "buffers returned to the budget");
+}
+
+#[test]
+fn plain_http_is_not_a_tracker() {
+    let (c, s) = (sa("10.77.0.2:40000"), sa("10.77.0.9:80"));
+    let mut run = Run::new();
+    tcp_handshake(&mut run, c, s);
+    let req = b"GET /index.html?info_hash=x HTTP/1.1\r\nHost: t\r\n\r\n";
+    run.send(&build::tcp(c, s, 1001, 5001, ACK, req));
+    run.send(&build::tcp(
+        s,
+        c,
+        5001,
+        1001 + req.len() as u32,
+        ACK,
+        b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+    ));
+    let (recs, engine) = run.finish();
+    assert!(!recs[0].is_bittorrent());
+    assert_eq!(engine.budget().used, 0);
+}
+
+fn krpc_get_peers(tid: &'static [u8]) -> Vec<u8> {
+    Item::Dict(vec![
+        (
+            b"a",
+            Item::Dict(vec![
+                (b"id", Item::Bytes(&[1; 20])),
+                (b"info_hash", Item::Bytes(&[0x42; 20])),
+            ]),
+        ),
+        (b"q", Item::Bytes(b"get_peers")),
+        (b"t", Item::Bytes(tid)),
+        (b"y", Item::Bytes(b"q")),
+    ])
+    .to_vec()
+}
+
+fn krpc_values(tid: &'static [u8]) -> Vec<u8> {
+    Item::Dict(vec![
+        (
+            b"r",
+            Item::Dict(vec![
+                (b"id", Item::Bytes(&[2; 20])),
+                (b"token", Item::Bytes(b"tk")),
+                (
+                    b"values",
+                    Item::List(vec![Item::Bytes(&[10, 77, 0, 8, 0xc8, 0xd5])]),
+                ),
+            ]),
+        ),
+        (b"t", Item::Bytes(tid)),
+        (b"y", Item::Bytes(b"r")),
+    ])
+    .to_vec()
+}
+
+#[test]
+fn dht_query_and_values() {
+    let (a, b) = (sa("10.77.0.2:6881"), sa("10.77.0.3:6881"));
+    let mut run = Run::new();
+    run.send(&build::udp(a, b, &krpc_get_peers(b"aa")));
+    run.send(&build::udp(b, a, &krpc_values(b"aa")));
+    let (recs, engine) = run.finish();
+    let r = &recs[0];
+    assert_eq!(r.kind(), Some(Kind::Dht));
+    assert_eq!(r.verdict.decided_at, Some(1));
+    assert!(
+        r.verdict.evidence.contains(Signal::KrpcQuery)
+            && r.verdict.evidence.contains(Signal::KrpcResponse)
+    );
+    assert_eq!(r.infohashes, vec![HASH]);
+    let p = engine.knowledge().get(&sa("10.77.0.8:51413")).unwrap();
+    assert!(p.has(Source::DhtValues));
+    assert_eq!(
+        p.infohashes,
+        vec![HASH],
+        "values attributed through the transaction id"
+    );
+}
+
+#[test]
+fn utp_exchange_and_handshake_mixed_with_dht() {
+    let (a, b) = (sa("10.77.0.2:6881"), sa("10.77.0.3:51413"));
+    let mut run = Run::new();
+    run.send(&build::udp(a, b, &krpc_get_peers(b"xy")));
+    run.send(&build::udp(
+        a,
+        b,
+        &utp::emit(Type::Syn, 100, 1_000, 0, 65535, 1, 0, &[]),
+    ));
+    let recs_before = run.engine.active_flows();
+    assert_eq!(recs_before, 1);
+    run.send(&build::udp(
+        b,
+        a,
+        &utp::emit(Type::State, 100, 9_000, 10, 65535, 500, 1, &[]),
+    ));
+    let hs = bt_handshake(b"-LT2080-eeeeeeeeeeee");
+    run.send(&build::udp(
+        a,
+        b,
+        &utp::emit(Type::Data, 101, 2_000, 10, 65535, 2, 500, &hs),
+    ));
+    let (recs, _) = run.finish();
+    let r = &recs[0];
+    assert_eq!(r.kind(), Some(Kind::PeerUtp));
+    assert!(r.verdict.kinds.contains(Kind::Dht));
+    assert_eq!(r.verdict.decided_at, Some(1), "decided as DHT first");
+    assert!(r.verdict.evidence.contains(Signal::UtpExchange));
+    assert!(r.verdict.evidence.contains(Signal::UtpHandshake));
+    assert_eq!(r.client_peer_id, Some(PeerId(*b"-LT2080-eeeeeeeeeeee")));
+}
+
+#[test]
+fn utp_one_way_needs_a_consistent_clock() {
+    let (a, b) = (sa("10.77.0.2:6881"), sa("10.77.0.3:51413"));
+    // SYN retries one second apart whose uTP clock advances one second each time.
+    let mut run = Run::new();
+    for i in 0..3u32 {
+        let t = run.t + i64::from(i) * NS;
+        run.at(
+            t,
+            &build::udp(
+                a,
+                b,
+                &utp::emit(Type::Syn, 7, 5_000_000 + i * 1_000_000, 0, 65535, 1, 0, &[]),
+            ),
+        );
+    }
+    let (recs, _) = run.finish();
+    assert!(recs[0].verdict.evidence.contains(Signal::UtpOneWay));
+
+    // Same packets with a clock that does not follow: not decided.
+    let mut run = Run::new();
+    for i in 0..3u32 {
+        let t = run.t + i64::from(i) * NS;
+        run.at(
+            t,
+            &build::udp(
+                a,
+                b,
+                &utp::emit(Type::Syn, 7, 5_000_000 + i * 7_777_777, 0, 65535, 1, 0, &[]),
+            ),
+        );
+    }
+    let (recs, _) = run.finish();
+    assert!(!recs[0].is_bittorrent());
+}
+
+#[test]
+fn udp_tracker_connect_announce_reply() {
+    let (c, t) = (sa("10.77.0.2:51413"), sa("10.77.0.9:6969"));
+    let mut run = Run::new();
+    run.send(&build::udp(c, t, &udp_tracker::emit_connect(7)));
+    let mut conn = vec![0, 0, 0, 0, 0, 0, 0, 7];
+    conn.extend(99u64.to_be_bytes());
+    run.send(&build::udp(t, c, &conn));
+    run.send(&build::udp(
+        c,
+        t,
+        &udp_tracker::emit_announce(99, 8, HASH, PeerId(*b"-TR3000-ffffffffffff"), 2, 51413),
+    ));
+    let mut ann = vec![0, 0, 0, 1, 0, 0, 0, 8, 0, 0, 7, 8, 0, 0, 0, 1, 0, 0, 0, 1];
+    ann.extend([10, 77, 0, 5, 0x1a, 0xe1]);
+    run.send(&build::udp(t, c, &ann));
+    let (recs, engine) = run.finish();
+    let r = &recs[0];
+    assert_eq!(r.kind(), Some(Kind::TrackerUdp));
+    assert_eq!(r.verdict.decided_at, Some(1));
+    assert_eq!(r.infohashes, vec![HASH]);
+    assert_eq!(r.client_peer_id, Some(PeerId(*b"-TR3000-ffffffffffff")));
+    assert_eq!(
+        engine
+            .knowledge()
+            .get(&sa("10.77.0.5:6881"))
+            .unwrap()
+            .infohashes,
+        vec![HASH]
+    );
+}
+
+#[test]
+fn udp_tracker_announce_without_connect_decides_on_the_reply() {
+    let (c, t) = (sa("10.77.0.2:51413"), sa("10.77.0.9:6969"));
+    let mut run = Run::new();
+    run.send(&build::udp(
+        c,
+        t,
+        &udp_tracker::emit_announce(99, 8, HASH, PeerId([b'x'; 20]), 0, 51413),
+    ));
+    let ann = [0, 0, 0, 1, 0, 0, 0, 8, 0, 0, 7, 8, 0, 0, 0, 1, 0, 0, 0, 1];
+    run.send(&build::udp(t, c, &ann));
+    let (recs, _) = run.finish();
+    assert_eq!(recs[0].verdict.decided_at, Some(2));
+    assert!(
+        recs[0]
+            .verdict
+            .evidence
+            .contains(Signal::UdpTrackerExchange)
+    );
+    assert_eq!(recs[0].infohashes, vec![HASH]);
+}
+
+#[test]
+fn lsd_announce() {
+    let msg = b"BT-SEARCH * HTTP/1.1\r\nHost: 239.192.152.143:6771\r\nPort: 6881\r\nInfohash: 4242424242424242424242424242424242424242\r\n\r\n\r\n";
+    let mut run = Run::new();
+    run.send(&build::udp(
+        sa("10.77.0.2:6771"),
+        sa("239.192.152.143:6771"),
+        msg,
+    ));
+    let (recs, engine) = run.finish();
+    assert_eq!(recs[0].kind(), Some(Kind::Lsd));
+    assert_eq!(recs[0].infohashes, vec![HASH]);
+    assert!(
+        engine
+            .knowledge()
+            .get(&sa("10.77.0.2:6881"))
+            .unwrap()
+            .has(Source::Lsd)
+    );
+}
+
+#[test]
+fn random_udp_gives_up() {
+    let (a, b) = (sa("10.77.0.2:5000"), sa("10.77.0.3:5001"));
+    let mut run = Run::new();
+    for i in 0..30u8 {
+        run.send(&build::udp(
+            a,
+            b,
+            &[
+                i, 0x55, 0xaa, i, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18,
+                19, 20, 21,
+            ],
+        ));
+    }
+    let (recs, _) = run.finish();
+    assert!(!recs[0].is_bittorrent());
+}
+
+#[test]
+fn idle_timeout_splits_flows_and_close_then_syn_reuses() {
+    let (c, s) = (sa("10.77.0.2:40000"), sa("10.77.0.1:80"));
+    let mut run = Run::new();
+    run.send(&build::udp(c, s, b"one"));
+    run.t += 200 * NS;
+    run.send(&build::udp(c, s, b"two"));
+    assert_eq!(run.records.len(), 1);
+    assert_eq!(run.records[0].end, End::Idle);
+
+    tcp_handshake(&mut run, c, s);
+    run.send(&build::tcp(c, s, 1001, 5001, FIN | ACK, &[]));
+    run.send(&build::tcp(s, c, 5001, 1002, FIN | ACK, &[]));
+    tcp_handshake(&mut run, c, s);
+    let (recs, engine) = run.finish();
+    let tcp: Vec<_> = recs.iter().filter(|r| r.proto == Proto::Tcp).collect();
+    assert_eq!(tcp.len(), 2);
+    assert_eq!(tcp[0].end, End::Reused);
+    assert_eq!(tcp[0].packets, [3, 2]); // SYN, ACK, FIN and SYN-ACK, FIN
+    assert_eq!(engine.totals().flows, 4);
+}
+
+#[test]
+fn full_table_evicts_oldest_idle() {
+    let mut run = Run::with(Config {
+        max_flows: 2,
+        ..Config::default()
+    });
+    let a = sa("10.77.0.1:1");
+    run.send(&build::udp(a, sa("10.77.0.2:1"), b"x"));
+    run.send(&build::udp(a, sa("10.77.0.3:1"), b"x"));
+    run.send(&build::udp(a, sa("10.77.0.2:1"), b"x")); // touch the first
+    run.send(&build::udp(a, sa("10.77.0.4:1"), b"x"));
+    assert_eq!(run.records.len(), 1);
+    assert_eq!(run.records[0].server, sa("10.77.0.3:1"));
+    assert_eq!(run.records[0].end, End::Evicted);
+    assert_eq!(run.engine.totals().flows_evicted, 1);
+}
+
+#[test]
+fn totals_count_what_is_not_a_flow() {
+    let mut run = Run::new();
+    let mut arp = build::udp(sa("10.77.0.1:1"), sa("10.77.0.2:1"), b"x");
+    arp[12..14].copy_from_slice(&[0x08, 0x06]);
+    run.send(&arp);
+    let icmp = build::ethernet_ip(
+        sa("10.77.0.1:0").ip(),
+        sa("10.77.0.2:0").ip(),
+        1,
+        &[8, 0, 0, 0],
+    );
+    run.send(&icmp);
+    let f = build::udp(sa("10.77.0.1:1"), sa("10.77.0.2:1"), &[0u8; 100]);
+    run.engine.frame(
+        LinkType::Ethernet,
+        run.t,
+        &f[..60],
+        f.len() as u32,
+        &mut |_| {},
+    );
+    run.send(&f[..20]);
+    let t = *run.engine.totals();
+    assert_eq!(
+        (t.packets, t.non_ip, t.other_ip, t.truncated, t.undecodable),
+        (4, 1, 1, 1, 1)
+    );
+}
+
+proptest::proptest! {
+    #[test]
+    fn arbitrary_frames_never_panic(frames in proptest::collection::vec(proptest::collection::vec(proptest::num::u8::ANY, 0..120), 0..40)) {
+        let mut run = Run::new();
+        for f in &frames {
+            run.send(f);
+        }
+        run.finish();
+    }
+
+    #[test]
+    fn arbitrary_payloads_on_real_flows_never_panic(
+        payloads in proptest::collection::vec((proptest::bool::ANY, proptest::bool::ANY, proptest::collection::vec(proptest::num::u8::ANY, 0..200)), 0..30)
+    ) {
+        let (a, b) = (sa("10.77.0.2:6881"), sa("10.77.0.3:51413"));
+        let mut run = Run::new();
+        let mut seq = [1u32, 1];
+        for (udp, fwd, p) in &payloads {
+            let (s, d, i) = if *fwd { (a, b, 0) } else { (b, a, 1) };
+            if *udp {
+                run.send(&build::udp(s, d, p));
+            } else {
+                run.send(&build::tcp(s, d, seq[i], seq[1 - i], ACK, p));
+                seq[i] = seq[i].wrapping_add(p.len() as u32);
+            }
+        }
+        let (_, engine) = run.finish();
+        proptest::prop_assert_eq!(engine.budget().used, 0);
+    }
+}
