@@ -1,0 +1,206 @@
+//! `swarmwall analyze`.
+
+use std::fs::File;
+use std::io::{self, BufWriter, IsTerminal, Write};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use engine::report::Summary;
+use engine::{Config, Engine, FlowRecord};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use swarmwall_io::capture::{self, Input};
+use swarmwall_io::record;
+use wire::LinkType;
+
+use crate::summary;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Capture files (pcap or pcapng); `-` reads standard input.
+    #[arg(required = true, value_name = "FILE")]
+    files: Vec<String>,
+
+    /// Write one JSON object per flow, one per line, to PATH (`-` for standard output, in
+    /// which case the summary goes to standard error).
+    #[arg(long, value_name = "PATH")]
+    flows: Option<String>,
+
+    /// No progress bar.
+    #[arg(short, long)]
+    quiet: bool,
+
+    /// Rows in the summary's top tables.
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    top: usize,
+
+    /// Flows tracked at once; when full the flow idle longest is ended early (counted).
+    #[arg(long, value_name = "N", default_value_t = 1 << 20)]
+    max_flows: usize,
+
+    /// Seconds of idleness after which a TCP flow ends.
+    #[arg(long, value_name = "SECS", default_value_t = 300)]
+    tcp_timeout: u32,
+
+    /// Seconds of idleness after which a TCP flow that closed (FIN both ways, or RST) ends.
+    #[arg(long, value_name = "SECS", default_value_t = 15)]
+    tcp_closed_timeout: u32,
+
+    /// Seconds of idleness after which a UDP flow ends.
+    #[arg(long, value_name = "SECS", default_value_t = 120)]
+    udp_timeout: u32,
+
+    /// Learned BitTorrent endpoints (peers, nodes) kept.
+    #[arg(long, value_name = "N", default_value_t = 1 << 20)]
+    max_endpoints: usize,
+}
+
+const NS: i64 = 1_000_000_000;
+
+/// Validated options.
+struct Options {
+    inputs: Vec<Input>,
+    flows: Option<String>,
+    progress: bool,
+    top: usize,
+    config: Config,
+}
+
+impl Args {
+    fn validate(self) -> Result<Options> {
+        if self.max_flows == 0 || self.max_endpoints == 0 {
+            bail!("--max-flows and --max-endpoints must be at least 1");
+        }
+        if self.files.iter().filter(|f| *f == "-").count() > 1 {
+            bail!("standard input (-) can be read only once");
+        }
+        Ok(Options {
+            inputs: self.files.iter().map(|f| Input::from_arg(f)).collect(),
+            progress: !self.quiet && io::stderr().is_terminal(),
+            flows: self.flows,
+            top: self.top,
+            config: Config {
+                max_flows: self.max_flows,
+                tcp_timeout_ns: i64::from(self.tcp_timeout) * NS,
+                tcp_closed_timeout_ns: i64::from(self.tcp_closed_timeout) * NS,
+                udp_timeout_ns: i64::from(self.udp_timeout) * NS,
+                max_endpoints: self.max_endpoints,
+                ..Config::default()
+            },
+        })
+    }
+}
+
+pub fn run(args: Args) -> Result<ExitCode> {
+    let opts = args.validate()?;
+    let flows_to_stdout = opts.flows.as_deref() == Some("-");
+    let mut flows_out: Option<Box<dyn Write>> = match opts.flows.as_deref() {
+        None => None,
+        Some("-") => Some(Box::new(BufWriter::with_capacity(
+            1 << 16,
+            io::stdout().lock(),
+        ))),
+        Some(path) => {
+            let f = File::create(path).with_context(|| format!("{path}: cannot create"))?;
+            Some(Box::new(BufWriter::with_capacity(1 << 16, f)))
+        }
+    };
+
+    let progress = progress_bar(&opts);
+    let mut engine = Engine::new(opts.config.clone());
+    let mut summary = Summary::default();
+    let mut write_error: Option<io::Error> = None;
+    let mut sink = |r: FlowRecord| {
+        summary.add(&r);
+        if let (Some(out), None) = (flows_out.as_mut(), &write_error)
+            && let Err(e) = record::write_line(out, &r)
+        {
+            write_error = Some(e);
+        }
+    };
+
+    let mut failed = false;
+    let mut done_bytes = 0u64;
+    for input in &opts.inputs {
+        let mut unsupported: Vec<u16> = Vec::new();
+        let result = capture::read(
+            input,
+            |p, offset| {
+                let link = LinkType::from_number(p.linktype);
+                if !link.is_supported() && !unsupported.contains(&p.linktype) {
+                    unsupported.push(p.linktype);
+                    progress.suspend(|| {
+                        eprintln!(
+                            "swarmwall: {input}: at byte {offset}: link type {} is not supported (expected Ethernet, Linux cooked SLL/SLL2, raw IPv4/IPv6 or BSD NULL/LOOP); its packets are counted, not analysed",
+                            p.linktype
+                        )
+                    });
+                }
+                engine.frame(link, p.ts_nanos, p.data, p.orig_len, &mut sink);
+            },
+            |bytes| progress.set_position(done_bytes + bytes),
+        );
+        failed |= !unsupported.is_empty();
+        match result {
+            Ok(stats) => done_bytes += stats.bytes,
+            Err(e) => {
+                failed = true;
+                progress.suspend(|| eprintln!("swarmwall: {e}"));
+                done_bytes += input.size().unwrap_or(0);
+            }
+        }
+    }
+    engine.finish(&mut sink);
+    progress.finish_and_clear();
+    summary.finish(engine.knowledge());
+
+    if let Some(mut out) = flows_out.take() {
+        if let Some(e) = write_error.take() {
+            return Err(anyhow::Error::new(e).context(format!(
+                "{}: cannot write flow records",
+                opts.flows.unwrap_or_default()
+            )));
+        }
+        out.flush().with_context(|| {
+            format!(
+                "{}: cannot write flow records",
+                opts.flows.unwrap_or_default()
+            )
+        })?;
+    }
+    let text = summary::render(
+        engine.totals(),
+        &summary,
+        engine.knowledge(),
+        opts.inputs.len(),
+        opts.top,
+    );
+    if flows_to_stdout {
+        io::stderr().write_all(text.as_bytes())?;
+    } else {
+        let mut out = io::stdout().lock();
+        out.write_all(text.as_bytes())?;
+        out.flush()?;
+    }
+    Ok(if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn progress_bar(opts: &Options) -> ProgressBar {
+    if !opts.progress {
+        return ProgressBar::hidden();
+    }
+    let total: Option<u64> = opts.inputs.iter().map(Input::size).sum();
+    let bar = match total {
+        Some(t) => ProgressBar::with_draw_target(Some(t), ProgressDrawTarget::stderr()),
+        None => ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr()),
+    };
+    let style = ProgressStyle::with_template(
+        "{spinner} {bytes}/{total_bytes} {wide_bar} {bytes_per_sec} eta {eta}",
+    )
+    .unwrap_or_else(|_| ProgressStyle::default_bar());
+    bar.set_style(style);
+    bar
+}

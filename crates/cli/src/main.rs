@@ -1,0 +1,51 @@
+//! `swarmwall`: the command-line front end. Thin glue: arguments become a validated
+//! configuration, the library crates do the work, this file owns exit codes.
+//!
+//! Exit codes: 0 success; 1 an input or output failed (the error line names the file and
+//! byte offset; results cover everything read before it); 2 usage error.
+
+mod analyze;
+mod summary;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// See BitTorrent traffic by torrent, not by port.
+#[derive(Debug, Parser)]
+#[command(name = "swarmwall", version, about, long_about = None, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Find every BitTorrent flow in pcap/pcapng captures, with its info-hashes.
+    Analyze(analyze::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Analyze(args) => analyze::run(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            if is_broken_pipe(&e) {
+                return ExitCode::SUCCESS;
+            }
+            eprintln!("swarmwall: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// A closed pipe on stdout (`swarmwall analyze … | head`) is not an error.
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
