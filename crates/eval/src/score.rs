@@ -1,0 +1,357 @@
+//! Matching flow records to labelled flows, and the resulting figures.
+//!
+//! A labelled flow is one bidirectional 5-tuple over the whole capture; swarmwall may have
+//! split it into several records (idle timeout, port reuse), so records are grouped by
+//! 5-tuple first and their kinds and info-hashes united.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write;
+use std::net::SocketAddr;
+
+use bt::InfoHash;
+use engine::{FlowRecord, Kind, KindSet};
+
+use crate::labels::{Label, LabelledFlow, Part};
+
+/// What swarmwall said about one 5-tuple.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Detected {
+    pub kinds: KindSet,
+    pub infohashes: Vec<InfoHash>,
+    /// Packet index of the first decision (in the first record that decided).
+    pub decided_at: Option<u32>,
+    pub packets: u64,
+    pub bytes: u64,
+}
+
+/// The verdict on one labelled flow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// BitTorrent, found with the right kind(s).
+    Correct,
+    /// BitTorrent and visible in plaintext, but not found.
+    Missed,
+    /// BitTorrent and found, but with a kind the label does not have.
+    WrongKind,
+    /// BitTorrent but not visible in plaintext (encrypted, or no payload), and not found:
+    /// fine for now.
+    NotVisible,
+    /// Not BitTorrent, and not called BitTorrent.
+    TrueNegative,
+    /// Not BitTorrent, but called BitTorrent.
+    FalsePositive,
+}
+
+/// One labelled flow with what was detected.
+#[derive(Debug, Clone)]
+pub struct FlowScore {
+    pub label: LabelledFlow,
+    pub detected: Detected,
+    pub outcome: Outcome,
+}
+
+/// Figures for one kind.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KindScore {
+    /// Labelled flows with this kind that are visible in plaintext.
+    pub labelled: u64,
+    pub labelled_bytes: u64,
+    /// ... of which found with the right kind(s).
+    pub found: u64,
+    pub found_bytes: u64,
+    pub missed: u64,
+    pub wrong: u64,
+    /// Flows swarmwall reported as this (primary) kind, and how many were right.
+    pub reported: u64,
+    pub reported_right: u64,
+    /// Flows that must carry an info-hash, and how many had one found.
+    pub infohash_expected: u64,
+    pub infohash_found: u64,
+    /// Packet index of the decision for each flow found.
+    pub decided_at: Vec<u32>,
+}
+
+impl KindScore {
+    pub fn recall(&self) -> f64 {
+        ratio(self.found, self.labelled)
+    }
+    pub fn precision(&self) -> f64 {
+        ratio(self.reported_right, self.reported)
+    }
+}
+
+/// The score of one capture.
+#[derive(Debug, Clone, Default)]
+pub struct Score {
+    pub flows: Vec<FlowScore>,
+    pub kinds: BTreeMap<Kind, KindScore>,
+    /// 5-tuples swarmwall called BitTorrent that have no label row.
+    pub unlabelled_detections: Vec<(String, SocketAddr, SocketAddr, KindSet)>,
+    /// (label text, detected kinds) → flows.
+    pub confusion: BTreeMap<(String, String), u64>,
+}
+
+fn ratio(a: u64, b: u64) -> f64 {
+    if b == 0 { 1.0 } else { a as f64 / b as f64 }
+}
+
+type Tuple = (String, SocketAddr, SocketAddr);
+
+fn tuple(proto: &str, a: SocketAddr, b: SocketAddr) -> Tuple {
+    if a <= b {
+        (proto.to_string(), a, b)
+    } else {
+        (proto.to_string(), b, a)
+    }
+}
+
+/// Scores `records` against `labels`.
+pub fn score(labels: &[LabelledFlow], records: &[FlowRecord]) -> Score {
+    let mut by_tuple: HashMap<Tuple, Detected> = HashMap::new();
+    for r in records {
+        let d = by_tuple
+            .entry(tuple(r.proto.as_str(), r.client, r.server))
+            .or_default();
+        d.kinds = d.kinds.union(r.verdict.kinds);
+        for h in &r.infohashes {
+            if !d.infohashes.contains(h) {
+                d.infohashes.push(*h);
+            }
+        }
+        if d.decided_at.is_none() {
+            d.decided_at = r.verdict.decided_at;
+        }
+        d.packets += r.total_packets();
+        d.bytes += r.total_bytes();
+    }
+    let mut s = Score::default();
+    for l in labels {
+        let detected = by_tuple
+            .remove(&tuple(&l.proto, l.a, l.b))
+            .unwrap_or_default();
+        let outcome = match &l.label {
+            Label::BitTorrent(parts) => judge(parts, &detected, &mut s.kinds, l.bytes),
+            _ if detected.kinds.is_empty() => Outcome::TrueNegative,
+            _ => Outcome::FalsePositive,
+        };
+        if let Some(primary) = detected.kinds.primary() {
+            let k = s.kinds.entry(primary).or_default();
+            k.reported += 1;
+            if let Label::BitTorrent(parts) = &l.label
+                && parts.iter().any(|p| p.kind == primary)
+            {
+                k.reported_right += 1;
+            }
+        }
+        *s.confusion
+            .entry((l.text.clone(), kinds_text(detected.kinds)))
+            .or_default() += 1;
+        s.flows.push(FlowScore {
+            label: l.clone(),
+            detected,
+            outcome,
+        });
+    }
+    let mut rest: Vec<_> = by_tuple
+        .into_iter()
+        .filter(|(_, d)| !d.kinds.is_empty())
+        .collect();
+    rest.sort_by(|a, b| a.0.cmp(&b.0));
+    for ((proto, a, b), d) in rest {
+        if let Some(primary) = d.kinds.primary() {
+            s.kinds.entry(primary).or_default().reported += 1;
+        }
+        s.unlabelled_detections.push((proto, a, b, d.kinds));
+    }
+    s
+}
+
+fn judge(
+    parts: &[Part],
+    d: &Detected,
+    kinds: &mut BTreeMap<Kind, KindScore>,
+    bytes: u64,
+) -> Outcome {
+    let allowed: KindSet = parts.iter().map(|p| p.kind).collect();
+    let required: KindSet = parts
+        .iter()
+        .filter(|p| p.plaintext_visible())
+        .map(|p| p.kind)
+        .collect();
+    let wrong = d.kinds.iter().any(|k| !allowed.contains(k));
+    let complete = required.iter().all(|k| d.kinds.contains(k));
+    let outcome = if wrong {
+        Outcome::WrongKind
+    } else if required.is_empty() {
+        if d.kinds.is_empty() {
+            Outcome::NotVisible
+        } else {
+            Outcome::Correct
+        }
+    } else if complete {
+        Outcome::Correct
+    } else {
+        Outcome::Missed
+    };
+    for p in parts.iter().filter(|p| p.plaintext_visible()) {
+        let k = kinds.entry(p.kind).or_default();
+        k.labelled += 1;
+        k.labelled_bytes += bytes;
+        match outcome {
+            Outcome::Correct => {
+                k.found += 1;
+                k.found_bytes += bytes;
+                if let Some(at) = d.decided_at {
+                    k.decided_at.push(at);
+                }
+            }
+            Outcome::WrongKind => k.wrong += 1,
+            _ => k.missed += 1,
+        }
+        if p.carries_infohash() {
+            k.infohash_expected += 1;
+            if !d.infohashes.is_empty() {
+                k.infohash_found += 1;
+            }
+        }
+    }
+    outcome
+}
+
+fn kinds_text(k: KindSet) -> String {
+    let v: Vec<&str> = k.iter().map(Kind::as_str).collect();
+    if v.is_empty() {
+        "-".to_string()
+    } else {
+        v.join("+")
+    }
+}
+
+impl Score {
+    /// Labelled BitTorrent flows visible in plaintext.
+    pub fn required(&self) -> u64 {
+        self.flows
+            .iter()
+            .filter(|f| {
+                matches!(
+                    f.outcome,
+                    Outcome::Correct | Outcome::Missed | Outcome::WrongKind
+                ) && required_any(f)
+            })
+            .count() as u64
+    }
+
+    pub fn count(&self, o: Outcome) -> u64 {
+        self.flows.iter().filter(|f| f.outcome == o).count() as u64
+    }
+
+    /// Flows swarmwall called BitTorrent.
+    pub fn reported(&self) -> u64 {
+        self.flows
+            .iter()
+            .filter(|f| !f.detected.kinds.is_empty())
+            .count() as u64
+            + self.unlabelled_detections.len() as u64
+    }
+
+    /// Right-kind detections over plaintext-visible BitTorrent flows.
+    pub fn recall(&self) -> f64 {
+        let found = self
+            .flows
+            .iter()
+            .filter(|f| f.outcome == Outcome::Correct && required_any(f))
+            .count() as u64;
+        ratio(found, self.required())
+    }
+
+    /// BitTorrent detections that are labelled BitTorrent (unlabelled ones count against).
+    pub fn precision(&self) -> f64 {
+        let right = self
+            .flows
+            .iter()
+            .filter(|f| !f.detected.kinds.is_empty() && f.label.label.is_bittorrent())
+            .count() as u64;
+        ratio(right, self.reported())
+    }
+
+    /// A table per kind, then the mistakes.
+    pub fn render(&self) -> String {
+        let mut o = String::new();
+        let _ = writeln!(
+            o,
+            "{:<14} {:>8} {:>6} {:>6} {:>6} {:>8} {:>9} {:>10} {:>9}",
+            "kind",
+            "labelled",
+            "found",
+            "missed",
+            "wrong",
+            "recall",
+            "precision",
+            "infohash",
+            "decided@"
+        );
+        for (k, v) in &self.kinds {
+            let mut at = v.decided_at.clone();
+            at.sort_unstable();
+            let med = at
+                .get(at.len() / 2)
+                .map_or("-".to_string(), |m| m.to_string());
+            let max = at.last().map_or("-".to_string(), |m| m.to_string());
+            let _ = writeln!(
+                o,
+                "{:<14} {:>8} {:>6} {:>6} {:>6} {:>7.1}% {:>8.1}% {:>10} {:>9}",
+                k.as_str(),
+                v.labelled,
+                v.found,
+                v.missed,
+                v.wrong,
+                100.0 * v.recall(),
+                100.0 * v.precision(),
+                format!("{}/{}", v.infohash_found, v.infohash_expected),
+                format!("{med}/{max}")
+            );
+        }
+        let _ = writeln!(
+            o,
+            "overall: recall {:.2}% of {} plaintext-visible BitTorrent flows, precision {:.2}% of {} reported, {} false positives, {} wrong kinds",
+            100.0 * self.recall(),
+            self.required(),
+            100.0 * self.precision(),
+            self.reported(),
+            self.count(Outcome::FalsePositive) + self.unlabelled_detections.len() as u64,
+            self.count(Outcome::WrongKind)
+        );
+        for f in &self.flows {
+            if matches!(
+                f.outcome,
+                Outcome::Missed | Outcome::WrongKind | Outcome::FalsePositive
+            ) {
+                let _ = writeln!(
+                    o,
+                    "  {:?}: {} {} <-> {} labelled {} detected {}",
+                    f.outcome,
+                    f.label.proto,
+                    f.label.a,
+                    f.label.b,
+                    f.label.text,
+                    kinds_text(f.detected.kinds)
+                );
+            }
+        }
+        for (p, a, b, k) in &self.unlabelled_detections {
+            let _ = writeln!(
+                o,
+                "  Unlabelled: {p} {a} <-> {b} detected {}",
+                kinds_text(*k)
+            );
+        }
+        o
+    }
+}
+
+fn required_any(f: &FlowScore) -> bool {
+    match &f.label.label {
+        Label::BitTorrent(parts) => parts.iter().any(Part::plaintext_visible),
+        _ => false,
+    }
+}
