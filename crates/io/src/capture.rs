@@ -114,7 +114,14 @@ pub fn read(
             if meta.is_file() {
                 let map = map(&file, meta.len()).map_err(io_err)?;
                 let bytes: &[u8] = map.as_deref().unwrap_or(&[]);
-                parse_all(bytes, &mut on_packet, &mut on_progress).map_err(fmt_err)
+                let mut released = 0usize;
+                let mut progress = |at: u64| {
+                    on_progress(at);
+                    if let Some(m) = &map {
+                        release(m, &mut released, at as usize);
+                    }
+                };
+                parse_all(bytes, &mut on_packet, &mut progress).map_err(fmt_err)
             } else {
                 stream(file, &mut on_packet, &mut on_progress).map_err(|e| match e {
                     StreamError::Io(e) => io_err(e),
@@ -138,6 +145,32 @@ fn map(file: &File, len: u64) -> io::Result<Option<memmap2::Mmap>> {
     let map = unsafe { memmap2::Mmap::map(file)? };
     let _ = map.advise(memmap2::Advice::Sequential);
     Ok(Some(map))
+}
+
+/// Bytes of a mapped file read before they are handed back to the kernel.
+const RELEASE_EVERY: usize = 64 << 20;
+
+/// Drops the pages of a mapped file below `upto` from this process, so that reading a
+/// capture of any size keeps a bounded resident set (they are clean file pages: the kernel
+/// would reclaim them anyway, but they count against the process until then).
+#[allow(unsafe_code)]
+fn release(map: &memmap2::Mmap, released: &mut usize, upto: usize) {
+    let upto = upto & !4095;
+    if upto < *released + RELEASE_EVERY {
+        return;
+    }
+    // SAFETY: the mapping is a read-only, shared mapping of a file. MADV_DONTNEED only drops
+    // this process's page-table entries: touching the range again would fault the same bytes
+    // back in from the file. The parser has consumed everything below `upto` and no packet
+    // slice below it is alive (the packet callback has returned).
+    let _ = unsafe {
+        map.unchecked_advise_range(
+            memmap2::UncheckedAdvice::DontNeed,
+            *released,
+            upto - *released,
+        )
+    };
+    *released = upto;
 }
 
 /// Progress is reported every this many packets.
