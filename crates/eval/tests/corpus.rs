@@ -211,7 +211,7 @@ fn ndpi_captures_no_false_positives() {
         .filter(|p| {
             matches!(
                 p.extension().and_then(|e| e.to_str()),
-                Some("pcap" | "pcapng")
+                Some("pcap" | "pcapng" | "cap")
             )
         })
         .collect();

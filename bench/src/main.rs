@@ -1,0 +1,323 @@
+//! `swarmwall-bench`: builds a large mixed capture from the corpus and measures how fast
+//! `swarmwall analyze` goes through it, next to the cost of merely reading its records.
+//!
+//! ```text
+//! swarmwall-bench make-capture --out /tmp/mix.pcap --size-mb 1800
+//! swarmwall-bench run /tmp/mix.pcap
+//! ```
+//! Throughput is file bytes × 8 per second (Gbit/s) and records per second (Mpps), on one
+//! core, best of `--repeat` runs with the file in the page cache.
+
+mod make;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
+use engine::{Config, Engine};
+use wire::LinkType;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "swarmwall-bench",
+    about = "Throughput benchmark of swarmwall analyze"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    /// Write a large pcap by replaying the corpus captures with rewritten addresses.
+    MakeCapture {
+        #[arg(long)]
+        out: PathBuf,
+        /// Approximate size of the output, in MB.
+        #[arg(long, default_value_t = 1800)]
+        size_mb: u64,
+        /// The corpus directory (with lab/ and public/ndpi/).
+        #[arg(long, default_value = "../shared/corpus")]
+        corpus: PathBuf,
+    },
+    /// Write a small capture holding the first packets of every flow of the lab captures
+    /// (the bundled sample the README analyzes).
+    MakeSample {
+        #[arg(long)]
+        out: PathBuf,
+        /// Packets kept per flow.
+        #[arg(long, default_value_t = 16)]
+        per_flow: usize,
+        #[arg(long, default_value = "../shared/corpus")]
+        corpus: PathBuf,
+    },
+    /// Measure record iteration, header decoding and the whole analysis on a capture.
+    Run {
+        file: PathBuf,
+        #[arg(long, default_value_t = 3)]
+        repeat: u32,
+        /// The swarmwall binary to time end to end (default: next to this one).
+        #[arg(long)]
+        swarmwall: Option<PathBuf>,
+    },
+}
+
+fn main() -> Result<()> {
+    match Cli::parse().command {
+        Cmd::MakeCapture {
+            out,
+            size_mb,
+            corpus,
+        } => make::capture(&corpus, &out, size_mb * 1_000_000),
+        Cmd::MakeSample {
+            out,
+            per_flow,
+            corpus,
+        } => make::sample(&corpus, &out, per_flow),
+        Cmd::Run {
+            file,
+            repeat,
+            swarmwall,
+        } => run(&file, repeat.max(1), swarmwall),
+    }
+}
+
+/// One measured line of the report.
+struct Line {
+    name: &'static str,
+    best: Duration,
+    packets: u64,
+}
+
+fn best_of<F: FnMut() -> Result<u64>>(repeat: u32, mut f: F) -> Result<(Duration, u64)> {
+    let mut best = Duration::MAX;
+    let mut packets = 0;
+    for _ in 0..repeat {
+        let t = Instant::now();
+        packets = f()?;
+        best = best.min(t.elapsed());
+    }
+    Ok((best, packets))
+}
+
+#[allow(unsafe_code)]
+fn map(path: &Path) -> Result<memmap2::Mmap> {
+    let f = std::fs::File::open(path).with_context(|| format!("{}", path.display()))?;
+    // SAFETY: read-only map of a file this benchmark made and nobody modifies while it runs.
+    let m = unsafe { memmap2::Mmap::map(&f)? };
+    Ok(m)
+}
+
+fn run(file: &Path, repeat: u32, swarmwall: Option<PathBuf>) -> Result<()> {
+    let size = std::fs::metadata(file)?.len();
+    let data = map(file)?;
+    let mut lines = Vec::new();
+
+    // 1. Just iterate the records (the floor: what any reader must pay).
+    let (best, packets) = best_of(repeat, || {
+        let mut p = capfile::Parser::new();
+        let mut rest: &[u8] = &data;
+        let mut n = 0u64;
+        let mut sum = 0u64;
+        while let Some((ev, used)) = p.next(rest)? {
+            if let capfile::Event::Packet(pkt) = ev {
+                n += 1;
+                sum = sum.wrapping_add(u64::from(pkt.orig_len));
+            }
+            rest = &rest[used..];
+        }
+        std::hint::black_box(sum);
+        Ok(n)
+    })?;
+    lines.push(Line {
+        name: "iterate records (capfile)",
+        best,
+        packets,
+    });
+
+    // 1b. The same with pcap-parser, the pure-Rust crate we did not use.
+    if let Ok(mut slice) = pcap_parser::LegacyPcapSlice::from_slice(&data) {
+        let t = Instant::now();
+        let mut n = 0u64;
+        let mut sum = 0u64;
+        for b in slice.by_ref() {
+            match b {
+                Ok(pcap_parser::PcapBlockOwned::Legacy(b)) => {
+                    n += 1;
+                    sum = sum.wrapping_add(u64::from(b.origlen));
+                }
+                Ok(_) => {}
+                Err(_) => break,
+            }
+        }
+        std::hint::black_box(sum);
+        lines.push(Line {
+            name: "iterate records (pcap-parser 0.17)",
+            best: t.elapsed(),
+            packets: n,
+        });
+    }
+
+    // 2. Decode every frame down to TCP/UDP, ours and etherparse's.
+    let frames = collect_frames(&data)?;
+    let (best, packets) = best_of(repeat, || {
+        let mut ok = 0u64;
+        for (link, f) in &frames {
+            if wire::decode(LinkType::from_number(*link), f).is_ok() {
+                ok += 1;
+            }
+        }
+        std::hint::black_box(ok);
+        Ok(frames.len() as u64)
+    })?;
+    lines.push(Line {
+        name: "iterate + decode headers (wire)",
+        best,
+        packets,
+    });
+    let (best, packets) = best_of(repeat, || {
+        let mut ok = 0u64;
+        for (link, f) in &frames {
+            if *link == 1
+                && etherparse::LaxSlicedPacket::from_ethernet(f)
+                    .is_ok_and(|p| p.transport.is_some())
+            {
+                ok += 1;
+            }
+        }
+        std::hint::black_box(ok);
+        Ok(frames.len() as u64)
+    })?;
+    lines.push(Line {
+        name: "iterate + decode headers (etherparse 0.21)",
+        best,
+        packets,
+    });
+    drop(frames);
+
+    // 3. The whole analysis, in process: engine, flow records and summary.
+    let (best, packets) = best_of(repeat, || {
+        let mut engine = Engine::new(Config::default());
+        let mut summary = engine::report::Summary::default();
+        let mut p = capfile::Parser::new();
+        let mut rest: &[u8] = &data;
+        let mut n = 0;
+        while let Some((ev, used)) = p.next(rest)? {
+            if let capfile::Event::Packet(pkt) = ev {
+                n += 1;
+                engine.frame(
+                    LinkType::from_number(pkt.linktype),
+                    pkt.ts_nanos,
+                    pkt.data,
+                    pkt.orig_len,
+                    &mut |r| summary.add(&r),
+                );
+            }
+            rest = &rest[used..];
+        }
+        engine.finish(&mut |r| summary.add(&r));
+        std::hint::black_box(summary.bittorrent());
+        Ok(n)
+    })?;
+    lines.push(Line {
+        name: "analyze (engine, in process)",
+        best,
+        packets,
+    });
+
+    // 4. End to end: the binary, and capinfos -c as the reference reader.
+    let bin = swarmwall.unwrap_or_else(|| {
+        std::env::current_exe()
+            .map(|p| p.with_file_name("swarmwall"))
+            .unwrap_or_else(|_| "swarmwall".into())
+    });
+    let analyze = timed(
+        repeat,
+        &bin,
+        &["analyze", "--quiet", &file.to_string_lossy()],
+    );
+    if let Some(best) = analyze {
+        lines.push(Line {
+            name: "swarmwall analyze --quiet (process)",
+            best,
+            packets,
+        });
+    } else {
+        eprintln!(
+            "note: {} not found or failed; build it with cargo build --release",
+            bin.display()
+        );
+    }
+    let capinfos = timed(
+        repeat,
+        Path::new("capinfos"),
+        &["-c", &file.to_string_lossy()],
+    );
+    if let Some(best) = capinfos {
+        lines.push(Line {
+            name: "capinfos -c (process)",
+            best,
+            packets,
+        });
+    } else {
+        eprintln!("note: capinfos not found (apt-get install tshark) - no reference figure");
+    }
+
+    println!(
+        "file: {} ({:.1} MB, {} records)",
+        file.display(),
+        size as f64 / 1e6,
+        packets
+    );
+    println!("{:<44} {:>9} {:>9} {:>8}", "", "seconds", "Gbit/s", "Mpps");
+    for l in &lines {
+        let s = l.best.as_secs_f64();
+        println!(
+            "{:<44} {:>9.3} {:>9.2} {:>8.2}",
+            l.name,
+            s,
+            size as f64 * 8.0 / s / 1e9,
+            l.packets as f64 / s / 1e6
+        );
+    }
+    if let (Some(a), Some(c)) = (analyze, capinfos) {
+        println!(
+            "swarmwall analyze runs at {:.2}x the speed of capinfos -c on this file",
+            c.as_secs_f64() / a.as_secs_f64()
+        );
+    }
+    Ok(())
+}
+
+/// Every frame of a capture with its link type (copied once, so decoding is timed alone).
+fn collect_frames(data: &[u8]) -> Result<Vec<(u16, Vec<u8>)>> {
+    let mut p = capfile::Parser::new();
+    let mut rest = data;
+    let mut out = Vec::new();
+    while let Some((ev, used)) = p.next(rest)? {
+        if let capfile::Event::Packet(pkt) = ev {
+            out.push((pkt.linktype, pkt.data.to_vec()));
+        }
+        rest = &rest[used..];
+    }
+    if out.is_empty() {
+        bail!("no packets");
+    }
+    Ok(out)
+}
+
+/// Best wall time of a command, or None if it cannot run or fails.
+fn timed(repeat: u32, bin: &Path, args: &[&str]) -> Option<Duration> {
+    let mut best = Duration::MAX;
+    for _ in 0..repeat {
+        let t = Instant::now();
+        let out = Command::new(bin).args(args).output().ok()?;
+        if !out.status.success() {
+            return None;
+        }
+        best = best.min(t.elapsed());
+    }
+    Some(best)
+}
