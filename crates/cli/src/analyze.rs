@@ -73,6 +73,12 @@ impl Args {
         if self.files.iter().filter(|f| *f == "-").count() > 1 {
             bail!("standard input (-) can be read only once");
         }
+        let out = self.flows.as_deref().filter(|f| *f != "-");
+        if let Some((out, input)) =
+            out.and_then(|o| Some((o, self.files.iter().find(|f| same_file(f, o))?)))
+        {
+            bail!("--flows {out} would overwrite the input {input}");
+        }
         Ok(Options {
             inputs: self.files.iter().map(|f| Input::from_arg(f)).collect(),
             progress: !self.quiet && io::stderr().is_terminal(),
@@ -91,7 +97,13 @@ impl Args {
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
-    let opts = args.validate()?;
+    let opts = match args.validate() {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("swarmwall: {e:#}");
+            return Ok(ExitCode::from(2));
+        }
+    };
     let flows_to_stdout = opts.flows.as_deref() == Some("-");
     let mut flows_out: Option<Box<dyn Write>> = match opts.flows.as_deref() {
         None => None,
@@ -186,6 +198,15 @@ pub fn run(args: Args) -> Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// Whether two paths name the same existing file.
+fn same_file(a: &str, b: &str) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (std::fs::metadata(a), std::fs::metadata(b)) {
+        (Ok(x), Ok(y)) => x.dev() == y.dev() && x.ino() == y.ino(),
+        _ => false,
+    }
 }
 
 fn progress_bar(opts: &Options) -> ProgressBar {

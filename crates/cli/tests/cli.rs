@@ -323,6 +323,21 @@ fn snaplen_cut_packets_are_counted_not_errors() {
 }
 
 #[test]
+fn flows_never_overwrite_an_input() {
+    let dir = tmp("overwrite");
+    let p = dir.join("in.pcap");
+    std::fs::copy(sample(), &p).unwrap();
+    let o = analyze(&[p.to_str().unwrap(), "--flows", p.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("would overwrite the input"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(std::fs::read(&p).unwrap(), std::fs::read(sample()).unwrap());
+}
+
+#[test]
 fn usage_errors_exit_2() {
     let o = bin().args(["analyze"]).output().unwrap();
     assert_eq!(o.status.code(), Some(2));

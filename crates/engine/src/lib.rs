@@ -281,11 +281,15 @@ impl Engine {
                         ..
                     },
                 ) => {
-                    if f & flags::SYN != 0 {
+                    // A SYN takes one sequence number; data on it (TCP Fast Open) follows.
+                    let data_seq = if f & flags::SYN != 0 {
                         t.syn(side, seq);
-                    }
+                        seq.wrapping_add(1)
+                    } else {
+                        seq
+                    };
                     let fin = f & (flags::FIN | flags::RST) != 0;
-                    t.segment(&mut ctx, seq, payload, payload_wire_len, fin)
+                    t.segment(&mut ctx, data_seq, payload, payload_wire_len, fin)
                 }
                 (Detect::Udp(u), Transport::Udp { .. }) => {
                     u.datagram(&mut ctx, payload, wire_payload)

@@ -124,6 +124,53 @@ fn handshake_split_across_segments_after_preamble() {
 }
 
 #[test]
+fn handshake_in_a_fast_open_syn_over_ipv6() {
+    let (c, s) = (sa("[2001:db8::2]:40000"), sa("[2001:db8::1]:51413"));
+    let mut run = Run::new();
+    run.send(&build::tcp(
+        c,
+        s,
+        1000,
+        0,
+        SYN,
+        &bt_handshake(b"-qB4520-gggggggggggg"),
+    ));
+    run.send(&build::tcp(s, c, 5000, 1069, SYN | ACK, &[]));
+    let (recs, _) = run.finish();
+    assert_eq!((recs[0].client, recs[0].server), (c, s));
+    assert_eq!(recs[0].verdict.decided_at, Some(1));
+    assert!(
+        recs[0].verdict.evidence.contains(Signal::Handshake),
+        "at stream offset 0"
+    );
+    assert_eq!(
+        recs[0].client_peer_id,
+        Some(PeerId(*b"-qB4520-gggggggggggg"))
+    );
+}
+
+#[test]
+fn client_is_the_receiver_of_a_syn_ack_when_the_syn_was_missed() {
+    let (c, s) = (sa("10.77.0.2:40000"), sa("10.77.0.1:51413"));
+    let mut run = Run::new();
+    run.send(&build::tcp(s, c, 5000, 1001, SYN | ACK, &[]));
+    run.send(&build::tcp(
+        c,
+        s,
+        1001,
+        5001,
+        ACK,
+        &bt_handshake(b"-TR3000-aaaaaaaaaaaa"),
+    ));
+    let (recs, _) = run.finish();
+    assert_eq!((recs[0].client, recs[0].server), (c, s));
+    assert_eq!(
+        recs[0].client_peer_id,
+        Some(PeerId(*b"-TR3000-aaaaaaaaaaaa"))
+    );
+}
+
+#[test]
 fn random_tcp_is_not_bittorrent_and_frees_state() {
     let (c, s) = (sa("10.77.0.2:40000"), sa("10.77.0.1:443"));
     let mut run = Run::new();
@@ -401,6 +448,65 @@ fn lsd_announce() {
             .get(&sa("10.77.0.2:6881"))
             .unwrap()
             .has(Source::Lsd)
+    );
+}
+
+#[test]
+fn lsd_over_ipv6_multicast() {
+    let msg = b"BT-SEARCH * HTTP/1.1\r\nHost: [ff15::efc0:988f]:6771\r\nPort: 51413\r\nInfohash: 4242424242424242424242424242424242424242\r\nInfohash: 0101010101010101010101010101010101010101\r\n\r\n\r\n";
+    let mut run = Run::new();
+    run.send(&build::udp(
+        sa("[fe80::1]:6771"),
+        sa("[ff15::efc0:988f]:6771"),
+        msg,
+    ));
+    let (recs, engine) = run.finish();
+    assert_eq!(recs[0].kind(), Some(Kind::Lsd));
+    assert_eq!(recs[0].infohashes, vec![HASH, InfoHash([1; 20])]);
+    assert_eq!(
+        engine
+            .knowledge()
+            .get(&sa("[fe80::1]:51413"))
+            .unwrap()
+            .infohashes
+            .len(),
+        2
+    );
+}
+
+#[test]
+fn dht_nodes6_are_learned() {
+    let (a, b) = (sa("[2001:db8::2]:6881"), sa("[2001:db8::3]:6881"));
+    let mut nodes6 = vec![9u8; 20];
+    nodes6.extend(
+        "2001:db8::77"
+            .parse::<std::net::Ipv6Addr>()
+            .unwrap()
+            .octets(),
+    );
+    nodes6.extend(6881u16.to_be_bytes());
+    let reply = Item::Dict(vec![
+        (
+            b"r",
+            Item::Dict(vec![
+                (b"id", Item::Bytes(&[2; 20])),
+                (b"nodes6", Item::Bytes(&nodes6)),
+            ]),
+        ),
+        (b"t", Item::Bytes(b"zz")),
+        (b"y", Item::Bytes(b"r")),
+    ])
+    .to_vec();
+    let mut run = Run::new();
+    run.send(&build::udp(b, a, &reply));
+    let (recs, engine) = run.finish();
+    assert_eq!(recs[0].kind(), Some(Kind::Dht));
+    assert!(
+        engine
+            .knowledge()
+            .get(&sa("[2001:db8::77]:6881"))
+            .unwrap()
+            .has(Source::DhtNodes)
     );
 }
 
