@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use engine::{Config, Kind};
 use swarmwall_eval::analyze_file;
 use swarmwall_eval::labels::read_flows_csv;
-use swarmwall_eval::score::{Outcome, score};
+use swarmwall_eval::score::{Outcome, Score, score};
 
 fn corpus() -> Option<PathBuf> {
     let dir = std::env::var_os("SWARMWALL_CORPUS")
@@ -47,17 +47,27 @@ fn lab_scenarios(dir: &Path) -> Vec<String> {
     v
 }
 
+/// Every lab scenario, analysed and scored against its labels (the capture must read cleanly).
+fn lab_scores(dir: &Path) -> Vec<(String, Score)> {
+    lab_scenarios(dir)
+        .into_iter()
+        .map(|name| {
+            let labels = read_flows_csv(&dir.join(format!("lab/{name}.flows.csv"))).unwrap();
+            let (records, _, result) =
+                analyze_file(&dir.join(format!("lab/{name}.pcap")), Config::default());
+            result.unwrap();
+            let s = score(&labels, &records);
+            (name, s)
+        })
+        .collect()
+}
+
 #[test]
 fn lab_captures_every_plaintext_flow_with_the_right_kind() {
     let Some(dir) = corpus() else { return };
     let mut required = 0;
     let mut found = 0;
-    for name in lab_scenarios(&dir) {
-        let labels = read_flows_csv(&dir.join(format!("lab/{name}.flows.csv"))).unwrap();
-        let (records, _, result) =
-            analyze_file(&dir.join(format!("lab/{name}.pcap")), Config::default());
-        result.unwrap();
-        let s = score(&labels, &records);
+    for (name, s) in lab_scores(&dir) {
         eprintln!("== {name}\n{}", s.render());
         required += s.required();
         found += s
@@ -91,11 +101,7 @@ fn lab_captures_every_plaintext_flow_with_the_right_kind() {
 fn lab_flow_accounting_matches_the_labels() {
     // Packets and IP-layer bytes per 5-tuple must equal the label files' counts.
     let Some(dir) = corpus() else { return };
-    for name in lab_scenarios(&dir) {
-        let labels = read_flows_csv(&dir.join(format!("lab/{name}.flows.csv"))).unwrap();
-        let (records, _, _) =
-            analyze_file(&dir.join(format!("lab/{name}.pcap")), Config::default());
-        let s = score(&labels, &records);
+    for (name, s) in lab_scores(&dir) {
         for f in s
             .flows
             .iter()
@@ -118,11 +124,7 @@ fn lab_info_hashes_agree_across_independent_flows() {
     // Each lab scenario shares one torrent: the hash in every peer handshake must be the one
     // the trackers, LSD or DHT were asked about.
     let Some(dir) = corpus() else { return };
-    for name in lab_scenarios(&dir) {
-        let labels = read_flows_csv(&dir.join(format!("lab/{name}.flows.csv"))).unwrap();
-        let (records, _, _) =
-            analyze_file(&dir.join(format!("lab/{name}.pcap")), Config::default());
-        let s = score(&labels, &records);
+    for (name, s) in lab_scores(&dir) {
         let mut peer_hashes = BTreeSet::new();
         let mut discovery_hashes = BTreeSet::new();
         for f in &s.flows {
