@@ -228,25 +228,12 @@ pub fn parse_response(buf: &[u8], at_end: bool) -> Result<Response<'_>, Error> {
     let body_at = head_end + 4;
     let rest = &buf[body_at..];
     if chunked {
-        let Some(eol) = memchr::memmem::find(rest, b"\r\n") else {
-            return Err(Error::Incomplete);
-        };
-        let size_field = rest[..eol].split(|&c| c == b';').next().unwrap_or(&[]);
-        let size = std::str::from_utf8(size_field.trim_ascii())
-            .ok()
-            .and_then(|s| usize::from_str_radix(s, 16).ok());
-        let Some(size) = size else {
-            return invalid("chunk size");
-        };
-        let start = eol + 2;
-        return match rest.get(start..start.saturating_add(size)) {
-            Some(body) => Ok(Response {
-                status,
-                body,
-                len: body_at + start + size,
-            }),
-            None => Err(Error::Incomplete),
-        };
+        let (body, used) = dechunk(rest)?;
+        return Ok(Response {
+            status,
+            body,
+            len: body_at + used,
+        });
     }
     match content_length {
         Some(n) => match rest.get(..n) {
@@ -263,6 +250,54 @@ pub fn parse_response(buf: &[u8], at_end: bool) -> Result<Response<'_>, Error> {
             len: buf.len(),
         }),
         None => Err(Error::Incomplete),
+    }
+}
+
+/// Reads a chunked body (RFC 9112 §7.1) through its last chunk and trailer. Returns the
+/// first chunk's data (a tracker reply fits in one; a body split over several chunks would
+/// need copying, and its peers are then not read) and the bytes the whole body occupies.
+fn dechunk(rest: &[u8]) -> Result<(&[u8], usize), Error> {
+    let mut at = 0usize;
+    let mut first: Option<&[u8]> = None;
+    loop {
+        let Some(eol) = memchr::memmem::find(&rest[at..], b"\r\n") else {
+            return if rest.len() - at < 64 {
+                Err(Error::Incomplete)
+            } else {
+                invalid("chunk size line")
+            };
+        };
+        let line = &rest[at..at + eol];
+        let size_field = line.split(|&c| c == b';').next().unwrap_or(&[]);
+        let size = std::str::from_utf8(size_field.trim_ascii())
+            .ok()
+            .and_then(|s| usize::from_str_radix(s, 16).ok());
+        let Some(size) = size else {
+            return invalid("chunk size");
+        };
+        at += eol + 2;
+        if size == 0 {
+            // Trailer fields, then an empty line.
+            loop {
+                let Some(eol) = memchr::memmem::find(&rest[at..], b"\r\n") else {
+                    return Err(Error::Incomplete);
+                };
+                at += eol + 2;
+                if eol == 0 {
+                    return Ok((first.unwrap_or(&[]), at));
+                }
+            }
+        }
+        let Some(data) = rest.get(at..at.saturating_add(size)) else {
+            return Err(Error::Incomplete);
+        };
+        first.get_or_insert(data);
+        at += size;
+        match rest.get(at..at + 2) {
+            Some(b"\r\n") => at += 2,
+            Some(_) => return invalid("CRLF after chunk data"),
+            None => return Err(Error::Incomplete),
+        }
     }
 }
 
@@ -463,8 +498,17 @@ mod tests {
         resp.extend(&body);
         resp.extend(b"\r\n0\r\n\r\n");
         let r = parse_response(&resp, false).unwrap();
+        assert_eq!(
+            r.len,
+            resp.len(),
+            "the whole chunked body, trailer included"
+        );
         let peers: Vec<_> = parse_reply(r.body).unwrap().peers().collect();
         assert_eq!(peers, vec!["10.77.0.3:6881".parse().unwrap()]);
+        assert_eq!(
+            parse_response(&resp[..resp.len() - 2], false),
+            Err(Error::Incomplete)
+        );
 
         let mut close = b"HTTP/1.0 200 OK\r\n\r\n".to_vec();
         close.extend(&body);
