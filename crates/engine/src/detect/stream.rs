@@ -8,12 +8,15 @@
 #[derive(Debug, Default, Clone, Copy)]
 pub(crate) struct Stream {
     next_seq: Option<u32>,
-    /// Bytes delivered in order so far.
+    /// Stream offset of `next_seq` (bytes delivered in order so far, gaps included).
     pub offset: u32,
-    /// Segments with payload seen so far.
+    /// Segments that delivered new bytes so far.
     pub segments: u16,
     /// Whether the capture cut the previous delivery short (its end was not seen).
     last_cut: bool,
+    /// The hole a gap left: (first missing sequence number, end, its stream offset). A
+    /// reordered segment that arrives later and falls in it is still delivered.
+    hole: Option<(u32, u32, u32)>,
 }
 
 /// New bytes of a segment.
@@ -26,6 +29,9 @@ pub(crate) struct Delivered<'a> {
     pub contiguous: bool,
 }
 
+/// Sequence distances at or beyond this are taken as "before", not "after" (RFC 1982 style).
+const HALF: u32 = 1 << 30;
+
 impl Stream {
     /// Notes a SYN: data starts at `seq + 1`.
     pub fn syn(&mut self, seq: u32) {
@@ -34,8 +40,9 @@ impl Stream {
         }
     }
 
-    /// Takes a segment's captured payload; returns the bytes not seen before. `wire_len` is
-    /// the payload length on the wire (the capture may have cut `payload`).
+    /// Takes a segment's captured payload (`seq` is the sequence number of its first byte);
+    /// returns the bytes not seen before. `wire_len` is the payload length on the wire (the
+    /// capture may have cut `payload`).
     pub fn deliver<'a>(
         &mut self,
         seq: u32,
@@ -45,58 +52,73 @@ impl Stream {
         if wire_len == 0 {
             return None;
         }
-        self.segments = self.segments.saturating_add(1);
-        let prev_cut = self.last_cut;
-        self.last_cut = (payload.len() as u32) < wire_len;
+        let cut = (payload.len() as u32) < wire_len;
         let Some(next) = self.next_seq else {
             // First segment seen in this direction (the SYN was missed).
-            self.next_seq = Some(seq.wrapping_add(wire_len));
-            self.offset = wire_len;
-            return Some(Delivered {
-                bytes: payload,
-                offset: 0,
-                contiguous: true,
-            });
+            return Some(self.advance(seq, payload, wire_len, 0, true, cut));
         };
         let ahead = seq.wrapping_sub(next);
         if ahead == 0 {
-            self.next_seq = Some(next.wrapping_add(wire_len));
-            let offset = self.offset;
-            self.offset = self.offset.saturating_add(wire_len);
-            return Some(Delivered {
-                bytes: payload,
-                offset,
-                contiguous: !prev_cut,
-            });
+            return Some(self.advance(seq, payload, wire_len, self.offset, !self.last_cut, cut));
         }
         let behind = next.wrapping_sub(seq);
-        if behind < wire_len && behind < 1 << 30 {
-            // Overlaps what we had: deliver only the new tail.
-            let skip = behind as usize;
-            let end = seq.wrapping_add(wire_len);
-            let fresh = end.wrapping_sub(next);
-            self.next_seq = Some(end);
-            let offset = self.offset;
-            self.offset = self.offset.saturating_add(fresh);
+        if behind < HALF {
+            if behind < wire_len {
+                // Overlaps what we had: deliver only the new tail.
+                let tail = payload.get(behind as usize..).unwrap_or(&[]);
+                let contiguous = !self.last_cut;
+                let d = self.advance(next, tail, wire_len - behind, self.offset, contiguous, cut);
+                return Some(d);
+            }
+            // Wholly before `next`: a retransmission, or a reordered segment filling the hole.
+            let (start, end, offset) = self.hole?;
+            let into = seq.wrapping_sub(start);
+            if into >= end.wrapping_sub(start) {
+                return None;
+            }
+            if into == 0 {
+                let filled = wire_len.min(end.wrapping_sub(start));
+                self.hole = (filled < end.wrapping_sub(start)).then(|| {
+                    (
+                        start.wrapping_add(filled),
+                        end,
+                        offset.saturating_add(filled),
+                    )
+                });
+            }
             return Some(Delivered {
-                bytes: payload.get(skip..).unwrap_or(&[]),
-                offset,
-                contiguous: !prev_cut,
+                bytes: payload,
+                offset: offset.saturating_add(into),
+                contiguous: false,
             });
         }
-        if behind < 1 << 30 {
-            // A pure retransmission.
-            return None;
+        // A gap (lost or reordered segments): remember the hole, resynchronise after this one.
+        if ahead < HALF {
+            self.hole = Some((next, seq, self.offset));
+            let offset = self.offset.saturating_add(ahead);
+            return Some(self.advance(seq, payload, wire_len, offset, false, cut));
         }
-        // A gap (lost or reordered segments): resynchronise after this one.
-        self.next_seq = Some(seq.wrapping_add(wire_len));
-        let offset = self.offset.saturating_add(ahead);
-        self.offset = offset.saturating_add(wire_len);
-        Some(Delivered {
-            bytes: payload,
+        None
+    }
+
+    fn advance<'a>(
+        &mut self,
+        seq: u32,
+        bytes: &'a [u8],
+        len: u32,
+        offset: u32,
+        contiguous: bool,
+        cut: bool,
+    ) -> Delivered<'a> {
+        self.next_seq = Some(seq.wrapping_add(len));
+        self.offset = offset.saturating_add(len);
+        self.segments = self.segments.saturating_add(1);
+        self.last_cut = cut;
+        Delivered {
+            bytes,
             offset,
-            contiguous: false,
-        })
+            contiguous,
+        }
     }
 }
 
@@ -117,7 +139,33 @@ mod tests {
         assert_eq!((d.offset, d.contiguous), (10, false));
         let d = s.deliver(112, b"z", 1).unwrap();
         assert_eq!((d.offset, d.contiguous), (12, true));
-        assert_eq!(s.segments, 5);
+        assert_eq!(s.segments, 4, "the retransmission delivered nothing");
+    }
+
+    #[test]
+    fn reordered_segment_fills_the_hole() {
+        let mut s = Stream::default();
+        s.syn(1000);
+        // bytes 0..68 arrive after bytes 68..268
+        let d = s.deliver(1069, &[1; 200], 200).unwrap();
+        assert_eq!((d.offset, d.contiguous), (68, false));
+        let d = s.deliver(1001, &[2; 68], 68).unwrap();
+        assert_eq!((d.offset, d.contiguous, d.bytes.len()), (0, false, 68));
+        assert!(
+            s.deliver(1001, &[2; 68], 68).is_none(),
+            "the hole is filled"
+        );
+        let d = s.deliver(1269, b"next", 4).unwrap();
+        assert_eq!((d.offset, d.contiguous), (268, true));
+    }
+
+    #[test]
+    fn a_cut_retransmission_does_not_break_contiguity() {
+        let mut s = Stream::default();
+        s.syn(0);
+        assert!(s.deliver(1, b"0123456789", 10).unwrap().contiguous);
+        assert!(s.deliver(1, b"01", 10).is_none());
+        assert!(s.deliver(11, b"abc", 3).unwrap().contiguous);
     }
 
     #[test]
