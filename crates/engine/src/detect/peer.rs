@@ -2,10 +2,18 @@
 //!
 //! The handshake is searched in every byte of the first [`SCAN_SEGMENTS`] payload segments
 //! of each direction, not only at offset 0: a connection that negotiates MSE and then selects
-//! plaintext sends the handshake after the key exchange, and a capture may start mid-stream.
-//! A handshake split across two segments is joined through a small carry buffer.
+//! plaintext sends the handshake after the key exchange (at most ~1.2 KB in: two 96-byte
+//! Diffie-Hellman keys, up to 512 bytes of padding twice, hashes and the verification
+//! constant), and a capture may miss the first segments. A handshake split across segments is
+//! joined through a small carry buffer, and a peer id split from its info-hash is read from the
+//! next segment.
+//!
+//! A handshake after other bytes is believed only within the first [`LATER_MAX_OFFSET`] bytes
+//! and only if the direction did not start with text: a plain-text protocol (an HTTP download
+//! of a capture file, say) can carry the 20 bytes of the protocol string, an MSE exchange
+//! starts with random bytes.
 
-use bt::handshake::{self, PROTOCOL};
+use bt::handshake::{self, Handshake, PROTOCOL};
 
 use super::http::Http;
 use super::stream::{Delivered, Stream};
@@ -15,8 +23,11 @@ use crate::knowledge::Source;
 
 /// Payload segments per direction searched for a handshake before giving up.
 pub const SCAN_SEGMENTS: u16 = 8;
-/// Stream bytes per direction searched before giving up.
-pub const SCAN_BYTES: u32 = 16 * 1024;
+/// Payload segments of both directions together after which the flow is given up, so that
+/// a one-sided flow (a download) frees its state too.
+pub const SCAN_SEGMENTS_FLOW: u16 = 2 * SCAN_SEGMENTS;
+/// Latest stream offset at which a handshake after other bytes is believed.
+pub const LATER_MAX_OFFSET: u32 = 2048;
 
 /// Longest carry: a handshake minus one byte.
 const CARRY: usize = handshake::LEN - 1;
@@ -26,11 +37,15 @@ struct Scan {
     carry: [u8; CARRY],
     carry_len: u8,
     state: ScanState,
+    /// Whether this direction's stream started with printable text.
+    text: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum ScanState {
     Searching,
+    /// Handshake found without its peer id: the carry holds it, the next bytes complete it.
+    NeedPeerId,
     Found,
     GaveUp,
 }
@@ -41,6 +56,7 @@ impl Default for Scan {
             carry: [0; CARRY],
             carry_len: 0,
             state: ScanState::Searching,
+            text: false,
         }
     }
 }
@@ -49,8 +65,17 @@ impl Default for Scan {
 #[derive(Debug, PartialEq, Eq)]
 enum Hit {
     /// A handshake with at least its info-hash; `offset` is its stream offset.
-    Handshake(handshake::Handshake, u32),
+    Handshake(Handshake, u32),
     Nothing,
+}
+
+/// Whether the first bytes of a stream look like text (a line-based protocol).
+fn looks_like_text(b: &[u8]) -> bool {
+    let head = &b[..b.len().min(16)];
+    head.len() >= 4
+        && head
+            .iter()
+            .all(|&c| c.is_ascii_graphic() || matches!(c, b' ' | b'\r' | b'\n' | b'\t'))
 }
 
 impl Scan {
@@ -60,7 +85,7 @@ impl Scan {
         }
         let carried = usize::from(self.carry_len);
         if carried > 0 {
-            // Look for a handshake that starts in the carry and runs into the new bytes.
+            // A handshake that starts in the carry and runs into the new bytes.
             let mut joined = [0u8; CARRY + handshake::LEN];
             let take = d.bytes.len().min(handshake::LEN);
             joined[..carried].copy_from_slice(&self.carry[..carried]);
@@ -68,30 +93,11 @@ impl Scan {
             let joined = &joined[..carried + take];
             if let Some(at) = handshake::find(joined).filter(|&at| at < carried) {
                 let start = d.offset.wrapping_sub((carried - at) as u32);
-                match handshake::parse(&joined[at..]) {
-                    Ok(h) => {
-                        self.carry_len = 0;
-                        return Hit::Handshake(h, start);
-                    }
-                    Err(_) => {
-                        self.keep(&joined[at..]);
-                        return Hit::Nothing;
-                    }
-                }
+                return self.parsed(&joined[at..], start);
             }
         }
         if let Some(at) = handshake::find(d.bytes) {
-            let start = d.offset.wrapping_add(at as u32);
-            return match handshake::parse(&d.bytes[at..]) {
-                Ok(h) => {
-                    self.carry_len = 0;
-                    Hit::Handshake(h, start)
-                }
-                Err(_) => {
-                    self.keep(&d.bytes[at..]);
-                    Hit::Nothing
-                }
-            };
+            return self.parsed(&d.bytes[at..], d.offset.wrapping_add(at as u32));
         }
         // Keep a tail that could be the start of a handshake. If the carry itself ends in
         // such a prefix and the new bytes are short, join them.
@@ -108,6 +114,39 @@ impl Scan {
         let n = handshake::partial_suffix(tail);
         self.keep(&tail[tail.len() - n..]);
         Hit::Nothing
+    }
+
+    /// `from` starts with the protocol string: parse what is there, keep what is missing.
+    fn parsed(&mut self, from: &[u8], offset: u32) -> Hit {
+        match handshake::parse(from) {
+            Ok(h) => {
+                // Without its peer id, keep the bytes so the next segment can complete it.
+                if h.peer_id.is_none() {
+                    self.keep(from);
+                } else {
+                    self.carry_len = 0;
+                }
+                Hit::Handshake(h, offset)
+            }
+            Err(_) => {
+                self.keep(from);
+                Hit::Nothing
+            }
+        }
+    }
+
+    /// Completes a handshake whose peer id was missing, from the next delivered bytes.
+    fn peer_id(&mut self, d: &Delivered<'_>) -> Option<bt::PeerId> {
+        let carried = usize::from(self.carry_len);
+        self.carry_len = 0;
+        if !d.contiguous || carried == 0 {
+            return None;
+        }
+        let mut joined = [0u8; CARRY + handshake::LEN];
+        let take = d.bytes.len().min(handshake::LEN);
+        joined[..carried].copy_from_slice(&self.carry[..carried]);
+        joined[carried..carried + take].copy_from_slice(&d.bytes[..take]);
+        handshake::parse(&joined[..carried + take]).ok()?.peer_id
     }
 
     fn keep(&mut self, bytes: &[u8]) {
@@ -134,7 +173,7 @@ impl TcpDetect {
         self.streams[from as usize].syn(seq);
     }
 
-    /// Feeds one segment's payload.
+    /// Feeds one segment's payload (`seq`: sequence number of its first byte).
     pub fn segment(
         &mut self,
         ctx: &mut Ctx<'_>,
@@ -151,27 +190,61 @@ impl TcpDetect {
             return self.status();
         };
         let scan = &mut self.scans[dir];
-        if scan.state == ScanState::Searching {
-            if let Hit::Handshake(h, offset) = scan.scan(&d) {
-                scan.state = ScanState::Found;
-                let signal = if offset == 0 {
-                    Signal::Handshake
-                } else {
-                    Signal::HandshakeLater
-                };
-                ctx.decide(Kind::PeerTcp, signal);
-                ctx.infohash(h.info_hash);
-                if let Some(id) = h.peer_id {
+        if d.offset == 0 {
+            scan.text = looks_like_text(d.bytes);
+        }
+        match scan.state {
+            ScanState::Searching => match scan.scan(&d) {
+                Hit::Handshake(h, offset)
+                    if offset == 0 || (offset < LATER_MAX_OFFSET && !scan.text) =>
+                {
+                    scan.state = if h.peer_id.is_some() {
+                        ScanState::Found
+                    } else {
+                        ScanState::NeedPeerId
+                    };
+                    let signal = if offset == 0 {
+                        Signal::Handshake
+                    } else {
+                        Signal::HandshakeLater
+                    };
+                    ctx.decide(Kind::PeerTcp, signal);
+                    ctx.infohash(h.info_hash);
+                    if let Some(id) = h.peer_id {
+                        ctx.peer_id(ctx.from, id);
+                    }
+                    // The listening end of a peer connection is a peer of this torrent.
+                    let server = if ctx.from_client { ctx.dst } else { ctx.src };
+                    ctx.learn(server, Some(h.info_hash), Source::PeerFlow);
+                    self.http.stop(ctx.budget);
+                }
+                Hit::Handshake(..) => scan.state = ScanState::GaveUp,
+                Hit::Nothing => {}
+            },
+            ScanState::NeedPeerId => {
+                if let Some(id) = scan.peer_id(&d) {
                     ctx.peer_id(ctx.from, id);
                 }
-                // The listening end of a peer connection is a peer of this torrent.
-                let server = if ctx.from_client { ctx.dst } else { ctx.src };
-                ctx.learn(server, Some(h.info_hash), Source::PeerFlow);
-                self.http.stop(ctx.budget);
-            } else if self.streams[dir].segments >= SCAN_SEGMENTS
-                || self.streams[dir].offset >= SCAN_BYTES
-            {
-                scan.state = ScanState::GaveUp;
+                scan.state = ScanState::Found;
+            }
+            ScanState::Found | ScanState::GaveUp => {}
+        }
+        let stream = &self.streams[dir];
+        let scan = &mut self.scans[dir];
+        if scan.state == ScanState::Searching
+            && (stream.segments >= SCAN_SEGMENTS || stream.offset >= LATER_MAX_OFFSET)
+        {
+            scan.state = ScanState::GaveUp;
+        }
+        if self.streams[0]
+            .segments
+            .saturating_add(self.streams[1].segments)
+            >= SCAN_SEGMENTS_FLOW
+        {
+            for s in &mut self.scans {
+                if s.state == ScanState::Searching {
+                    s.state = ScanState::GaveUp;
+                }
             }
         }
         if !ctx.has(Kind::PeerTcp) {
@@ -181,7 +254,10 @@ impl TcpDetect {
     }
 
     fn status(&self) -> Status {
-        let scanning = self.scans.iter().any(|s| s.state == ScanState::Searching);
+        let scanning = self
+            .scans
+            .iter()
+            .any(|s| matches!(s.state, ScanState::Searching | ScanState::NeedPeerId));
         if scanning || self.http.running() {
             Status::Running
         } else {
@@ -193,6 +269,7 @@ impl TcpDetect {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use bt::handshake::Handshake;
     use bt::handshake::{Reserved, emit};
     use bt::{InfoHash, PeerId};
 
@@ -272,6 +349,41 @@ mod tests {
             contiguous: false,
         };
         assert_eq!(s.scan(&d), Hit::Nothing);
+    }
+
+    #[test]
+    fn peer_id_split_from_the_info_hash() {
+        let h = hs();
+        for cut in 48..68 {
+            let mut s = Scan::default();
+            let d = Delivered {
+                bytes: &h[..cut],
+                offset: 0,
+                contiguous: true,
+            };
+            assert!(matches!(
+                s.scan(&d),
+                Hit::Handshake(Handshake { peer_id: None, .. }, 0)
+            ));
+            let d = Delivered {
+                bytes: &h[cut..],
+                offset: cut as u32,
+                contiguous: true,
+            };
+            assert_eq!(
+                s.peer_id(&d),
+                Some(PeerId(*b"-TR3000-000000000000")),
+                "cut at {cut}"
+            );
+        }
+    }
+
+    #[test]
+    fn text_is_recognised() {
+        assert!(looks_like_text(b"HTTP/1.1 200 OK\r\n"));
+        assert!(looks_like_text(b"GET / HTTP/1.1\r\n"));
+        assert!(!looks_like_text(&[0x13, b'B', b'i', b't']));
+        assert!(!looks_like_text(b"ab"));
     }
 
     #[test]
