@@ -3,7 +3,12 @@
 //!
 //! Only streams whose first client bytes are `GET ` are buffered, and only up to
 //! [`http_tracker::MAX_HEAD`] bytes per request and [`MAX_REPLY`] per reply, charged to the
-//! engine-wide [`Budget`].
+//! engine-wide [`Budget`]. A connection whose first request is not a tracker's is plain HTTP
+//! and dropped at once. On a tracker connection (keep-alive), up to [`MAX_REQUESTS`]
+//! requests are read, and each reply is paired with its request in order.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
 
 use bt::InfoHash;
 use bt::http_tracker::{self, Kind as ReqKind};
@@ -15,7 +20,7 @@ use crate::knowledge::Source;
 
 /// Largest tracker reply buffered (a reply with 200 compact peers is ~1.3 kB).
 pub const MAX_REPLY: usize = 64 * 1024;
-/// Requests on one connection followed before the detector stops.
+/// Requests on one connection read before the detector stops reading requests.
 const MAX_REQUESTS: u8 = 8;
 
 #[derive(Debug, Default)]
@@ -31,10 +36,14 @@ pub(crate) enum Http {
 pub(crate) struct Active {
     request: Vec<u8>,
     reply: Vec<u8>,
-    /// Info-hashes of requests whose replies have not been read.
-    asked: Vec<InfoHash>,
+    /// One entry per request whose reply has not been read yet: the torrent an announce
+    /// was about (`None` for a scrape, whose reply names its torrents itself).
+    asked: VecDeque<Option<InfoHash>>,
     requests: u8,
+    /// The connection carried a tracker request: read its replies.
     tracker: bool,
+    /// The rest of a request head is still arriving: drop bytes up to its blank line.
+    skipping: bool,
 }
 
 impl Http {
@@ -90,26 +99,16 @@ impl Http {
                 self.deliver(ctx, d, fin);
             }
             Http::Active(a) => {
-                let (buf, cap) = if ctx.from_client {
-                    (&mut a.request, http_tracker::MAX_HEAD)
-                } else {
-                    (&mut a.reply, MAX_REPLY)
-                };
-                let room = cap.saturating_sub(buf.len());
-                let add = d.bytes.len().min(room);
-                if add == 0 || !ctx.budget.take(add) {
-                    self.stop(ctx.budget);
-                    return;
-                }
-                buf.extend_from_slice(&d.bytes[..add]);
                 let keep = if ctx.from_client {
-                    a.read_requests(ctx)
+                    a.requests >= MAX_REQUESTS || a.take_request(ctx, d.bytes)
                 } else if a.tracker {
-                    a.read_replies(ctx, fin)
+                    a.take_reply(ctx, d.bytes, fin)
                 } else {
+                    // Replies are read only once a request was a tracker's.
                     true
                 };
-                if !keep {
+                let done = a.requests >= MAX_REQUESTS && a.asked.is_empty() && a.reply.is_empty();
+                if !keep || done {
                     self.stop(ctx.budget);
                 }
             }
@@ -117,16 +116,56 @@ impl Http {
     }
 }
 
+/// Appends to a buffer within its cap and the budget; false if either is exceeded.
+fn append(buf: &mut Vec<u8>, bytes: &[u8], cap: usize, budget: &mut Budget) -> bool {
+    if buf.len() + bytes.len() > cap || !budget.take(bytes.len()) {
+        return false;
+    }
+    buf.extend_from_slice(bytes);
+    true
+}
+
+/// Drops the first `n` bytes of a buffer and returns them to the budget.
+fn consume(buf: &mut Vec<u8>, n: usize, budget: &mut Budget) {
+    let n = n.min(buf.len());
+    buf.drain(..n);
+    budget.give_back(n);
+}
+
 impl Active {
-    /// Parses every complete request in the buffer. Returns false when the detector should stop.
-    fn read_requests(&mut self, ctx: &mut Ctx<'_>) -> bool {
-        loop {
+    /// Takes client bytes and parses every complete request. False: stop the detector.
+    fn take_request(&mut self, ctx: &mut Ctx<'_>, bytes: &[u8]) -> bool {
+        if !append(&mut self.request, bytes, http_tracker::MAX_HEAD, ctx.budget) {
+            return false;
+        }
+        while self.requests < MAX_REQUESTS {
+            if self.skipping {
+                match memchr::memmem::find(&self.request, b"\r\n\r\n") {
+                    Some(i) => {
+                        consume(&mut self.request, i + 4, ctx.budget);
+                        self.skipping = false;
+                    }
+                    None => {
+                        // Keep only what could start the blank line.
+                        let n = self.request.len().saturating_sub(3);
+                        consume(&mut self.request, n, ctx.budget);
+                        return true;
+                    }
+                }
+            }
             if self.request.is_empty() {
                 return true;
             }
             match http_tracker::parse_request(&self.request) {
                 Err(bt::Error::Incomplete) => return true,
-                Err(bt::Error::Invalid { .. }) => return self.tracker,
+                Err(bt::Error::Invalid { .. }) => {
+                    if !self.tracker {
+                        // The connection's first request is not a tracker's: plain HTTP.
+                        return false;
+                    }
+                    // Another request on a tracker connection: skip it, expect its reply.
+                    self.asked.push_back(None);
+                }
                 Ok(req) => {
                     let signal = match req.kind {
                         ReqKind::Announce => Signal::HttpAnnounce,
@@ -134,15 +173,12 @@ impl Active {
                     };
                     ctx.decide(Kind::TrackerHttp, signal);
                     self.tracker = true;
-                    let port = req.port();
+                    let port = req.port().filter(|&p| p != 0);
                     for h in req.info_hashes() {
                         ctx.infohash(h);
-                        if self.asked.len() < 32 {
-                            self.asked.push(h);
-                        }
-                        if let Some(port) = port.filter(|&p| p != 0) {
+                        if let Some(port) = port {
                             ctx.learn(
-                                std::net::SocketAddr::new(ctx.src.ip(), port),
+                                SocketAddr::new(ctx.src.ip(), port),
                                 Some(h),
                                 Source::Announce,
                             );
@@ -151,44 +187,34 @@ impl Active {
                     if let Some(id) = req.peer_id() {
                         ctx.peer_id(ctx.from, id);
                     }
-                    self.requests += 1;
-                    // Drop this request's head: up to the blank line if we have it.
-                    let end = memchr::memmem::find(&self.request, b"\r\n\r\n").map(|i| i + 4);
-                    match end {
-                        Some(end) if self.requests < MAX_REQUESTS => {
-                            let before = self.request.len();
-                            self.request.drain(..end);
-                            ctx.budget.give_back(before - self.request.len());
-                        }
-                        _ => {
-                            // Headers still arriving, or enough requests: stop reading requests.
-                            let n = self.request.len();
-                            self.request = Vec::new();
-                            ctx.budget.give_back(n);
-                            return true;
-                        }
-                    }
+                    let about = match req.kind {
+                        ReqKind::Announce => req.info_hashes().next(),
+                        ReqKind::Scrape => None,
+                    };
+                    self.asked.push_back(about);
                 }
             }
+            self.requests = self.requests.saturating_add(1);
+            self.skipping = true;
         }
+        // Enough requests: keep nothing more of the client's stream.
+        let n = self.request.len();
+        consume(&mut self.request, n, ctx.budget);
+        true
     }
 
-    /// Parses complete replies and learns their peers. Returns false when there is nothing
-    /// more to learn.
+    /// Takes server bytes and parses complete replies, learning their peers. False: stop.
+    fn take_reply(&mut self, ctx: &mut Ctx<'_>, bytes: &[u8], at_end: bool) -> bool {
+        append(&mut self.reply, bytes, MAX_REPLY, ctx.budget) && self.read_replies(ctx, at_end)
+    }
+
     fn read_replies(&mut self, ctx: &mut Ctx<'_>, at_end: bool) -> bool {
-        loop {
-            if self.reply.is_empty() {
-                return true;
-            }
+        while !self.reply.is_empty() {
             match http_tracker::parse_response(&self.reply, at_end) {
                 Err(bt::Error::Incomplete) => return true,
                 Err(bt::Error::Invalid { .. }) => return false,
                 Ok(resp) => {
-                    let hash = if self.asked.is_empty() {
-                        None
-                    } else {
-                        Some(self.asked.remove(0))
-                    };
+                    let hash = self.asked.pop_front().flatten();
                     if let Ok(reply) = http_tracker::parse_reply(resp.body) {
                         for peer in reply.peers() {
                             ctx.learn(peer, hash, Source::TrackerHttp);
@@ -197,11 +223,11 @@ impl Active {
                             ctx.infohash(h);
                         }
                     }
-                    let used = resp.len.min(self.reply.len());
-                    self.reply.drain(..used);
-                    ctx.budget.give_back(used);
+                    let used = resp.len;
+                    consume(&mut self.reply, used, ctx.budget);
                 }
             }
         }
+        true
     }
 }
