@@ -11,7 +11,7 @@ use super::{Ctx, Status};
 
 /// Datagrams no detector recognised before an undecided flow is given up. A BitTorrent
 /// client's socket speaks only DHT, uTP and tracker protocols, so misses are rare there;
-/// other protocols whose first bytes happen to look like uTP (STUN, RTP) miss quickly.
+/// other protocols (STUN requests, RTP, QUIC, ...) miss at once.
 pub const MAX_MISSES: u16 = 4;
 
 /// Detector state of a UDP flow.
@@ -26,16 +26,18 @@ pub(crate) struct UdpDetect {
 impl UdpDetect {
     pub fn datagram(&mut self, ctx: &mut Ctx<'_>, payload: &[u8], wire_len: u32) -> Status {
         let cut = (payload.len() as u32) < wire_len;
-        let known = match payload.first() {
+        // The first byte says which detector to ask first; UDP tracker requests start with a
+        // random connection id, so the tracker detector is asked whenever the first one
+        // declines.
+        let first = match payload.first() {
             None => false,
             Some(b'd') => !cut && self.dht.datagram(ctx, payload),
             Some(b'B') => !cut && lsd::datagram(ctx, payload),
             // uTP: type in the high nibble (0-4), version 1 in the low one.
-            Some(0x01 | 0x11 | 0x21 | 0x31 | 0x41) => {
-                self.utp.datagram(ctx, payload) || (!cut && self.tracker.datagram(ctx, payload))
-            }
-            Some(_) => !cut && self.tracker.datagram(ctx, payload),
+            Some(0x01 | 0x11 | 0x21 | 0x31 | 0x41) => self.utp.datagram(ctx, payload),
+            Some(_) => false,
         };
+        let known = first || (!cut && self.tracker.datagram(ctx, payload));
         if !known {
             self.misses = self.misses.saturating_add(1);
         }

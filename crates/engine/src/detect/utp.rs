@@ -64,6 +64,9 @@ impl Utp {
                     self.exchanges = EXCHANGES;
                 } else if utp::answers(&other, &seen) {
                     self.exchanges = self.exchanges.saturating_add(1);
+                } else {
+                    // The answers must follow one another, not add up over a long flow.
+                    self.exchanges = 0;
                 }
                 if self.exchanges >= EXCHANGES {
                     ctx.decide(Kind::PeerUtp, Signal::UtpExchange);
