@@ -1,7 +1,9 @@
 //! `swarmwall analyze`.
 
+use std::cell::Cell;
 use std::fs::File;
 use std::io::{self, BufWriter, IsTerminal, Write};
+use std::ops::ControlFlow;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
@@ -121,12 +123,15 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let mut engine = Engine::new(opts.config.clone());
     let mut summary = Summary::default();
     let mut write_error: Option<io::Error> = None;
+    // Set when the flow records cannot be written: reading stops (e.g. `--flows - | head`).
+    let stop = Cell::new(false);
     let mut sink = |r: FlowRecord| {
         summary.add(&r);
         if let (Some(out), None) = (flows_out.as_mut(), &write_error)
             && let Err(e) = record::write_line(out, &r)
         {
             write_error = Some(e);
+            stop.set(true);
         }
     };
 
@@ -148,11 +153,17 @@ pub fn run(args: Args) -> Result<ExitCode> {
                     });
                 }
                 engine.frame(link, p.ts_nanos, p.data, p.orig_len, &mut sink);
+                if stop.get() {
+                    ControlFlow::Break(())
+                } else {
+                    ControlFlow::Continue(())
+                }
             },
             |bytes| progress.set_position(done_bytes + bytes),
         );
         failed |= !unsupported.is_empty();
         match result {
+            Ok(stats) if stats.stopped => break,
             Ok(stats) => done_bytes += stats.bytes,
             Err(e) => {
                 failed = true;
@@ -161,7 +172,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
             }
         }
     }
-    engine.finish(&mut sink);
+    if !stop.get() {
+        engine.finish(&mut sink);
+    }
     progress.finish_and_clear();
     summary.finish(engine.knowledge());
 

@@ -13,7 +13,7 @@ pub fn render(t: &Totals, s: &Summary, k: &Knowledge, files: usize, top: usize) 
             "{} .. {} ({:.1} s)",
             rfc3339_micros(a),
             rfc3339_micros(b),
-            (b - a) as f64 / 1e9
+            (i128::from(b) - i128::from(a)) as f64 / 1e9
         ),
         _ => "no packets".to_string(),
     };

@@ -349,6 +349,49 @@ fn usage_errors_exit_2() {
 }
 
 #[test]
+fn closed_stdout_stops_reading() {
+    // An endless capture on stdin whose flows keep ending (each 200 s after the last), with
+    // --flows - into a pipe nobody reads: swarmwall must stop on the broken pipe, exit 0.
+    let mut child = bin()
+        .args(["analyze", "--quiet", "-", "--flows", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let mut stdin = child.stdin.take().unwrap();
+    let writer = std::thread::spawn(move || {
+        let mut head = pcap(1, &[]);
+        for i in 0..2_000_000u32 {
+            let f = wire::build::udp(
+                std::net::SocketAddr::from(([10, 77, (i >> 8) as u8, i as u8], 1000)),
+                "10.77.255.1:2000".parse().unwrap(),
+                b"x",
+            );
+            head.extend((1_700_000_000 + i * 200).to_le_bytes());
+            head.extend(0u32.to_le_bytes());
+            head.extend((f.len() as u32).to_le_bytes());
+            head.extend((f.len() as u32).to_le_bytes());
+            head.extend(&f);
+            if head.len() > 1 << 16 {
+                if stdin.write_all(&head).is_err() {
+                    return i; // the reader went away
+                }
+                head.clear();
+            }
+        }
+        u32::MAX
+    });
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(
+        writer.join().unwrap() < u32::MAX,
+        "swarmwall read everything instead of stopping"
+    );
+}
+
+#[test]
 fn closed_stdout_is_not_an_error() {
     let mut child = bin()
         .args([

@@ -303,7 +303,6 @@ pub const MAX_INFOHASHES_PER_FLOW: usize = 64;
 
 /// TCP state bits of a flow.
 pub(crate) mod tcp_state {
-    pub const SYN: u8 = 0x01;
     pub const FIN_LO: u8 = 0x02;
     pub const FIN_HI: u8 = 0x04;
     pub const RST: u8 = 0x08;

@@ -151,6 +151,14 @@ impl Engine {
         self.flows.len()
     }
 
+    /// Flows that still carry detector state (walks the table: for tests and diagnostics).
+    pub fn detecting_flows(&self) -> usize {
+        self.flows
+            .iter()
+            .filter(|(_, _, f)| f.detect.is_some())
+            .count()
+    }
+
     /// Processes one captured frame. Flows that end (idle, evicted) are passed to `sink`.
     pub fn frame(
         &mut self,
@@ -235,6 +243,7 @@ impl Engine {
         let s = side as usize;
         flow.packets[s] = flow.packets[s].saturating_add(1);
         flow.bytes[s] = flow.bytes[s].saturating_add(u64::from(d.ip.wire_len));
+        flow.first_ns = flow.first_ns.min(ts_ns);
         flow.last_ns = flow.last_ns.max(ts_ns);
         let mut closed = false;
         if let Transport::Tcp { flags: f, .. } = d.transport {
@@ -320,12 +329,20 @@ impl Engine {
     ) -> Option<Handle> {
         let syn_only = tcp_flags & (flags::SYN | flags::ACK) == flags::SYN;
         if let Some(h) = self.flows.find(&key) {
-            let reused = syn_only
-                && matches!(self.flows.get(h), Some((_, f)) if f.tcp & tcp_state::CLOSED != 0);
-            if !reused {
+            let (closed, last) = match self.flows.get(h) {
+                Some((_, f)) => (f.tcp & tcp_state::CLOSED != 0, f.last_ns),
+                None => (false, ts_ns),
+            };
+            // The sweep runs once a second of capture time, and not at all while time goes
+            // backwards (several overlapping files): a flow idle past its timeout ends here.
+            let timeout = self.flows.class_of(h).map_or(i64::MAX, |c| self.timeout(c));
+            if ts_ns.saturating_sub(last) > timeout {
+                self.end(h, End::Idle, sink);
+            } else if syn_only && closed {
+                self.end(h, End::Reused, sink);
+            } else {
                 return Some(h);
             }
-            self.end(h, End::Reused, sink);
         }
         if self.flows.is_full() {
             let oldest = class::ALL
@@ -347,7 +364,7 @@ impl Engine {
             bytes: [0; 2],
             packets: [0; 2],
             client_is_lo: if syn_ack { !sender_is_lo } else { sender_is_lo },
-            tcp: if syn_only { tcp_state::SYN } else { 0 },
+            tcp: 0,
             verdict: Verdict::default(),
             detect: Some(Box::new(match proto {
                 Proto::Tcp => Detect::tcp(),

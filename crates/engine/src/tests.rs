@@ -110,7 +110,10 @@ fn handshake_split_across_segments_after_preamble() {
     let (c, s) = (sa("10.77.0.2:40000"), sa("10.77.0.1:51413"));
     let mut run = Run::new();
     tcp_handshake(&mut run, c, s);
-    let mut stream = vec![0x77u8; 200]; // an MSE-like preamble
+    // An MSE-like preamble: bytes that look random, not text.
+    let mut stream: Vec<u8> = (0..200u32)
+        .map(|i| (i.wrapping_mul(167) ^ 0x5a) as u8)
+        .collect();
     stream.extend(bt_handshake(b"A2-1-36-0-cccccccccc"));
     run.send(&build::tcp(c, s, 1001, 5001, ACK, &stream[..210]));
     run.send(&build::tcp(c, s, 1001, 5001, ACK, &stream[..210])); // retransmission
@@ -171,6 +174,20 @@ fn client_is_the_receiver_of_a_syn_ack_when_the_syn_was_missed() {
 }
 
 #[test]
+fn handshake_after_text_is_not_believed() {
+    // An HTTP download of a capture file that holds a handshake.
+    let (c, s) = (sa("10.77.0.2:40000"), sa("10.77.0.1:80"));
+    let mut run = Run::new();
+    tcp_handshake(&mut run, c, s);
+    let mut body =
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/vnd.tcpdump.pcap\r\n\r\n".to_vec();
+    body.extend(bt_handshake(b"-TR3000-aaaaaaaaaaaa"));
+    run.send(&build::tcp(s, c, 5001, 1001, ACK, &body));
+    let (recs, _) = run.finish();
+    assert!(!recs[0].is_bittorrent());
+}
+
+#[test]
 fn random_tcp_is_not_bittorrent_and_frees_state() {
     let (c, s) = (sa("10.77.0.2:40000"), sa("10.77.0.1:443"));
     let mut run = Run::new();
@@ -182,6 +199,11 @@ fn random_tcp_is_not_bittorrent_and_frees_state() {
         seq += 100;
     }
     assert_eq!(run.engine.active_flows(), 1);
+    assert_eq!(
+        run.engine.detecting_flows(),
+        0,
+        "a one-sided flow frees its detector state"
+    );
     let (recs, _) = run.finish();
     assert!(!recs[0].is_bittorrent());
     assert!(recs[0].infohashes.is_empty());
@@ -226,6 +248,69 @@ fn http_announce_split_and_reply_peers() {
             .has(Source::Announce)
     );
     assert_eq!(engine.budget().used, 0, "buffers returned to the budget");
+}
+
+#[test]
+fn keep_alive_tracker_connection_with_split_heads_and_chunked_replies() {
+    let (c, s) = (sa("10.77.0.2:40000"), sa("10.77.0.9:6969"));
+    let mut run = Run::new();
+    tcp_handshake(&mut run, c, s);
+    let announce = |h: &str| {
+        format!(
+            "GET /announce?info_hash={}&peer_id=-TR3000-aaaaaaaaaaaa&port=6881 HTTP/1.1\r\nHost: t\r\n\r\n",
+            h.repeat(20)
+        )
+    };
+    let reply = |peer: [u8; 6]| {
+        let body = Item::Dict(vec![
+            (b"interval", Item::Int(60)),
+            (b"peers", Item::Bytes(&peer)),
+        ])
+        .to_vec();
+        let mut r = format!(
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n{:x}\r\n",
+            body.len()
+        )
+        .into_bytes();
+        r.extend(&body);
+        r.extend(b"\r\n0\r\n\r\n");
+        r
+    };
+    let (mut cseq, mut sseq) = (1001u32, 5001u32);
+    // Ten requests on one connection; each head split before its blank line.
+    for i in 0..10u8 {
+        let req = announce(&format!("%{:02x}", i + 1));
+        let (a, b) = req.as_bytes().split_at(req.len() - 10);
+        for part in [a, b] {
+            run.send(&build::tcp(c, s, cseq, sseq, ACK, part));
+            cseq += part.len() as u32;
+        }
+        let r = reply([10, 77, 1, i, 0x1a, 0xe1]);
+        run.send(&build::tcp(s, c, sseq, cseq, ACK, &r));
+        sseq += r.len() as u32;
+    }
+    let (recs, engine) = run.finish();
+    let r = &recs[0];
+    assert_eq!(r.kind(), Some(Kind::TrackerHttp));
+    assert_eq!(r.infohashes.len(), 8, "the first eight requests are read");
+    for i in 0..8u8 {
+        let peer = engine
+            .knowledge()
+            .get(&SocketAddr::from(([10, 77, 1, i], 6881)))
+            .unwrap();
+        assert_eq!(
+            peer.infohashes,
+            vec![InfoHash([i + 1; 20])],
+            "reply {i} paired with its request"
+        );
+    }
+    assert!(
+        engine
+            .knowledge()
+            .get(&SocketAddr::from(([10, 77, 1, 8], 6881)))
+            .is_none()
+    );
+    assert_eq!(engine.budget().used, 0);
 }
 
 #[test]
@@ -431,6 +516,52 @@ fn udp_tracker_announce_without_connect_decides_on_the_reply() {
 }
 
 #[test]
+fn udp_tracker_scrape_reply_is_not_read_as_a_request() {
+    let (c, t) = (sa("10.77.0.2:51413"), sa("10.77.0.9:6969"));
+    let mut run = Run::new();
+    run.send(&build::udp(c, t, &udp_tracker::emit_connect(7)));
+    let mut conn = vec![0, 0, 0, 0, 0, 0, 0, 7];
+    conn.extend(99u64.to_be_bytes());
+    run.send(&build::udp(t, c, &conn));
+    let mut scrape = 99u64.to_be_bytes().to_vec();
+    scrape.extend([0, 0, 0, 2, 0, 0, 0, 9]);
+    for i in 1..=4u8 {
+        scrape.extend([i; 20]);
+    }
+    run.send(&build::udp(c, t, &scrape));
+    // 4 × (seeders, completed, leechers); the first seeder count 2 makes bytes 8..12 read
+    // like a scrape action, and the length 56 like a scrape request of two hashes.
+    let mut reply = vec![0, 0, 0, 2, 0, 0, 0, 9];
+    for _ in 0..4 {
+        reply.extend([0, 0, 0, 2, 0, 0, 0, 5, 0, 0, 0, 1]);
+    }
+    run.send(&build::udp(t, c, &reply));
+    let (recs, _) = run.finish();
+    let want: Vec<InfoHash> = (1..=4u8).map(|i| InfoHash([i; 20])).collect();
+    assert_eq!(recs[0].infohashes, want);
+}
+
+#[test]
+fn udp_tracker_request_whose_connection_id_looks_like_dht() {
+    let (c, t) = (sa("10.77.0.2:51413"), sa("10.77.0.9:6969"));
+    let mut run = Run::new();
+    let cid = u64::from_be_bytes(*b"d1:ad2:i");
+    run.send(&build::udp(
+        c,
+        t,
+        &udp_tracker::emit_announce(cid, 8, HASH, PeerId([b'x'; 20]), 0, 51413),
+    ));
+    run.send(&build::udp(
+        t,
+        c,
+        &[0, 0, 0, 1, 0, 0, 0, 8, 0, 0, 7, 8, 0, 0, 0, 1, 0, 0, 0, 1],
+    ));
+    let (recs, _) = run.finish();
+    assert_eq!(recs[0].kind(), Some(Kind::TrackerUdp));
+    assert_eq!(recs[0].infohashes, vec![HASH]);
+}
+
+#[test]
 fn lsd_announce() {
     let msg = b"BT-SEARCH * HTTP/1.1\r\nHost: 239.192.152.143:6771\r\nPort: 6881\r\nInfohash: 4242424242424242424242424242424242424242\r\n\r\n\r\n";
     let mut run = Run::new();
@@ -548,6 +679,32 @@ fn idle_timeout_splits_flows_and_close_then_syn_reuses() {
     assert_eq!(tcp[0].end, End::Reused);
     assert_eq!(tcp[0].packets, [3, 2]); // SYN, ACK, FIN and SYN-ACK, FIN
     assert_eq!(engine.totals().flows, 4);
+}
+
+#[test]
+fn a_flow_idle_past_its_timeout_ends_even_when_no_sweep_runs() {
+    // A second file whose clock is behind the first: time goes backwards, so the idle sweep
+    // does not run; the lookup itself must end the stale flow.
+    let (a, b) = (sa("10.77.0.1:1"), sa("10.77.0.2:1"));
+    let mut run = Run::new();
+    let t0 = run.t;
+    run.at(
+        t0 + 1000 * NS,
+        &build::udp(sa("10.77.0.3:1"), b, b"first file"),
+    );
+    run.at(t0, &build::udp(a, b, b"x"));
+    run.at(t0 + 120 * NS, &build::udp(a, b, b"x"));
+    assert!(run.records.is_empty(), "exactly the timeout is not over it");
+    run.at(t0 + 240 * NS + 1, &build::udp(a, b, b"y"));
+    assert_eq!(run.records.len(), 1);
+    assert_eq!(
+        (
+            run.records[0].client,
+            run.records[0].end,
+            run.records[0].packets[0]
+        ),
+        (a, End::Idle, 2)
+    );
 }
 
 #[test]

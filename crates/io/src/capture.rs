@@ -6,6 +6,7 @@
 
 use std::fs::File;
 use std::io::{self, Read};
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 
 use capfile::{Event, Packet, Parser};
@@ -76,14 +77,16 @@ pub struct Stats {
     pub packets: u64,
     /// Bytes of the file consumed.
     pub bytes: u64,
+    /// Whether the packet callback stopped the read before the end.
+    pub stopped: bool,
 }
 
 /// Calls `on_packet` for every packet of `input`, in file order, with the byte offset of its
-/// record, and `on_progress` now and then with the number of bytes consumed so far. On error,
-/// every packet before the error has been delivered.
+/// record, until it returns `Break`; and `on_progress` now and then with the number of bytes
+/// consumed so far. On error, every packet before the error has been delivered.
 pub fn read(
     input: &Input,
-    mut on_packet: impl FnMut(&Packet<'_>, u64),
+    mut on_packet: impl FnMut(&Packet<'_>, u64) -> ControlFlow<()>,
     mut on_progress: impl FnMut(u64),
 ) -> Result<Stats, Error> {
     let name = input.to_string();
@@ -178,7 +181,7 @@ const PROGRESS_EVERY: u64 = 1 << 16;
 
 fn parse_all(
     bytes: &[u8],
-    on_packet: &mut impl FnMut(&Packet<'_>, u64),
+    on_packet: &mut impl FnMut(&Packet<'_>, u64) -> ControlFlow<()>,
     on_progress: &mut impl FnMut(u64),
 ) -> Result<Stats, capfile::Error> {
     let mut parser = Parser::new();
@@ -189,8 +192,14 @@ fn parse_all(
         match parser.next(rest)? {
             Some((event, consumed)) => {
                 if let Event::Packet(p) = event {
-                    on_packet(&p, at as u64);
                     packets += 1;
+                    if on_packet(&p, at as u64).is_break() {
+                        return Ok(Stats {
+                            packets,
+                            bytes: (at + consumed) as u64,
+                            stopped: true,
+                        });
+                    }
                     if packets.is_multiple_of(PROGRESS_EVERY) {
                         on_progress(at as u64);
                     }
@@ -203,6 +212,7 @@ fn parse_all(
                 return Ok(Stats {
                     packets,
                     bytes: at as u64,
+                    stopped: false,
                 });
             }
         }
@@ -219,7 +229,7 @@ const CHUNK: usize = 1 << 20;
 
 fn stream(
     mut r: impl Read,
-    on_packet: &mut impl FnMut(&Packet<'_>, u64),
+    on_packet: &mut impl FnMut(&Packet<'_>, u64) -> ControlFlow<()>,
     on_progress: &mut impl FnMut(u64),
 ) -> Result<Stats, StreamError> {
     let mut parser = Parser::new();
@@ -232,8 +242,14 @@ fn stream(
         match parser.next(&buf[start..end]).map_err(StreamError::Format)? {
             Some((event, consumed)) => {
                 if let Event::Packet(p) = event {
-                    on_packet(&p, offset);
                     packets += 1;
+                    if on_packet(&p, offset).is_break() {
+                        return Ok(Stats {
+                            packets,
+                            bytes: parser.offset(),
+                            stopped: true,
+                        });
+                    }
                     if packets.is_multiple_of(PROGRESS_EVERY) {
                         on_progress(parser.offset());
                     }
@@ -248,6 +264,7 @@ fn stream(
                 return Ok(Stats {
                     packets,
                     bytes: parser.offset(),
+                    stopped: false,
                 });
             }
             None => {
@@ -279,8 +296,12 @@ fn stream(
 }
 
 /// Reads a whole capture from a path (a convenience for tests and tools).
-pub fn read_path(path: &Path, on_packet: impl FnMut(&Packet<'_>, u64)) -> Result<Stats, Error> {
-    read(&Input::Path(path.to_path_buf()), on_packet, |_| {})
+pub fn read_path(path: &Path, mut on_packet: impl FnMut(&Packet<'_>, u64)) -> Result<Stats, Error> {
+    let each = |p: &Packet<'_>, at: u64| {
+        on_packet(p, at);
+        ControlFlow::Continue(())
+    };
+    read(&Input::Path(path.to_path_buf()), each, |_| {})
 }
 
 #[cfg(test)]
@@ -309,9 +330,16 @@ mod tests {
         let refs: Vec<&[u8]> = recs.iter().map(|r| r.as_slice()).collect();
         let whole = pcap(&refs, 0);
         let mut a = Vec::new();
-        parse_all(&whole, &mut |p, _| a.push(p.data.to_vec()), &mut |_| {})
-            .ok()
-            .unwrap();
+        parse_all(
+            &whole,
+            &mut |p, _| {
+                a.push(p.data.to_vec());
+                ControlFlow::Continue(())
+            },
+            &mut |_| {},
+        )
+        .ok()
+        .unwrap();
         let mut b = Vec::new();
         // a reader that hands out 7 bytes at a time
         struct Slow<'a>(&'a [u8]);
@@ -325,7 +353,10 @@ mod tests {
         }
         let ok = stream(
             Slow(&whole),
-            &mut |p, _| b.push(p.data.to_vec()),
+            &mut |p, _| {
+                b.push(p.data.to_vec());
+                ControlFlow::Continue(())
+            },
             &mut |_| {},
         );
         assert!(ok.is_ok());
@@ -334,13 +365,27 @@ mod tests {
 
         let cut = pcap(&refs, 10);
         let mut n = 0;
-        let err = parse_all(&cut, &mut |_, _| n += 1, &mut |_| {}).unwrap_err();
+        let err = parse_all(
+            &cut,
+            &mut |_, _| {
+                n += 1;
+                ControlFlow::Continue(())
+            },
+            &mut |_| {},
+        )
+        .unwrap_err();
         assert_eq!(n, 4, "every packet before the cut is delivered");
         let last_record = (cut.len() + 10 - 16 - 64) as u64;
         assert_eq!(err.offset, last_record);
         let mut m = 0;
-        let Err(StreamError::Format(e)) = stream(Slow(&cut), &mut |_, _| m += 1, &mut |_| {})
-        else {
+        let Err(StreamError::Format(e)) = stream(
+            Slow(&cut),
+            &mut |_, _| {
+                m += 1;
+                ControlFlow::Continue(())
+            },
+            &mut |_| {},
+        ) else {
             panic!("stream should fail")
         };
         assert_eq!((m, e.offset), (4, last_record));

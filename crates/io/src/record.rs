@@ -10,9 +10,6 @@ use time::OffsetDateTime;
 use time::format_description::FormatItem;
 use time::macros::format_description;
 
-/// Version of the record schema, bumped when fields are added.
-pub const SCHEMA_VERSION: u32 = 1;
-
 /// The serialised form of a flow record.
 #[derive(Debug, Serialize)]
 pub struct Json {
@@ -73,8 +70,10 @@ impl Json {
 
 /// Writes one record as a line of JSON.
 pub fn write_line(out: &mut impl Write, r: &FlowRecord) -> io::Result<()> {
-    serde_json::to_writer(&mut *out, &Json::new(r)).map_err(io::Error::other)?;
-    out.write_all(b"\n")
+    // Serialise first, then write: an I/O error (a closed pipe) keeps its kind.
+    let mut line = serde_json::to_vec(&Json::new(r)).map_err(io::Error::other)?;
+    line.push(b'\n');
+    out.write_all(&line)
 }
 
 const RFC3339_MICROS: &[FormatItem<'static>] =
