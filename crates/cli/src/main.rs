@@ -5,6 +5,7 @@
 //! byte offset; results cover everything read before it); 2 usage error.
 
 mod analyze;
+mod eval;
 mod summary;
 
 use std::process::ExitCode;
@@ -23,12 +24,15 @@ struct Cli {
 enum Command {
     /// Find every BitTorrent flow in pcap/pcapng captures, with its info-hashes.
     Analyze(analyze::Args),
+    /// Score swarmwall (and another detector's verdicts) against a capture's flow labels.
+    Eval(eval::Args),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Analyze(args) => analyze::run(args),
+        Command::Eval(args) => eval::run(args),
     };
     match result {
         Ok(code) => code,

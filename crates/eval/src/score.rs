@@ -355,3 +355,125 @@ fn required_any(f: &FlowScore) -> bool {
         _ => false,
     }
 }
+
+/// Another detector's verdicts: which 5-tuples it called BitTorrent (it names no kinds).
+#[derive(Debug, Clone, Default)]
+pub struct PeerVerdicts {
+    /// Name and version of the detector.
+    pub tool: String,
+    /// Every 5-tuple it reported, and whether it called it BitTorrent.
+    pub flows: HashMap<(String, SocketAddr, SocketAddr), bool>,
+    /// Seconds it took over the capture (whole run, as measured by its runner).
+    pub seconds: Option<f64>,
+}
+
+impl PeerVerdicts {
+    /// Records one verdict (a 5-tuple reported twice is BitTorrent if either said so).
+    pub fn add(&mut self, proto: &str, a: SocketAddr, b: SocketAddr, bittorrent: bool) {
+        *self.flows.entry(tuple(proto, a, b)).or_default() |= bittorrent;
+    }
+}
+
+/// Figures for a detector that only says BitTorrent or not.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct BinaryScore {
+    /// Per labelled kind (plaintext-visible flows): labelled, found.
+    pub kinds: BTreeMap<Kind, (u64, u64)>,
+    /// Encrypted (MSE) peer flows: labelled, found.
+    pub encrypted: (u64, u64),
+    pub required: u64,
+    pub found: u64,
+    pub required_bytes: u64,
+    pub found_bytes: u64,
+    pub reported: u64,
+    pub false_positives: u64,
+}
+
+impl BinaryScore {
+    pub fn recall(&self) -> f64 {
+        ratio(self.found, self.required)
+    }
+    pub fn precision(&self) -> f64 {
+        ratio(self.reported - self.false_positives, self.reported)
+    }
+    pub fn bytes_recall(&self) -> f64 {
+        ratio(self.found_bytes, self.required_bytes)
+    }
+}
+
+/// Scores a detector that only says whether a flow is BitTorrent.
+pub fn score_binary(labels: &[LabelledFlow], v: &PeerVerdicts) -> BinaryScore {
+    let mut s = BinaryScore::default();
+    let mut seen = std::collections::HashSet::new();
+    for l in labels {
+        let t = tuple(&l.proto, l.a, l.b);
+        let flagged = v.flows.get(&t).copied().unwrap_or(false);
+        seen.insert(t);
+        if flagged {
+            s.reported += 1;
+        }
+        match &l.label {
+            Label::BitTorrent(parts) => {
+                let visible = parts.iter().any(Part::plaintext_visible);
+                if visible {
+                    s.required += 1;
+                    s.required_bytes += l.bytes;
+                    if flagged {
+                        s.found += 1;
+                        s.found_bytes += l.bytes;
+                    }
+                }
+                for p in parts.iter().filter(|p| p.plaintext_visible()) {
+                    let e = s.kinds.entry(p.kind).or_default();
+                    e.0 += 1;
+                    e.1 += u64::from(flagged);
+                }
+                if parts
+                    .iter()
+                    .any(|p| p.variant == crate::labels::Variant::Mse)
+                {
+                    s.encrypted.0 += 1;
+                    s.encrypted.1 += u64::from(flagged);
+                }
+            }
+            _ => s.false_positives += u64::from(flagged),
+        }
+    }
+    for (t, flagged) in &v.flows {
+        if *flagged && !seen.contains(t) {
+            s.reported += 1;
+            s.false_positives += 1;
+        }
+    }
+    s
+}
+
+impl Score {
+    /// Bytes of plaintext-visible BitTorrent flows found with the right kind, over all of them.
+    pub fn bytes_recall(&self) -> f64 {
+        let (mut found, mut all) = (0u64, 0u64);
+        for f in self.flows.iter().filter(|f| required_any(f)) {
+            all += f.label.bytes;
+            if f.outcome == Outcome::Correct {
+                found += f.label.bytes;
+            }
+        }
+        ratio(found, all)
+    }
+
+    /// Encrypted (MSE) peer flows: labelled, found with the right kind.
+    pub fn encrypted(&self) -> (u64, u64) {
+        let mut n = (0, 0);
+        for f in &self.flows {
+            if let Label::BitTorrent(parts) = &f.label.label
+                && parts
+                    .iter()
+                    .any(|p| p.variant == crate::labels::Variant::Mse)
+            {
+                n.0 += 1;
+                n.1 += u64::from(f.outcome == Outcome::Correct && !f.detected.kinds.is_empty());
+            }
+        }
+        n
+    }
+}
