@@ -1,0 +1,165 @@
+"""The background scenario: traffic with no BitTorrent at all, from real servers and clients
+(nginx, curl, dnsmasq, dig, OpenSSH, iperf3, wireguard-go, sipsak) and small real protocol
+implementations (NTP, STUN, SIP+RTP, QUIC via aioquic): everything swarmwall must not flag.
+"""
+
+import datetime
+import subprocess
+import time
+from pathlib import Path
+
+from . import clients, labels, netlab
+
+LIB = Path(__file__).resolve().parent
+VENV_PY = LIB.parent / ".venv" / "bin" / "python"
+PROTO = str(LIB / "bg_proto.py")
+
+
+def run(prefix, work, net, log=print):
+    started = time.time()
+    notes = []
+    with netlab.Lab(net, work) as lab:
+        cl = lab.host("client", 40)
+        web = lab.host("web", 41)
+        dns = lab.host("dns", 42)
+        ssh = lab.host("ssh", 43)
+        perf = lab.host("iperf", 44)
+        wga = lab.host("wg-a", 45)
+        wgb = lab.host("wg-b", 46)
+        udp = lab.host("udp", 47)
+        quic = lab.host("quic", 48)
+
+        # --- servers ----------------------------------------------------------------------
+        cert, key = web.dir / "cert.pem", web.dir / "key.pem"
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                        "-subj", "/CN=lab.test", "-keyout", str(key), "-out", str(cert)],
+                       check=True, capture_output=True, timeout=60)
+        site = web.dir / "site"
+        site.mkdir()
+        (site / "index.html").write_text("<html><body>lab</body></html>\n")
+        with open(site / "big.bin", "wb") as f:
+            f.write(bytes(range(256)) * (8 << 12))  # 8 MiB
+        (web.dir / "nginx.conf").write_text(f"""
+worker_processes 1; daemon off; user root; pid {web.dir}/nginx.pid;
+error_log {web.dir}/nginx-error.log;
+events {{ worker_connections 64; }}
+http {{
+  access_log off; sendfile on;
+  client_body_temp_path {web.dir}/tmp; proxy_temp_path {web.dir}/tmp;
+  fastcgi_temp_path {web.dir}/tmp; uwsgi_temp_path {web.dir}/tmp; scgi_temp_path {web.dir}/tmp;
+  server {{
+    listen {web.ip}:80; listen {web.ip}:443 ssl;
+    ssl_certificate {cert}; ssl_certificate_key {key}; ssl_protocols TLSv1.3;
+    root {site};
+  }}
+}}
+""")
+        (web.dir / "tmp").mkdir()
+        web.spawn(["nginx", "-c", str(web.dir / "nginx.conf"), "-p", str(web.dir)], "nginx")
+        dns.spawn(["dnsmasq", "-k", "--no-resolv", "--no-hosts", f"--listen-address={dns.ip}",
+                   "--bind-interfaces", "--address=/lab.test/" + web.ip, "--user=root",
+                   f"--pid-file={dns.dir}/dnsmasq.pid"], "dnsmasq")
+        Path("/run/sshd").mkdir(exist_ok=True)
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(ssh.dir / "host_key")],
+                       check=True, timeout=30)
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(cl.dir / "id")],
+                       check=True, timeout=30)
+        (ssh.dir / "authorized_keys").write_text((cl.dir / "id.pub").read_text())
+        (ssh.dir / "sshd_config").write_text(
+            f"Port 22\nListenAddress {ssh.ip}\nHostKey {ssh.dir}/host_key\nPermitRootLogin yes\n"
+            f"PubkeyAuthentication yes\nAuthorizedKeysFile {ssh.dir}/authorized_keys\n"
+            "PasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM no\n"
+            f"PidFile {ssh.dir}/sshd.pid\nStrictModes no\nSubsystem sftp internal-sftp\n")
+        ssh.spawn(["/usr/sbin/sshd", "-D", "-e", "-f", str(ssh.dir / "sshd_config")], "sshd")
+        perf.spawn(["iperf3", "-s", "-B", perf.ip], "iperf3")
+        udp.spawn(["python3", PROTO, "ntp-server", udp.ip], "ntp")
+        udp.spawn(["python3", PROTO, "stun-server", udp.ip], "stun")
+        udp.spawn(["python3", PROTO, "sip-server", udp.ip], "sip")
+        udp.spawn(["python3", PROTO, "rtp-recv", udp.ip, "40002", "60"], "rtp")
+        have_quic = VENV_PY.exists()
+        if have_quic:
+            quic.spawn([str(VENV_PY), PROTO, "quic-server", quic.ip, "4433", str(cert), str(key)], "quic")
+        else:
+            notes.append("QUIC skipped: lab/.venv with aioquic missing (run lab/setup)")
+        # WireGuard (userspace wireguard-go: this kernel has no wireguard module).
+        # Interface names differ: wireguard-go's control socket (/var/run/wireguard/NAME.sock)
+        # lives in the file system all namespaces share.
+        wg = {wga.name: f"swl{net}wga", wgb.name: f"swl{net}wgb"}
+        for h in (wga, wgb):
+            h.spawn(["wireguard-go", "-f", wg[h.name]], "wireguard-go", env={"LOG_LEVEL": "error"})
+        time.sleep(1)
+        keys = {}
+        for h in (wga, wgb):
+            priv = subprocess.run(["wg", "genkey"], capture_output=True, text=True, check=True).stdout.strip()
+            pub = subprocess.run(["wg", "pubkey"], input=priv, capture_output=True, text=True, check=True).stdout.strip()
+            (h.dir / "wg.key").write_text(priv + "\n")
+            keys[h.name] = pub
+        for h, other, addr, peer_addr in ((wga, wgb, "192.168.77.1", "192.168.77.2"),
+                                          (wgb, wga, "192.168.77.2", "192.168.77.1")):
+            h.run(["wg", "set", wg[h.name], "listen-port", "51820", "private-key", str(h.dir / "wg.key"),
+                   "peer", keys[other.name], "endpoint", f"{other.ip}:51820",
+                   "allowed-ips", f"{peer_addr}/32"])
+            h.run(["ip", "addr", "add", f"{addr}/24", "dev", wg[h.name]])
+            h.run(["ip", "link", "set", wg[h.name], "up"])
+        wgb.spawn(["iperf3", "-s", "-B", "192.168.77.2"], "iperf3-wg")
+        time.sleep(1)
+
+        # --- traffic ----------------------------------------------------------------------
+        lab.capture(f"{prefix}.pcap")
+        c = lambda argv, t=60: cl.run(argv, timeout=t, check=False)
+        for _ in range(3):
+            c(["curl", "-s", "-o", "/dev/null", f"http://{web.ip}/big.bin"])
+            c(["curl", "-s", "-k", "-o", "/dev/null", f"https://{web.ip}/big.bin"])
+        for name in ("lab.test", "www.lab.test", "nothing.invalid"):
+            c(["dig", f"@{dns.ip}", "+time=2", "+tries=1", name])
+        sshopt = ["-i", str(cl.dir / "id"), "-o", "StrictHostKeyChecking=no", "-o",
+                  "UserKnownHostsFile=/dev/null", "-o", "BatchMode=yes"]
+        c(["ssh"] + sshopt + [f"root@{ssh.ip}", "uname -a"])
+        c(["scp"] + sshopt + [str(site / "big.bin"), f"root@{ssh.ip}:{ssh.dir}/copy.bin"])
+        # Bounded rates: unthrottled, veths carry GB/s and the capture would be huge.
+        c(["iperf3", "-c", perf.ip, "-t", "2", "-b", "100M"])
+        c(["iperf3", "-c", perf.ip, "-u", "-b", "20M", "-t", "2"])
+        wga.run(["iperf3", "-c", "192.168.77.2", "-t", "2", "-b", "50M"], timeout=30, check=False)
+        c(["python3", PROTO, "ntp-client", udp.ip, "10"])
+        c(["python3", PROTO, "stun-client", udp.ip, "10"])
+        c(["sipsak", "-s", f"sip:lab@{udp.ip}", "-l", "5061"], 15)
+        c(["python3", PROTO, "sip-call", udp.ip, cl.ip, "5"])
+        if have_quic:
+            r = c([str(VENV_PY), PROTO, "quic-client", quic.ip, "4433", "2000000"])
+            if "quic echo" not in r.stdout:
+                notes.append(f"QUIC echo failed: {r.stdout[-200:]} {r.stderr[-300:]}")
+        time.sleep(1)
+        lab.stop_capture()
+
+        hosts = [
+            {"name": "client", "ip": cl.ip, "role": "client", "software": "curl, dig, ssh/scp, iperf3, sipsak, python3"},
+            {"name": "web", "ip": web.ip, "role": "http/https", "software": f"nginx {clients.deb_version('nginx-light')}"},
+            {"name": "dns", "ip": dns.ip, "role": "dns", "software": f"dnsmasq {clients.deb_version('dnsmasq-base')}"},
+            {"name": "ssh", "ip": ssh.ip, "role": "ssh", "software": f"OpenSSH {clients.deb_version('openssh-server')}"},
+            {"name": "iperf", "ip": perf.ip, "role": "iperf3", "software": f"iperf3 {clients.deb_version('iperf3')}"},
+            {"name": "wg-a", "ip": wga.ip, "role": "wireguard", "software": f"wireguard-go {clients.deb_version('wireguard-go')}"},
+            {"name": "wg-b", "ip": wgb.ip, "role": "wireguard", "software": f"wireguard-go {clients.deb_version('wireguard-go')}"},
+            {"name": "udp", "ip": udp.ip, "role": "ntp/stun/sip/rtp", "software": "lab/lib/bg_proto.py (python3)"},
+            {"name": "quic", "ip": quic.ip, "role": "quic", "software": "aioquic (lab/.venv)"},
+        ]
+        R = labels.Rule
+        rules = [
+            R("icmp", "other:icmp", "icmp", "*", "*", basis="ICMP"),
+            R("igmp", "other:igmp", "igmp", "*", "*", basis="IGMP"),
+            R("http", "non-bittorrent:http", "tcp", [cl.ip], [web.ip], b_port=80, basis="nginx"),
+            R("https", "non-bittorrent:https", "tcp", [cl.ip], [web.ip], b_port=443, basis="nginx, TLS 1.3"),
+            R("dns", "non-bittorrent:dns", "udp", [cl.ip], [dns.ip], b_port=53, basis="dnsmasq"),
+            R("ssh", "non-bittorrent:ssh", "tcp", [cl.ip], [ssh.ip], b_port=22, basis="OpenSSH"),
+            R("iperf3-tcp", "non-bittorrent:iperf3-tcp", "tcp", [cl.ip], [perf.ip], b_port=5201, basis="iperf3"),
+            R("iperf3-udp", "non-bittorrent:iperf3-udp", "udp", [cl.ip], [perf.ip], b_port=5201, basis="iperf3 -u"),
+            R("wireguard", "non-bittorrent:wireguard", "udp", [wga.ip], [wgb.ip], b_port=51820, basis="wireguard-go tunnel carrying iperf3"),
+            R("ntp", "non-bittorrent:ntp", "udp", [cl.ip], [udp.ip], b_port=123, basis="NTP client/server packets"),
+            R("stun", "non-bittorrent:stun", "udp", [cl.ip], [udp.ip], b_port=3478, basis="STUN binding"),
+            R("sip", "non-bittorrent:sip", "udp", [cl.ip], [udp.ip], b_port=5060, basis="sipsak OPTIONS, INVITE/ACK/BYE"),
+            R("rtp", "non-bittorrent:rtp", "udp", [cl.ip], [udp.ip], b_port=40002, basis="RTP PCMU 20 ms"),
+            R("quic", "non-bittorrent:quic", "udp", [cl.ip], [quic.ip], b_port=4433, basis="aioquic stream echo"),
+        ]
+        counts = labels.write(prefix, "background", f"10.77.{net}.0/24", hosts, rules, notes)
+    return {"scenario": "background", "pcap": f"{prefix}.pcap", "complete": True, "fractions": {},
+            "seconds": round(time.time() - started, 1), "labels": counts, "infohash": None,
+            "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}

@@ -1,0 +1,91 @@
+"""Torrent files for the lab: content, .torrent via mktorrent, info-hashes, magnet links.
+
+A minimal bencode decoder lives here so the lab computes info-hashes on its own, without
+swarmwall (the lab produces ground truth and must not depend on what it checks).
+"""
+
+import hashlib
+import random
+import subprocess
+from pathlib import Path
+
+
+def bdecode(b, i=0):
+    """Decodes one bencoded value at b[i:]; returns (value, end). Dicts keep raw spans in
+    a '__raw__' mapping: {key: (start, end)}."""
+    c = b[i:i + 1]
+    if c == b"i":
+        j = b.index(b"e", i)
+        return int(b[i + 1:j]), j + 1
+    if c == b"l":
+        i += 1
+        out = []
+        while b[i:i + 1] != b"e":
+            v, i = bdecode(b, i)
+            out.append(v)
+        return out, i + 1
+    if c == b"d":
+        i += 1
+        out, raw = {}, {}
+        while b[i:i + 1] != b"e":
+            k, i = bdecode(b, i)
+            start = i
+            v, i = bdecode(b, i)
+            out[k] = v
+            raw[k] = (start, i)
+        out["__raw__"] = raw
+        return out, i + 1
+    j = b.index(b":", i)
+    n = int(b[i:j])
+    return b[j + 1:j + 1 + n], j + 1 + n
+
+
+def info_hash(torrent_bytes):
+    """SHA-1 of the bencoded info dictionary, as 40 lower-case hex digits."""
+    d, _ = bdecode(torrent_bytes)
+    start, end = d["__raw__"][b"info"]
+    return hashlib.sha1(torrent_bytes[start:end]).hexdigest()
+
+
+def make_content(path, size, seed):
+    """Writes `size` pseudo-random bytes (deterministic for a seed)."""
+    rnd = random.Random(seed)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "wb") as f:
+        left = size
+        while left:
+            n = min(left, 1 << 20)
+            f.write(rnd.randbytes(n))
+            left -= n
+    return path
+
+
+def make_torrent(content, out, announce=None, piece_exp=16):
+    """Runs mktorrent; returns (torrent bytes, info-hash)."""
+    out = Path(out)
+    out.unlink(missing_ok=True)
+    argv = ["mktorrent", "-l", str(piece_exp), "-o", str(out)]
+    for url in announce or []:
+        argv += ["-a", url]
+    argv.append(str(content))
+    subprocess.run(argv, check=True, capture_output=True, timeout=60)
+    data = out.read_bytes()
+    return data, info_hash(data)
+
+
+def magnet(ih, name=None, trackers=()):
+    m = f"magnet:?xt=urn:btih:{ih}"
+    if name:
+        m += f"&dn={name}"
+    for t in trackers:
+        m += f"&tr={t}"
+    return m
+
+
+def sha256(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
