@@ -61,6 +61,10 @@ enum Cmd {
         /// The swarmwall binary to time end to end (default: next to this one).
         #[arg(long)]
         swarmwall: Option<PathBuf>,
+        /// Also time nDPI through nfstream (lab/ndpi_flows.py) with this Python (e.g.
+        /// lab/.venv/bin/python, made by lab/setup); run once, it is slow.
+        #[arg(long)]
+        ndpi_python: Option<PathBuf>,
     },
 }
 
@@ -80,7 +84,8 @@ fn main() -> Result<()> {
             file,
             repeat,
             swarmwall,
-        } => run(&file, repeat.max(1), swarmwall),
+            ndpi_python,
+        } => run(&file, repeat.max(1), swarmwall, ndpi_python),
     }
 }
 
@@ -110,7 +115,12 @@ fn map(path: &Path) -> Result<memmap2::Mmap> {
     Ok(m)
 }
 
-fn run(file: &Path, repeat: u32, swarmwall: Option<PathBuf>) -> Result<()> {
+fn run(
+    file: &Path,
+    repeat: u32,
+    swarmwall: Option<PathBuf>,
+    ndpi_python: Option<PathBuf>,
+) -> Result<()> {
     let size = std::fs::metadata(file)?.len();
     let data = map(file)?;
     let mut lines = Vec::new();
@@ -263,6 +273,29 @@ fn run(file: &Path, repeat: u32, swarmwall: Option<PathBuf>) -> Result<()> {
         });
     } else {
         eprintln!("note: capinfos not found (apt-get install tshark) - no reference figure");
+    }
+
+    if let Some(py) = ndpi_python {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../lab/ndpi_flows.py");
+        let out = std::env::temp_dir().join("swarmwall-bench-ndpi.jsonl");
+        let args = [
+            script.to_string_lossy(),
+            file.to_string_lossy(),
+            out.to_string_lossy(),
+        ];
+        let args: Vec<&str> = args.iter().map(|a| a.as_ref()).collect();
+        match timed(1, &py, &args) {
+            Some(best) => lines.push(Line {
+                name: "nDPI 5.0 via nfstream 6.6 (process, 1 run)",
+                best,
+                packets,
+            }),
+            None => eprintln!(
+                "note: {} could not run lab/ndpi_flows.py (run lab/setup)",
+                py.display()
+            ),
+        }
+        let _ = std::fs::remove_file(out);
     }
 
     println!(
