@@ -227,15 +227,21 @@ fn render(o: &mut String, s: &Score, ps: Option<&BinaryScore>, peer: Option<&Pee
             (Some(m), Some(x)) => format!("{m}/{x}"),
             _ => "-".to_string(),
         };
+        let bytes = if v.labelled_bytes == 0 {
+            "-".to_string()
+        } else {
+            pct(v.found_bytes as f64 / v.labelled_bytes as f64)
+        };
         let _ = write!(
             o,
-            "  {:<13} {:>8} {:>6} {:>6} {:>6} {:>7} {:>9} {:>9} {:>9}",
+            "  {:<13} {:>8} {:>6} {:>6} {:>6} {:>7} {:>7} {:>9} {:>9} {:>9}",
             k.as_str(),
             v.labelled,
             v.found,
             v.missed,
             v.wrong,
             pct(v.recall()),
+            bytes,
             pct(v.precision()),
             format!("{}/{}", v.infohash_found, v.infohash_expected),
             dec
@@ -254,7 +260,7 @@ fn render(o: &mut String, s: &Score, ps: Option<&BinaryScore>, peer: Option<&Pee
     let (el, ef) = s.encrypted();
     let _ = write!(o, "  {:<13} {:>8} {:>6}", "encrypted-mse", el, ef);
     if let Some(ps) = ps {
-        let _ = write!(o, "{:>48}| {:>5}", "", ps.encrypted.1);
+        let _ = write!(o, "{:>56}| {:>5}", "", ps.encrypted.1);
     }
     let _ = writeln!(o);
     let _ = writeln!(
