@@ -205,13 +205,14 @@ fn render(o: &mut String, s: &Score, ps: Option<&BinaryScore>, peer: Option<&Pee
     );
     let _ = write!(
         o,
-        "  {:<13} {:>8} {:>6} {:>6} {:>6} {:>7} {:>9} {:>9} {:>9}",
+        "  {:<13} {:>8} {:>6} {:>6} {:>6} {:>7} {:>7} {:>9} {:>9} {:>9}",
         "kind",
         "labelled",
         "found",
         "missed",
         "wrong",
         "recall",
+        "bytes",
         "precision",
         "infohash",
         "decided@"
