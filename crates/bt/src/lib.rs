@@ -9,6 +9,8 @@
 //! | [`http_tracker`] | HTTP tracker announce/scrape requests and bencoded replies (BEP 3, 7, 23, 48) |
 //! | [`udp_tracker`] | UDP tracker protocol (BEP 15) |
 //! | [`lsd`] | Local Service Discovery `BT-SEARCH` (BEP 14) |
+//! | [`mse`] | what can be seen of Message Stream Encryption without the keys |
+//! | [`peer_msg`] | peer wire messages after the handshake, the extension protocol (BEP 10) and PEX (BEP 11) |
 //! | [`compact`] | compact peer and node lists shared by DHT and trackers |
 //!
 //! Every parser takes untrusted bytes. "Need more bytes" ([`Error::Incomplete`]) is kept apart
@@ -25,7 +27,9 @@ pub mod http_tracker;
 mod id;
 pub mod krpc;
 pub mod lsd;
+pub mod mse;
 pub mod peer_id;
+pub mod peer_msg;
 pub mod udp_tracker;
 pub mod utp;
 
