@@ -233,27 +233,89 @@ evidence! {
     /// An announce or scrape request answered with the same transaction id.
     UdpTrackerExchange = 11, "udp-tracker-exchange";
     LsdSearch = 12, "lsd-bt-search";
+    /// Both first flights shaped like an MSE/PE handshake (96-608 random-looking bytes each,
+    /// initiator first).
+    MseShape = 13, "mse-shape";
+    /// The initiator's first flight shaped like MSE/PE, never answered.
+    MseOneSided = 14, "mse-one-sided";
+    /// The responder's endpoint was announced by an HTTP tracker.
+    EndpointTrackerHttp = 15, "endpoint:tracker-http";
+    EndpointTrackerUdp = 16, "endpoint:tracker-udp";
+    /// ... was in a DHT `get_peers` reply.
+    EndpointDhtValues = 17, "endpoint:dht-values";
+    /// ... is a DHT node (clients use one port for DHT, uTP and TCP).
+    EndpointDhtNodes = 18, "endpoint:dht-nodes";
+    EndpointDhtAnnounce = 19, "endpoint:dht-announce";
+    EndpointLsd = 20, "endpoint:lsd";
+    /// ... was in a peer exchange message.
+    EndpointPex = 21, "endpoint:pex";
+    /// ... was announced to a tracker as a client's listen port.
+    EndpointAnnounce = 22, "endpoint:announce";
+    /// ... was a peer's listen port in its extension handshake.
+    EndpointPeerListen = 23, "endpoint:peer-listen";
+    /// ... took part in a confirmed peer connection.
+    EndpointPeerFlow = 24, "endpoint:peer-flow";
+    /// The responder's host speaks BitTorrent (DHT, uTP or peer wire) on that very port.
+    HostPort = 25, "host:bittorrent-port";
+    /// Both hosts were seen speaking BitTorrent before.
+    HostPair = 26, "host:bittorrent-hosts";
 }
 
 /// The set of signals that matched on a flow.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Evidence(u16);
+pub struct Evidence(u32);
 
 impl Evidence {
     pub fn insert(&mut self, s: Signal) {
-        self.0 |= 1 << (s as u16);
+        self.0 |= 1 << (s as u32);
     }
     pub fn contains(&self, s: Signal) -> bool {
-        self.0 & (1 << (s as u16)) != 0
+        self.0 & (1 << (s as u32)) != 0
     }
     pub fn is_empty(&self) -> bool {
         self.0 == 0
+    }
+    pub fn union(self, other: Evidence) -> Evidence {
+        Evidence(self.0 | other.0)
     }
     pub fn iter(self) -> impl Iterator<Item = Signal> {
         Signal::ALL
             .iter()
             .copied()
             .filter(move |s| self.contains(*s))
+    }
+}
+
+/// How sure a decision is.
+///
+/// * `Certain`: the protocol's own structure matched (a plaintext signature), or an MSE/PE
+///   handshake went to an endpoint the swarm itself announced.
+/// * `Likely`: weaker corroboration — an MSE/PE handshake to a host seen speaking BitTorrent
+///   on that port (or between two BitTorrent hosts), a never-answered MSE/PE opening to an
+///   announced endpoint, uTP one way.
+/// * `Suspect`: the MSE/PE shape alone, which other obfuscated protocols share.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Confidence {
+    Suspect,
+    Likely,
+    Certain,
+}
+
+impl Confidence {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Confidence::Suspect => "suspect",
+            Confidence::Likely => "likely",
+            Confidence::Certain => "certain",
+        }
+    }
+
+    /// One level less sure (a suspect stays a suspect).
+    pub fn weaker(self) -> Confidence {
+        match self {
+            Confidence::Certain => Confidence::Likely,
+            _ => Confidence::Suspect,
+        }
     }
 }
 
@@ -284,10 +346,27 @@ impl End {
 /// The verdict on a flow so far.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Verdict {
+    /// The kinds seen (for a suspect: the kind it is suspected of).
     pub kinds: KindSet,
     pub evidence: Evidence,
-    /// 1-based index of the flow's packet that first made it BitTorrent.
+    /// How sure; `None` while nothing points at BitTorrent.
+    pub confidence: Option<Confidence>,
+    /// 1-based index of the flow's packet at which it reached its confidence.
     pub decided_at: Option<u32>,
+    /// Whether the BitTorrent payload was encrypted (an MSE/PE handshake, no plaintext one).
+    pub encrypted: bool,
+    /// Whether the confidence was raised at the end of an offline run, from what was learned
+    /// after the flow.
+    pub relabelled: bool,
+    /// Payload packets seen from the lo and hi endpoints when the confidence was reached.
+    pub decided_payloads: [u16; 2],
+}
+
+impl Verdict {
+    /// Whether the flow counts as BitTorrent (likely or certain).
+    pub fn is_bittorrent(&self) -> bool {
+        self.confidence >= Some(Confidence::Likely)
+    }
 }
 
 /// Rarely needed per-flow facts, kept out of line.
@@ -317,17 +396,19 @@ pub(crate) struct Flow {
     /// Bytes and packets sent by the lo and hi endpoints.
     pub bytes: [u64; 2],
     pub packets: [u32; 2],
+    /// Packets with payload sent by the lo and hi endpoints.
+    pub payloads: [u16; 2],
     /// Whether the client (connection initiator) is the lo endpoint.
     pub client_is_lo: bool,
     pub tcp: u8,
     pub verdict: Verdict,
     /// State of the detectors still running; `None` once they all finished.
-    pub detect: Option<Box<Detect>>,
+    pub detect: Option<Detect>,
     pub extra: Option<Box<Extra>>,
 }
 
 // Keep the per-flow state small (nDPI's per-flow struct is ~1 KB; STYLE.md).
-const _: () = assert!(std::mem::size_of::<Flow>() <= 80);
+const _: () = assert!(std::mem::size_of::<Flow>() <= 96);
 
 /// A finished flow, as written to the flow log.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -341,7 +422,9 @@ pub struct FlowRecord {
     pub packets: [u64; 2],
     pub bytes: [u64; 2],
     pub verdict: Verdict,
-    pub encrypted: bool,
+    /// Payload packets sent by the client and by the server when the flow reached its
+    /// confidence.
+    pub decided_payloads: [u16; 2],
     pub infohashes: Vec<InfoHash>,
     pub client_peer_id: Option<PeerId>,
     pub server_peer_id: Option<PeerId>,
@@ -349,11 +432,28 @@ pub struct FlowRecord {
 }
 
 impl FlowRecord {
+    /// The kind a BitTorrent flow is reported as (none for suspects).
     pub fn kind(&self) -> Option<Kind> {
-        self.verdict.kinds.primary()
+        if self.is_bittorrent() {
+            self.verdict.kinds.primary()
+        } else {
+            None
+        }
     }
+    /// Likely or certain BitTorrent.
     pub fn is_bittorrent(&self) -> bool {
-        !self.verdict.kinds.is_empty()
+        self.verdict.is_bittorrent()
+    }
+    /// The kind a suspect flow is suspected of.
+    pub fn suspected_kind(&self) -> Option<Kind> {
+        if self.is_bittorrent() {
+            None
+        } else {
+            self.verdict.kinds.primary()
+        }
+    }
+    pub fn confidence(&self) -> Option<Confidence> {
+        self.verdict.confidence
     }
     pub fn total_packets(&self) -> u64 {
         self.packets[0] + self.packets[1]
@@ -379,7 +479,10 @@ impl FlowRecord {
             packets: [u64::from(flow.packets[c]), u64::from(flow.packets[s])],
             bytes: [flow.bytes[c], flow.bytes[s]],
             verdict: flow.verdict,
-            encrypted: false,
+            decided_payloads: [
+                flow.verdict.decided_payloads[c],
+                flow.verdict.decided_payloads[s],
+            ],
             infohashes: extra.infohashes,
             client_peer_id: extra.peer_ids[c],
             server_peer_id: extra.peer_ids[s],

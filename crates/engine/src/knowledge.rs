@@ -1,14 +1,25 @@
-//! Endpoints learned from payloads: peers announced by trackers, DHT `values` and nodes,
-//! LSD announces, a client's own announced listen port, and the listening ends of confirmed
-//! peer flows — each with the info-hashes it was learned for, where from and when.
+//! What the swarm told about itself: endpoints learned from payloads, and hosts seen speaking
+//! BitTorrent.
 //!
-//! Kept per run, bounded, least recently confirmed entries evicted first. The detectors of
-//! encrypted traffic use it to recognise flows to endpoints the swarm itself announced.
+//! **Endpoints** come from tracker replies (HTTP and UDP, compact and dictionary peers, IPv4
+//! and IPv6), DHT `values`, `nodes`/`nodes6` and every KRPC sender, LSD announces, peer
+//! exchange, a client's own announced listen port (tracker `port=`, DHT `announce_peer`, the
+//! extension handshake's `p`), and the listening ends of confirmed peer connections — each with
+//! the info-hashes it was learned for, where from and when.
+//!
+//! **Hosts** record on which ports an address was seen speaking DHT, uTP or peer wire (a client
+//! uses one port for all three), whether it took part in BitTorrent at all, and about how many
+//! distinct peers it had.
+//!
+//! Both are bounded (least recently confirmed evicted first) and time-limited: an entry not
+//! confirmed for [`Knowledge::ttl_ns`] of capture time is no longer used. Detectors of
+//! encrypted traffic consult them to tell a BitTorrent MSE/PE handshake from look-alikes.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use bt::InfoHash;
 
+use crate::flow::{Kind, Signal};
 use crate::lru::Lru;
 
 /// Where an endpoint was learned.
@@ -28,12 +39,16 @@ pub enum Source {
     Lsd,
     /// A client's own listen port from a tracker announce (`port=`).
     Announce,
-    /// The listening end(s) of a flow that carried a peer wire handshake or uTP.
+    /// The listening end of a flow that carried a peer wire handshake or uTP.
     PeerFlow,
+    /// Peers in a peer exchange message (BEP 11).
+    Pex,
+    /// A peer's listen port from its extension handshake (BEP 10 `p`).
+    PeerListen,
 }
 
 impl Source {
-    pub const ALL: [Source; 8] = [
+    pub const ALL: [Source; 10] = [
         Source::TrackerHttp,
         Source::TrackerUdp,
         Source::DhtValues,
@@ -42,6 +57,8 @@ impl Source {
         Source::Lsd,
         Source::Announce,
         Source::PeerFlow,
+        Source::Pex,
+        Source::PeerListen,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -54,7 +71,35 @@ impl Source {
             Source::Lsd => "lsd",
             Source::Announce => "announce",
             Source::PeerFlow => "peer-flow",
+            Source::Pex => "pex",
+            Source::PeerListen => "peer-listen",
         }
+    }
+
+    /// The evidence a flow to an endpoint from this source carries.
+    pub fn signal(self) -> Signal {
+        match self {
+            Source::TrackerHttp => Signal::EndpointTrackerHttp,
+            Source::TrackerUdp => Signal::EndpointTrackerUdp,
+            Source::DhtValues => Signal::EndpointDhtValues,
+            Source::DhtNodes => Signal::EndpointDhtNodes,
+            Source::DhtAnnounce => Signal::EndpointDhtAnnounce,
+            Source::Lsd => Signal::EndpointLsd,
+            Source::Announce => Signal::EndpointAnnounce,
+            Source::PeerFlow => Signal::EndpointPeerFlow,
+            Source::Pex => Signal::EndpointPex,
+            Source::PeerListen => Signal::EndpointPeerListen,
+        }
+    }
+
+    /// Whether the source names a peer's listening endpoint (every source but DHT nodes,
+    /// which are DHT endpoints: usually, not always, the same port as the peer wire).
+    pub fn is_peer(self) -> bool {
+        self != Source::DhtNodes
+    }
+
+    fn bit(self) -> u16 {
+        1 << (self as u16)
     }
 }
 
@@ -67,17 +112,73 @@ pub struct Endpoint {
     pub first_ns: i64,
     pub last_ns: i64,
     /// Bit set of [`Source`]s.
-    sources: u8,
+    sources: u16,
     pub infohashes: Vec<InfoHash>,
 }
 
 impl Endpoint {
     pub fn has(&self, s: Source) -> bool {
-        self.sources & (1 << s as u8) != 0
+        self.sources & s.bit() != 0
     }
 
     pub fn sources(&self) -> impl Iterator<Item = Source> + '_ {
         Source::ALL.into_iter().filter(|s| self.has(*s))
+    }
+
+    /// Whether any source names it as a peer's listening endpoint.
+    pub fn is_peer(&self) -> bool {
+        self.sources().any(Source::is_peer)
+    }
+}
+
+/// Ports per host remembered.
+pub const MAX_PORTS_PER_HOST: usize = 8;
+
+/// What is known of one host (address).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Host {
+    pub last_ns: i64,
+    /// (port, bit set of kinds seen on it).
+    ports: Vec<(u16, u8)>,
+    /// Linear-counting bitmap of the distinct peers it had (1024 bits).
+    peers: [u64; 16],
+}
+
+impl Host {
+    fn new(now: i64) -> Host {
+        Host {
+            last_ns: now,
+            ports: Vec::new(),
+            peers: [0; 16],
+        }
+    }
+
+    /// Whether it was seen speaking BitTorrent (DHT, uTP or peer wire) on `port`.
+    pub fn speaks_on(&self, port: u16) -> bool {
+        self.ports.iter().any(|&(p, k)| p == port && k != 0)
+    }
+
+    /// The ports it was seen speaking BitTorrent on, with the kinds.
+    pub fn ports(&self) -> impl Iterator<Item = (u16, impl Iterator<Item = Kind>)> + '_ {
+        self.ports.iter().map(|&(p, k)| {
+            (
+                p,
+                Kind::ALL
+                    .into_iter()
+                    .filter(move |x| k & (1 << *x as u8) != 0),
+            )
+        })
+    }
+
+    /// About how many distinct peers it had (linear counting: within a few percent up to a few
+    /// hundred, saturating near 7,000).
+    pub fn distinct_peers(&self) -> u32 {
+        let zeros: u32 = self.peers.iter().map(|w| w.count_zeros()).sum();
+        if zeros == 0 {
+            return 7_100;
+        }
+        let m = 1024f64;
+        (-m * (f64::from(zeros) / m).ln()).round() as u32
     }
 }
 
@@ -89,27 +190,34 @@ pub struct KnowledgeStats {
     /// Endpoints evicted to stay within capacity.
     pub evicted: u64,
     /// Facts per source, in [`Source::ALL`] order.
-    pub by_source: [u64; 8],
+    pub by_source: [u64; 10],
+    /// Hosts evicted to stay within capacity.
+    pub hosts_evicted: u64,
 }
 
-/// The bounded store of learned endpoints.
+/// The bounded, time-limited store of endpoints and hosts.
 #[derive(Debug)]
 pub struct Knowledge {
     map: Lru<SocketAddr, Endpoint, 1>,
+    hosts: Lru<IpAddr, Host, 1>,
     stats: KnowledgeStats,
+    /// Capture time after which an unconfirmed entry is no longer used.
+    pub ttl_ns: i64,
 }
 
 impl Knowledge {
-    pub fn new(capacity: usize) -> Self {
+    pub fn new(capacity: usize, ttl_ns: i64) -> Self {
         Knowledge {
             map: Lru::new(capacity),
+            hosts: Lru::new(capacity),
             stats: KnowledgeStats::default(),
+            ttl_ns,
         }
     }
 
     /// Records that `addr` is a BitTorrent endpoint (for `hash`, if known) per `source`.
     pub fn learn(&mut self, addr: SocketAddr, hash: Option<InfoHash>, source: Source, now_ns: i64) {
-        if addr.port() == 0 || addr.ip().is_unspecified() {
+        if addr.port() == 0 || addr.ip().is_unspecified() || addr.ip().is_multicast() {
             return;
         }
         self.stats.learned += 1;
@@ -138,7 +246,7 @@ impl Knowledge {
         };
         if let Some((_, e)) = self.map.get_mut(h) {
             e.last_ns = e.last_ns.max(now_ns);
-            e.sources |= 1 << source as u8;
+            e.sources |= source.bit();
             if let Some(hash) = hash
                 && e.infohashes.len() < MAX_HASHES_PER_ENDPOINT
                 && !e.infohashes.contains(&hash)
@@ -148,12 +256,84 @@ impl Knowledge {
         }
     }
 
-    /// What is known of `addr`.
+    /// What is known of `addr`, whatever its age.
     pub fn get(&self, addr: &SocketAddr) -> Option<&Endpoint> {
         self.map
             .find(addr)
             .and_then(|h| self.map.get(h))
             .map(|(_, e)| e)
+    }
+
+    /// What is known of `addr`, if confirmed within the time limit before `now_ns`.
+    pub fn endpoint(&self, addr: &SocketAddr, now_ns: i64) -> Option<&Endpoint> {
+        self.get(addr)
+            .filter(|e| now_ns.saturating_sub(e.last_ns) <= self.ttl_ns)
+    }
+
+    /// Records that `ip` took part in BitTorrent, speaking `kind` on `port` (port 0: an
+    /// ephemeral port, not recorded), and that `peer` was one of its peers.
+    pub fn note_host(
+        &mut self,
+        ip: IpAddr,
+        port: u16,
+        kind: Kind,
+        peer: Option<IpAddr>,
+        now_ns: i64,
+    ) {
+        if ip.is_unspecified() || ip.is_multicast() {
+            return;
+        }
+        let h = match self.hosts.find(&ip) {
+            Some(h) => {
+                self.hosts.touch(h);
+                h
+            }
+            None => {
+                if self.hosts.is_full()
+                    && let Some(old) = self.hosts.oldest(0)
+                {
+                    self.hosts.remove(old);
+                    self.stats.hosts_evicted += 1;
+                }
+                let Some(h) = self.hosts.insert(ip, Host::new(now_ns), 0) else {
+                    return;
+                };
+                h
+            }
+        };
+        if let Some((_, host)) = self.hosts.get_mut(h) {
+            host.last_ns = host.last_ns.max(now_ns);
+            if port != 0 {
+                let bit = 1u8 << kind as u8;
+                let full = host.ports.len() >= MAX_PORTS_PER_HOST;
+                match host.ports.iter_mut().find(|(p, _)| *p == port) {
+                    Some((_, k)) => *k |= bit,
+                    None if !full => host.ports.push((port, bit)),
+                    None => {}
+                }
+            }
+            if let Some(peer) = peer {
+                let bit = (fold(peer) % 1024) as usize;
+                host.peers[bit / 64] |= 1 << (bit % 64);
+            }
+        }
+    }
+
+    /// What is known of host `ip`, if confirmed within the time limit before `now_ns`.
+    pub fn host(&self, ip: &IpAddr, now_ns: i64) -> Option<&Host> {
+        self.hosts
+            .find(ip)
+            .and_then(|h| self.hosts.get(h))
+            .map(|(_, host)| host)
+            .filter(|host| now_ns.saturating_sub(host.last_ns) <= self.ttl_ns)
+    }
+
+    /// What is known of host `ip`, whatever its age.
+    pub fn host_any_time(&self, ip: &IpAddr) -> Option<&Host> {
+        self.hosts
+            .find(ip)
+            .and_then(|h| self.hosts.get(h))
+            .map(|(_, host)| host)
     }
 
     pub fn len(&self) -> usize {
@@ -164,6 +344,10 @@ impl Knowledge {
         self.map.is_empty()
     }
 
+    pub fn hosts_len(&self) -> usize {
+        self.hosts.len()
+    }
+
     pub fn stats(&self) -> KnowledgeStats {
         self.stats
     }
@@ -172,15 +356,41 @@ impl Knowledge {
     pub fn iter(&self) -> impl Iterator<Item = (&SocketAddr, &Endpoint)> {
         self.map.iter().map(|(_, k, v)| (k, v))
     }
+
+    /// Every host, in no particular order.
+    pub fn hosts(&self) -> impl Iterator<Item = (&IpAddr, &Host)> {
+        self.hosts.iter().map(|(_, k, v)| (k, v))
+    }
+}
+
+/// A well-mixed 64-bit value of an address (for the peer-count bitmap; not a security
+/// boundary: the bitmap only estimates a count).
+fn fold(ip: IpAddr) -> u64 {
+    let o = match ip {
+        IpAddr::V4(a) => a.to_ipv6_mapped().octets(),
+        IpAddr::V6(a) => a.octets(),
+    };
+    let (a, b) = o.split_at(8);
+    let mut x = u64::from_le_bytes(a.try_into().unwrap_or([0; 8]))
+        ^ u64::from_le_bytes(b.try_into().unwrap_or([0; 8])).rotate_left(29);
+    // MurmurHash3's 64-bit finaliser.
+    x ^= x >> 33;
+    x = x.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    x ^= x >> 33;
+    x = x.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    x ^= x >> 33;
+    x
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    const HOUR: i64 = 3_600_000_000_000;
+
     #[test]
     fn learns_merges_and_evicts() {
-        let mut k = Knowledge::new(2);
+        let mut k = Knowledge::new(2, HOUR);
         let a: SocketAddr = "10.77.0.1:6881".parse().unwrap();
         let b: SocketAddr = "10.77.0.2:6881".parse().unwrap();
         let c: SocketAddr = "10.77.0.3:6881".parse().unwrap();
@@ -194,6 +404,8 @@ mod tests {
             e.sources().collect::<Vec<_>>(),
             vec![Source::TrackerHttp, Source::DhtValues]
         );
+        assert!(e.is_peer());
+        assert!(!k.get(&b).unwrap().is_peer(), "a DHT node only");
         // a is older than b: c evicts a
         k.learn(c, None, Source::Lsd, 40);
         assert!(k.get(&a).is_none());
@@ -202,5 +414,36 @@ mod tests {
         // port 0 is never an endpoint
         k.learn("10.77.0.9:0".parse().unwrap(), None, Source::Lsd, 50);
         assert_eq!(k.stats().learned, 4);
+    }
+
+    #[test]
+    fn entries_age_out() {
+        let mut k = Knowledge::new(8, HOUR);
+        let a: SocketAddr = "10.77.0.1:6881".parse().unwrap();
+        k.learn(a, None, Source::Pex, 0);
+        assert!(k.endpoint(&a, HOUR).is_some());
+        assert!(k.endpoint(&a, HOUR + 1).is_none());
+        assert!(k.get(&a).is_some(), "kept, but no longer used");
+        k.note_host(a.ip(), 6881, Kind::Dht, None, 0);
+        assert!(k.host(&a.ip(), HOUR).unwrap().speaks_on(6881));
+        assert!(k.host(&a.ip(), HOUR + 1).is_none());
+    }
+
+    #[test]
+    fn hosts_ports_and_peer_count() {
+        let mut k = Knowledge::new(8, HOUR);
+        let ip: IpAddr = "10.77.0.1".parse().unwrap();
+        k.note_host(ip, 51413, Kind::Dht, None, 0);
+        k.note_host(ip, 51413, Kind::PeerUtp, None, 0);
+        k.note_host(ip, 0, Kind::PeerTcp, None, 0);
+        for i in 0..200u8 {
+            k.note_host(ip, 0, Kind::PeerTcp, Some(IpAddr::from([10, 77, 1, i])), 0);
+        }
+        let h = k.host(&ip, 0).unwrap();
+        assert!(h.speaks_on(51413) && !h.speaks_on(6881));
+        let kinds: Vec<Kind> = h.ports().next().unwrap().1.collect();
+        assert_eq!(kinds, vec![Kind::PeerUtp, Kind::Dht]);
+        let n = h.distinct_peers();
+        assert!((180..=220).contains(&n), "estimate {n} of 200");
     }
 }

@@ -27,7 +27,9 @@ use wire::{Decoded, LinkType, Skip, Transport, ip::Fragment, tcp::flags};
 
 pub use detect::Budget;
 use detect::{Ctx, Detect, Status};
-pub use flow::{End, Evidence, FlowKey, FlowRecord, Kind, KindSet, Proto, Signal, Verdict};
+pub use flow::{
+    Confidence, End, Evidence, FlowKey, FlowRecord, Kind, KindSet, Proto, Signal, Verdict,
+};
 use flow::{Flow, Side, tcp_state};
 pub use knowledge::{Endpoint, Knowledge, KnowledgeStats, Source};
 use lru::{Handle, Lru};
@@ -45,8 +47,17 @@ pub struct Config {
     pub tcp_closed_timeout_ns: i64,
     /// Idle time after which a UDP flow ends.
     pub udp_timeout_ns: i64,
-    /// Learned endpoints kept.
+    /// Learned endpoints (and, separately, hosts) kept.
     pub max_endpoints: usize,
+    /// Capture time after which a learned endpoint or host not confirmed again is no longer
+    /// used.
+    pub endpoint_ttl_ns: i64,
+    /// Offline runs: hold the records of MSE/PE-shaped flows that are not certain until the
+    /// end, and raise their confidence from what was learned after them (marked `relabelled`).
+    /// Inline use turns this off: a decision is made from what was known at that moment.
+    pub relabel_at_end: bool,
+    /// Records held for relabelling at most (beyond, they are written as they are).
+    pub max_held: usize,
     /// Bytes all flows together may hold in reassembly buffers.
     pub reassembly_budget: usize,
 }
@@ -59,6 +70,9 @@ impl Default for Config {
             tcp_closed_timeout_ns: 15 * NS,
             udp_timeout_ns: 120 * NS,
             max_endpoints: 1 << 20,
+            endpoint_ttl_ns: 3600 * NS,
+            relabel_at_end: true,
+            max_held: 1 << 16,
             reassembly_budget: 64 << 20,
         }
     }
@@ -119,18 +133,21 @@ pub struct Engine {
     totals: Totals,
     now_ns: i64,
     next_sweep_ns: i64,
+    /// Records held until the end of an offline run, to be relabelled.
+    held: Vec<FlowRecord>,
 }
 
 impl Engine {
     pub fn new(config: Config) -> Engine {
         Engine {
             flows: Lru::new(config.max_flows),
-            knowledge: Knowledge::new(config.max_endpoints),
+            knowledge: Knowledge::new(config.max_endpoints, config.endpoint_ttl_ns),
             budget: Budget::new(config.reassembly_budget),
             config,
             totals: Totals::default(),
             now_ns: i64::MIN,
             next_sweep_ns: i64::MIN,
+            held: Vec::new(),
         }
     }
 
@@ -243,6 +260,9 @@ impl Engine {
         let s = side as usize;
         flow.packets[s] = flow.packets[s].saturating_add(1);
         flow.bytes[s] = flow.bytes[s].saturating_add(u64::from(d.ip.wire_len));
+        if wire_payload > 0 {
+            flow.payloads[s] = flow.payloads[s].saturating_add(1);
+        }
         flow.first_ns = flow.first_ns.min(ts_ns);
         flow.last_ns = flow.last_ns.max(ts_ns);
         let mut closed = false;
@@ -265,7 +285,7 @@ impl Engine {
                 closed = true;
             }
         }
-        if let Some(detect) = flow.detect.as_deref_mut() {
+        if let Some(detect) = flow.detect.as_mut() {
             let index = flow.packets[0].saturating_add(flow.packets[1]);
             let mut ctx = Ctx {
                 now_ns: ts_ns,
@@ -275,6 +295,7 @@ impl Engine {
                 src,
                 dst,
                 verdict: &mut flow.verdict,
+                payloads: flow.payloads,
                 extra: &mut flow.extra,
                 knowledge,
                 budget,
@@ -363,13 +384,14 @@ impl Engine {
             last_ns: ts_ns,
             bytes: [0; 2],
             packets: [0; 2],
+            payloads: [0; 2],
             client_is_lo: if syn_ack { !sender_is_lo } else { sender_is_lo },
             tcp: 0,
             verdict: Verdict::default(),
-            detect: Some(Box::new(match proto {
+            detect: Some(match proto {
                 Proto::Tcp => Detect::tcp(),
                 Proto::Udp => Detect::udp(),
-            })),
+            }),
             extra: None,
         };
         let c = match proto {
@@ -415,15 +437,48 @@ impl Engine {
     }
 
     fn end(&mut self, h: Handle, why: End, sink: &mut impl FnMut(FlowRecord)) {
-        if let Some((key, mut flow)) = self.flows.remove(h) {
-            if let Some(d) = flow.detect.take() {
-                self.budget.give_back(d.buffered());
-            }
-            sink(FlowRecord::new(&key, flow, why));
+        let Some((key, mut flow)) = self.flows.remove(h) else {
+            return;
+        };
+        if let Some(mut d) = flow.detect.take() {
+            // Let the detectors judge what they have (an MSE opening never completed).
+            let (client_side, server_side) = if flow.client_is_lo {
+                (Side::Lo, Side::Hi)
+            } else {
+                (Side::Hi, Side::Lo)
+            };
+            let mut ctx = Ctx {
+                now_ns: flow.last_ns,
+                index: flow.packets[0].saturating_add(flow.packets[1]),
+                from: client_side,
+                from_client: true,
+                src: key.addr(client_side),
+                dst: key.addr(server_side),
+                verdict: &mut flow.verdict,
+                payloads: flow.payloads,
+                extra: &mut flow.extra,
+                knowledge: &mut self.knowledge,
+                budget: &mut self.budget,
+            };
+            d.finish(&mut ctx);
+            self.budget.give_back(d.buffered());
+        }
+        let record = FlowRecord::new(&key, flow, why);
+        let mse = record.verdict.evidence.contains(Signal::MseShape)
+            || record.verdict.evidence.contains(Signal::MseOneSided);
+        if self.config.relabel_at_end
+            && mse
+            && record.confidence() < Some(flow::Confidence::Certain)
+            && self.held.len() < self.config.max_held
+        {
+            self.held.push(record);
+        } else {
+            sink(record);
         }
     }
 
-    /// Ends every flow still open (end of input), in the order they started.
+    /// Ends every flow still open (end of input), in the order they started; then relabels
+    /// the held records from everything learned during the run, and writes them.
     pub fn finish(&mut self, sink: &mut impl FnMut(FlowRecord)) {
         let mut open: Vec<(i64, FlowKey, Handle)> = self
             .flows
@@ -433,6 +488,12 @@ impl Engine {
         open.sort_unstable_by_key(|a| (a.0, a.1));
         for (_, _, h) in open {
             self.end(h, End::Eof, sink);
+        }
+        let mut held = std::mem::take(&mut self.held);
+        held.sort_by_key(|r| (r.first_ns, r.client, r.server));
+        for mut r in held {
+            detect::relabel(&self.knowledge, &mut r);
+            sink(r);
         }
     }
 }

@@ -54,6 +54,14 @@ pub const MAX_ENTRIES: usize = 1 << 20;
 pub struct Summary {
     /// Per kind (a flow counts under its primary kind).
     pub by_kind: BTreeMap<Kind, Volume>,
+    /// Flows only suspected (the MSE/PE shape alone): not counted as BitTorrent.
+    pub suspects: Volume,
+    /// BitTorrent flows whose payload was encrypted (MSE/PE), and those relabelled at the end.
+    pub encrypted: Volume,
+    pub relabelled: u64,
+    /// BitTorrent flows per confidence: likely, certain.
+    pub likely: u64,
+    pub certain: u64,
     pub other: Volume,
     pub torrents: HashMap<InfoHash, Torrent>,
     pub hosts: HashMap<IpAddr, Host>,
@@ -64,10 +72,21 @@ pub struct Summary {
 impl Summary {
     pub fn add(&mut self, r: &FlowRecord) {
         let Some(kind) = r.kind() else {
+            if r.suspected_kind().is_some() {
+                self.suspects.add(r);
+            }
             self.other.add(r);
             return;
         };
         self.by_kind.entry(kind).or_default().add(r);
+        if r.verdict.encrypted {
+            self.encrypted.add(r);
+        }
+        self.relabelled += u64::from(r.verdict.relabelled);
+        match r.confidence() {
+            Some(crate::flow::Confidence::Certain) => self.certain += 1,
+            _ => self.likely += 1,
+        }
         for h in &r.infohashes {
             let full = self.torrents.len() >= MAX_ENTRIES;
             match self.torrents.get_mut(h) {

@@ -6,7 +6,7 @@ use bencode::encode::Item;
 use bt::handshake::{self, Reserved};
 use bt::utp::{self, Type};
 use bt::{InfoHash, PeerId, udp_tracker};
-use wire::tcp::flags::{ACK, FIN, PSH, SYN};
+use wire::tcp::flags::{ACK, FIN, PSH, RST, SYN};
 use wire::{LinkType, build};
 
 use super::*;
@@ -781,5 +781,308 @@ proptest::proptest! {
         }
         let (_, engine) = run.finish();
         proptest::prop_assert_eq!(engine.budget().used, 0);
+    }
+}
+
+// --- encrypted peer connections (MSE/PE) -------------------------------------------------
+
+/// Bytes that look like a Diffie-Hellman key plus pad (random from the first byte).
+fn key_like(n: usize, seed: u32) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9e37_79b9) | 1;
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            (x >> 11) as u8
+        })
+        .collect()
+}
+
+/// A TCP connection from `c` to `s` whose first flights are `a1` then `b1`, then `a2` from
+/// the initiator; returns the run (not finished).
+fn mse_connection(run: &mut Run, c: SocketAddr, s: SocketAddr, a1: usize, b1: usize, a2: usize) {
+    tcp_handshake(run, c, s);
+    let (mut cs, mut ss) = (1001u32, 5001u32);
+    let p = key_like(a1, 1);
+    run.send(&build::tcp(c, s, cs, ss, ACK, &p));
+    cs += p.len() as u32;
+    if b1 > 0 {
+        let p = key_like(b1, 2);
+        run.send(&build::tcp(s, c, ss, cs, ACK, &p));
+        ss += p.len() as u32;
+    }
+    if a2 > 0 {
+        let p = key_like(a2, 3);
+        run.send(&build::tcp(c, s, cs, ss, ACK, &p));
+        cs += p.len() as u32;
+        let p = key_like(1200, 4);
+        run.send(&build::tcp(s, c, ss, cs, ACK, &p));
+    }
+}
+
+/// An HTTP tracker exchange that announces `peer` for HASH.
+fn tracker_announcing(run: &mut Run, client: SocketAddr, peer: SocketAddr) {
+    let t = sa("10.77.0.9:8080");
+    tcp_handshake(run, client, t);
+    let req = format!(
+        "GET /announce?info_hash={}&peer_id=-TR3000-aaaaaaaaaaaa&port=6881 HTTP/1.1\r\n\r\n",
+        "%42".repeat(20)
+    );
+    run.send(&build::tcp(client, t, 1001, 5001, ACK, req.as_bytes()));
+    let compact = match peer {
+        SocketAddr::V4(v4) => [v4.ip().octets().as_slice(), &v4.port().to_be_bytes()].concat(),
+        SocketAddr::V6(_) => panic!("v4 only"),
+    };
+    let body = Item::Dict(vec![
+        (b"interval", Item::Int(60)),
+        (b"peers", Item::Bytes(&compact)),
+    ])
+    .to_vec();
+    let mut resp =
+        format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", body.len()).into_bytes();
+    resp.extend(&body);
+    run.send(&build::tcp(
+        t,
+        client,
+        5001,
+        1001 + req.len() as u32,
+        ACK,
+        &resp,
+    ));
+}
+
+fn find(recs: &[FlowRecord], c: SocketAddr) -> &FlowRecord {
+    recs.iter().find(|r| r.client == c).unwrap()
+}
+
+#[test]
+fn mse_to_an_endpoint_the_tracker_announced_is_certain() {
+    let (c, s) = (sa("10.77.0.2:40000"), sa("10.77.0.1:23456"));
+    let mut run = Run::new();
+    tracker_announcing(&mut run, sa("10.77.0.2:39999"), s);
+    mse_connection(&mut run, c, s, 300, 400, 120);
+    let (recs, _) = run.finish();
+    let r = find(&recs, c);
+    assert_eq!(r.kind(), Some(Kind::PeerTcp));
+    assert_eq!(r.confidence(), Some(Confidence::Certain));
+    assert!(r.verdict.encrypted);
+    assert!(r.verdict.evidence.contains(Signal::MseShape));
+    assert!(r.verdict.evidence.contains(Signal::EndpointTrackerHttp));
+    assert_eq!(
+        r.infohashes,
+        vec![HASH],
+        "the torrent the endpoint was announced for"
+    );
+    assert_eq!(
+        r.decided_payloads,
+        [2, 1],
+        "decided on the initiator's second flight"
+    );
+    assert!(!r.verdict.relabelled);
+}
+
+#[test]
+fn mse_shape_alone_is_a_suspect_until_the_swarm_names_the_endpoint() {
+    let (c, s) = (sa("10.77.0.2:40000"), sa("10.77.0.1:23456"));
+    let mut run = Run::new();
+    mse_connection(&mut run, c, s, 300, 400, 120);
+    // the connection ends, and only later a tracker reply names its endpoint
+    run.t += 400 * NS;
+    tracker_announcing(&mut run, sa("10.77.0.2:39999"), s);
+    let (recs, _) = run.finish();
+    let r = find(&recs, c);
+    assert_eq!(r.confidence(), Some(Confidence::Certain));
+    assert!(r.verdict.relabelled, "raised at the end of the run");
+    assert_eq!(r.infohashes, vec![HASH]);
+
+    // Without the later announce: a suspect, not BitTorrent.
+    let mut run = Run::new();
+    mse_connection(&mut run, c, s, 300, 400, 120);
+    let (recs, _) = run.finish();
+    let r = find(&recs, c);
+    assert_eq!(r.confidence(), Some(Confidence::Suspect));
+    assert!(!r.is_bittorrent());
+    assert_eq!((r.kind(), r.suspected_kind()), (None, Some(Kind::PeerTcp)));
+
+    // And inline (no relabelling), the later knowledge changes nothing.
+    let mut run = Run::with(Config {
+        relabel_at_end: false,
+        ..Config::default()
+    });
+    mse_connection(&mut run, c, s, 300, 400, 120);
+    run.t += 400 * NS;
+    tracker_announcing(&mut run, sa("10.77.0.2:39999"), s);
+    let (recs, _) = run.finish();
+    assert_eq!(find(&recs, c).confidence(), Some(Confidence::Suspect));
+}
+
+#[test]
+fn unanswered_mse_opening_to_an_announced_endpoint_is_likely() {
+    let (c, s) = (sa("10.77.0.2:40000"), sa("10.77.0.1:23456"));
+    let mut run = Run::new();
+    tracker_announcing(&mut run, sa("10.77.0.2:39999"), s);
+    mse_connection(&mut run, c, s, 549, 0, 0);
+    run.send(&build::tcp(s, c, 5001, 1550, RST | ACK, &[]));
+    let (recs, _) = run.finish();
+    let r = find(&recs, c);
+    assert_eq!(r.confidence(), Some(Confidence::Likely));
+    assert!(r.verdict.evidence.contains(Signal::MseOneSided));
+}
+
+#[test]
+fn mse_to_a_host_port_that_speaks_dht_is_likely() {
+    let (c, s) = (sa("10.77.0.2:40000"), sa("10.77.0.1:23456"));
+    let mut run = Run::new();
+    // s answers DHT on its port: the same port for TCP is BitTorrent's
+    run.send(&build::udp(sa("10.77.0.3:6881"), s, &krpc_get_peers(b"aa")));
+    run.send(&build::udp(s, sa("10.77.0.3:6881"), &krpc_values(b"aa")));
+    mse_connection(&mut run, c, s, 300, 400, 120);
+    let (recs, _) = run.finish();
+    let r = find(&recs, c);
+    assert_eq!(r.confidence(), Some(Confidence::Likely));
+    assert!(
+        r.verdict.evidence.contains(Signal::EndpointDhtNodes)
+            || r.verdict.evidence.contains(Signal::HostPort)
+    );
+}
+
+#[test]
+fn mse_then_plaintext_is_not_encrypted() {
+    let (c, s) = (sa("10.77.0.2:40000"), sa("10.77.0.1:23456"));
+    let mut run = Run::new();
+    tcp_handshake(&mut run, c, s);
+    let a1 = key_like(300, 1);
+    run.send(&build::tcp(c, s, 1001, 5001, ACK, &a1));
+    let b1 = key_like(400, 2);
+    run.send(&build::tcp(s, c, 5001, 1301, ACK, &b1));
+    let a2 = key_like(120, 3);
+    run.send(&build::tcp(c, s, 1301, 5401, ACK, &a2));
+    let mut b2 = key_like(20, 4);
+    b2.extend(bt_handshake(b"-TR3000-bbbbbbbbbbbb"));
+    run.send(&build::tcp(s, c, 5401, 1421, ACK, &b2));
+    let (recs, _) = run.finish();
+    let r = find(&recs, c);
+    assert_eq!(r.confidence(), Some(Confidence::Certain));
+    assert!(!r.verdict.encrypted);
+    assert!(
+        r.verdict.evidence.contains(Signal::HandshakeLater)
+            && r.verdict.evidence.contains(Signal::MseShape)
+    );
+}
+
+#[test]
+fn tls_and_text_openings_are_not_mse() {
+    let (c, s) = (sa("10.77.0.2:40000"), sa("10.77.0.1:443"));
+    let mut run = Run::new();
+    tcp_handshake(&mut run, c, s);
+    let mut hello = key_like(300, 1);
+    hello[..5].copy_from_slice(&[0x16, 0x03, 0x01, 0x01, 0x27]);
+    run.send(&build::tcp(c, s, 1001, 5001, ACK, &hello));
+    run.send(&build::tcp(s, c, 5001, 1301, ACK, &key_like(400, 2)));
+    run.send(&build::tcp(c, s, 1301, 5401, ACK, &key_like(120, 3)));
+    let (recs, _) = run.finish();
+    assert_eq!(recs[0].confidence(), None);
+}
+
+#[test]
+fn mse_over_utp_is_encrypted_peer_utp() {
+    let (a, b) = (sa("10.77.0.2:6881"), sa("10.77.0.3:51413"));
+    let mut run = Run::new();
+    run.send(&build::udp(
+        a,
+        b,
+        &utp::emit(Type::Syn, 100, 1_000, 0, 65535, 1, 0, &[]),
+    ));
+    run.send(&build::udp(
+        b,
+        a,
+        &utp::emit(Type::State, 100, 9_000, 10, 65535, 500, 1, &[]),
+    ));
+    run.send(&build::udp(
+        a,
+        b,
+        &utp::emit(Type::Data, 101, 2_000, 10, 65535, 2, 500, &key_like(400, 1)),
+    ));
+    run.send(&build::udp(
+        b,
+        a,
+        &utp::emit(Type::Data, 100, 9_100, 10, 65535, 501, 2, &key_like(300, 2)),
+    ));
+    run.send(&build::udp(
+        a,
+        b,
+        &utp::emit(Type::Data, 101, 2_100, 10, 65535, 3, 501, &key_like(100, 3)),
+    ));
+    let (recs, _) = run.finish();
+    let r = &recs[0];
+    assert_eq!(r.kind(), Some(Kind::PeerUtp));
+    assert!(r.verdict.encrypted && r.verdict.evidence.contains(Signal::MseShape));
+}
+
+#[test]
+fn pex_and_extension_handshake_teach_endpoints() {
+    let (c, s) = (sa("10.77.0.2:40000"), sa("10.77.0.1:51413"));
+    let mut run = Run::new();
+    tcp_handshake(&mut run, c, s);
+    let mut stream = bt_handshake(b"-TR3000-aaaaaaaaaaaa").to_vec();
+    let ext = |id: u8, d: Vec<u8>| {
+        let mut m = ((d.len() + 2) as u32).to_be_bytes().to_vec();
+        m.extend([20, id]);
+        m.extend(d);
+        m
+    };
+    stream.extend(ext(
+        0,
+        Item::Dict(vec![
+            (b"m", Item::Dict(vec![(b"ut_pex", Item::Int(1))])),
+            (b"p", Item::Int(6889)),
+        ])
+        .to_vec(),
+    ));
+    stream.extend([0, 0, 0, 0]); // keep-alive
+    stream.extend([0, 0, 0, 5, 4, 0, 0, 0, 7]); // have 7
+    stream.extend(ext(
+        1,
+        Item::Dict(vec![(b"added", Item::Bytes(&[10, 77, 5, 5, 0x1a, 0xe1]))]).to_vec(),
+    ));
+    // split the messages across two segments, mid-message
+    let (x, y) = stream.split_at(100);
+    run.send(&build::tcp(c, s, 1001, 5001, ACK, x));
+    run.send(&build::tcp(c, s, 1101, 5001, ACK, y));
+    let (_, engine) = run.finish();
+    let pex = engine.knowledge().get(&sa("10.77.5.5:6881")).unwrap();
+    assert!(pex.has(Source::Pex));
+    assert_eq!(pex.infohashes, vec![HASH]);
+    assert!(
+        engine
+            .knowledge()
+            .get(&sa("10.77.0.2:6889"))
+            .unwrap()
+            .has(Source::PeerListen)
+    );
+    assert_eq!(engine.budget().used, 0);
+}
+
+proptest::proptest! {
+    /// Random flights of any lengths, with no BitTorrent knowledge around, are never more than
+    /// suspects.
+    #[test]
+    fn random_bytes_are_never_certain(
+        flights in proptest::collection::vec((proptest::bool::ANY, 1usize..1500), 1..8),
+        seed: u32,
+    ) {
+        let (c, s) = (sa("10.77.0.2:40000"), sa("10.77.0.1:23456"));
+        let mut run = Run::new();
+        tcp_handshake(&mut run, c, s);
+        let mut seq = [1001u32, 5001u32];
+        for (i, (from_client, n)) in flights.iter().enumerate() {
+            let p = key_like(*n, seed.wrapping_add(i as u32));
+            let (src, dst, k) = if *from_client { (c, s, 0) } else { (s, c, 1) };
+            run.send(&build::tcp(src, dst, seq[k], seq[1 - k], ACK, &p));
+            seq[k] = seq[k].wrapping_add(*n as u32);
+        }
+        let (recs, _) = run.finish();
+        proptest::prop_assert!(recs.iter().all(|r| r.confidence() <= Some(Confidence::Suspect)));
     }
 }

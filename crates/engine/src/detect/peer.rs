@@ -14,11 +14,14 @@
 //! starts with random bytes.
 
 use bt::handshake::{self, Handshake, PROTOCOL};
+use bt::mse::Shape;
 
 use super::http::Http;
+use super::mse::Track;
+use super::msgs::Msgs;
 use super::stream::{Delivered, Stream};
-use super::{Ctx, Status};
-use crate::flow::{Kind, Side, Signal};
+use super::{Ctx, Status, assess};
+use crate::flow::{Confidence, Kind, Side, Signal};
 use crate::knowledge::Source;
 
 /// Payload segments per direction searched for a handshake before giving up.
@@ -161,31 +164,37 @@ impl Scan {
 pub(crate) struct TcpDetect {
     streams: [Stream; 2],
     scans: [Scan; 2],
+    /// Peer wire messages after each direction's handshake (extension handshake, PEX).
+    msgs: [Msgs; 2],
+    /// The MSE/PE handshake shape.
+    mse: Track,
     http: Http,
 }
 
 impl TcpDetect {
     pub fn buffered(&self) -> usize {
-        self.http.buffered()
+        self.http.buffered() + self.msgs.iter().map(Msgs::buffered).sum::<usize>()
     }
 
     pub fn syn(&mut self, from: Side, seq: u32) {
         self.streams[from as usize].syn(seq);
     }
 
-    /// Feeds one segment's payload (`seq`: sequence number of its first byte).
+    /// Feeds one segment's payload (`seq`: sequence number of its first byte). `closing`: the
+    /// segment carries FIN or RST.
     pub fn segment(
         &mut self,
         ctx: &mut Ctx<'_>,
         seq: u32,
         payload: &[u8],
         wire_len: u32,
-        fin: bool,
+        closing: bool,
     ) -> Status {
         let dir = ctx.from as usize;
         let Some(d) = self.streams[dir].deliver(seq, payload, wire_len) else {
-            if fin {
+            if closing {
                 self.http.stream_end(ctx);
+                self.close_mse(ctx);
             }
             return self.status();
         };
@@ -209,14 +218,17 @@ impl TcpDetect {
                         Signal::HandshakeLater
                     };
                     ctx.decide(Kind::PeerTcp, signal);
+                    // A plaintext handshake: whatever MSE negotiated, the payload is clear.
+                    ctx.verdict.encrypted = false;
                     ctx.infohash(h.info_hash);
                     if let Some(id) = h.peer_id {
                         ctx.peer_id(ctx.from, id);
                     }
                     // The listening end of a peer connection is a peer of this torrent.
-                    let server = if ctx.from_client { ctx.dst } else { ctx.src };
+                    let (_, server) = ctx.ends();
                     ctx.learn(server, Some(h.info_hash), Source::PeerFlow);
                     self.http.stop(ctx.budget);
+                    self.msgs[dir].start(offset.saturating_add(handshake::LEN as u32), h.info_hash);
                 }
                 Hit::Handshake(..) => scan.state = ScanState::GaveUp,
                 Hit::Nothing => {}
@@ -228,6 +240,12 @@ impl TcpDetect {
                 scan.state = ScanState::Found;
             }
             ScanState::Found | ScanState::GaveUp => {}
+        }
+        self.msgs[dir].feed(ctx, &d);
+        if self.mse.running()
+            && let Some(shape) = self.mse.feed(ctx.from_client, d.bytes, d.len)
+        {
+            self.decide_mse(ctx, shape);
         }
         let stream = &self.streams[dir];
         let scan = &mut self.scans[dir];
@@ -248,9 +266,40 @@ impl TcpDetect {
             }
         }
         if !ctx.has(Kind::PeerTcp) {
-            self.http.deliver(ctx, &d, fin);
+            self.http.deliver(ctx, &d, closing);
+        }
+        if closing {
+            self.close_mse(ctx);
         }
         self.status()
+    }
+
+    /// The flow ends: judge an MSE opening that was never completed.
+    pub fn finish(&mut self, ctx: &mut Ctx<'_>) {
+        self.close_mse(ctx);
+        for m in &mut self.msgs {
+            m.stop(ctx.budget);
+        }
+        self.http.stop(ctx.budget);
+    }
+
+    fn close_mse(&mut self, ctx: &mut Ctx<'_>) {
+        if let Some(shape) = self.mse.close() {
+            self.decide_mse(ctx, shape);
+        }
+    }
+
+    /// An MSE/PE shape: how sure depends on what the swarm said about the responder.
+    fn decide_mse(&mut self, ctx: &mut Ctx<'_>, shape: Shape) {
+        decide_mse(ctx, Kind::PeerTcp, shape);
+        // The plaintext scanners have nothing more to find in an encrypted stream.
+        if ctx.verdict.encrypted {
+            for s in &mut self.scans {
+                if s.state == ScanState::Searching && ctx.verdict.is_bittorrent() {
+                    s.state = ScanState::GaveUp;
+                }
+            }
+        }
     }
 
     fn status(&self) -> Status {
@@ -258,11 +307,44 @@ impl TcpDetect {
             .scans
             .iter()
             .any(|s| matches!(s.state, ScanState::Searching | ScanState::NeedPeerId));
-        if scanning || self.http.running() {
+        let reading = self.msgs.iter().any(Msgs::running);
+        if scanning || reading || self.mse.running() || self.http.running() {
             Status::Running
         } else {
             Status::Done
         }
+    }
+}
+
+/// Records an MSE/PE shape on a flow of `kind`, at the confidence the knowledge supports.
+pub(crate) fn decide_mse(ctx: &mut Ctx<'_>, kind: Kind, shape: Shape) {
+    let (client, server) = ctx.ends();
+    let a = assess(ctx.knowledge, client, server, ctx.now_ns);
+    let mut evidence = a.evidence;
+    let confidence = match shape {
+        Shape::OneSided => {
+            evidence.insert(Signal::MseOneSided);
+            a.confidence.map_or(Confidence::Suspect, Confidence::weaker)
+        }
+        _ => {
+            evidence.insert(Signal::MseShape);
+            a.confidence.unwrap_or(Confidence::Suspect)
+        }
+    };
+    let plaintext = ctx.verdict.evidence.contains(Signal::Handshake)
+        || ctx.verdict.evidence.contains(Signal::HandshakeLater)
+        || ctx.verdict.evidence.contains(Signal::UtpHandshake);
+    ctx.decide_with(kind, confidence, evidence);
+    ctx.verdict.encrypted = !plaintext;
+    if confidence >= Confidence::Likely {
+        for h in a.infohashes {
+            ctx.infohash(h);
+        }
+    }
+    // Only a certain decision vouches for the endpoint (a likely one would, on relabelling,
+    // vouch for itself).
+    if confidence == Confidence::Certain {
+        ctx.learn(server, None, Source::PeerFlow);
     }
 }
 
@@ -288,6 +370,7 @@ mod tests {
                 bytes: c,
                 offset,
                 contiguous: true,
+                len: c.len() as u32,
             };
             offset += c.len() as u32;
             if let Hit::Handshake(h, at) = scan.scan(&d) {
@@ -341,12 +424,14 @@ mod tests {
             bytes: &h[..10],
             offset: 0,
             contiguous: true,
+            len: h[..10].len() as u32,
         };
         assert_eq!(s.scan(&d), Hit::Nothing);
         let d = Delivered {
             bytes: &h[10..],
             offset: 500,
             contiguous: false,
+            len: h[10..].len() as u32,
         };
         assert_eq!(s.scan(&d), Hit::Nothing);
     }
@@ -360,6 +445,7 @@ mod tests {
                 bytes: &h[..cut],
                 offset: 0,
                 contiguous: true,
+                len: h[..cut].len() as u32,
             };
             assert!(matches!(
                 s.scan(&d),
@@ -369,6 +455,7 @@ mod tests {
                 bytes: &h[cut..],
                 offset: cut as u32,
                 contiguous: true,
+                len: h[cut..].len() as u32,
             };
             assert_eq!(
                 s.peer_id(&d),

@@ -27,6 +27,8 @@ pub(crate) struct Delivered<'a> {
     pub offset: u32,
     /// Whether `bytes` follow the previous delivery with no gap.
     pub contiguous: bool,
+    /// Length of the delivered part on the wire (`bytes` may be shorter: a snaplen cut).
+    pub len: u32,
 }
 
 /// Sequence distances at or beyond this are taken as "before", not "after" (RFC 1982 style).
@@ -90,6 +92,7 @@ impl Stream {
                 bytes: payload,
                 offset: offset.saturating_add(into),
                 contiguous: false,
+                len: wire_len,
             });
         }
         // A gap (lost or reordered segments): remember the hole, resynchronise after this one.
@@ -118,6 +121,7 @@ impl Stream {
             bytes,
             offset,
             contiguous,
+            len,
         }
     }
 }

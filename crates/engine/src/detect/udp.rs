@@ -24,6 +24,11 @@ pub(crate) struct UdpDetect {
 }
 
 impl UdpDetect {
+    /// The flow ends.
+    pub fn finish(&mut self, ctx: &mut Ctx<'_>) {
+        self.utp.finish(ctx);
+    }
+
     pub fn datagram(&mut self, ctx: &mut Ctx<'_>, payload: &[u8], wire_len: u32) -> Status {
         let cut = (payload.len() as u32) < wire_len;
         // The first byte says which detector to ask first; UDP tracker requests start with a

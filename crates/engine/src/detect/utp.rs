@@ -16,7 +16,9 @@ use bt::handshake;
 use bt::utp::{self, Header, Seen, Type};
 
 use super::Ctx;
-use crate::flow::{Kind, Side, Signal};
+use super::mse::Track;
+use super::peer::decide_mse;
+use crate::flow::{Confidence, Kind, Side, Signal};
 use crate::knowledge::Source;
 
 /// Packets answering the other direction that decide a flow (without a SYN seen).
@@ -45,6 +47,10 @@ struct OneWay {
 pub(crate) struct Utp {
     last: [Option<Seen>; 2],
     exchanges: u8,
+    /// The side that opened the uTP connection (its SYN, else its first data).
+    initiator: Option<Side>,
+    /// The MSE/PE shape of the data stream.
+    mse: Track,
     one_way: [OneWay; 2],
     data_searched: [u8; 2],
     handshake: [bool; 2],
@@ -58,7 +64,8 @@ impl Utp {
         };
         let dir = ctx.from as usize;
         let seen = Seen::from(&h);
-        if !ctx.has(Kind::PeerUtp) {
+        let certain = ctx.has(Kind::PeerUtp) && ctx.verdict.confidence == Some(Confidence::Certain);
+        if !certain {
             if let Some(other) = self.last[1 - dir] {
                 if utp::accepts_syn(&other, &seen) {
                     self.exchanges = EXCHANGES;
@@ -78,6 +85,19 @@ impl Utp {
                 ctx.decide(Kind::PeerUtp, Signal::UtpOneWay);
             }
         }
+        if h.kind() == Type::Syn || (h.kind() == Type::Data && !h.payload().is_empty()) {
+            self.initiator.get_or_insert(ctx.from);
+        }
+        if h.kind() == Type::Data && self.mse.running() {
+            let from_initiator = self.initiator == Some(ctx.from);
+            let p = h.payload();
+            if let Some(shape) = self.mse.feed(from_initiator, p, p.len() as u32) {
+                decide_mse(ctx, Kind::PeerUtp, shape);
+            }
+        }
+        if matches!(h.kind(), Type::Fin | Type::Reset) {
+            self.finish(ctx);
+        }
         if h.kind() == Type::Data && !self.handshake[dir] && self.data_searched[dir] < DATA_SEARCHED
         {
             self.data_searched[dir] += 1;
@@ -85,6 +105,7 @@ impl Utp {
             if let Some(hs) = handshake::find(p).and_then(|at| handshake::parse(&p[at..]).ok()) {
                 self.handshake[dir] = true;
                 ctx.decide(Kind::PeerUtp, Signal::UtpHandshake);
+                ctx.verdict.encrypted = false;
                 ctx.infohash(hs.info_hash);
                 if let Some(id) = hs.peer_id {
                     ctx.peer_id(ctx.from, id);
@@ -93,6 +114,13 @@ impl Utp {
             }
         }
         true
+    }
+
+    /// The flow (or the uTP connection) ends: judge an MSE opening never completed.
+    pub fn finish(&mut self, ctx: &mut Ctx<'_>) {
+        if let Some(shape) = self.mse.close() {
+            decide_mse(ctx, Kind::PeerUtp, shape);
+        }
     }
 
     /// Tracks one direction's connection and clock; true once it has been consistent for

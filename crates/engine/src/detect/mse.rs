@@ -1,0 +1,161 @@
+//! The MSE/PE handshake shape of a byte stream (TCP, or uTP data): who speaks first, how
+//! long each side's first flight is, whether it starts with key-like bytes (`bt::mse`).
+//!
+//! A [`Track`] is fed the in-order bytes of both directions and says when the shape is
+//! known: two-sided when the initiator speaks a second time (so both first flights are
+//! complete: at most the second payload packet of each direction), one-sided when the
+//! responder closes without answering, or at the end of the flow.
+
+use bt::mse::{self, Flights, Shape};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Nothing yet.
+    Start,
+    /// The initiator's first flight.
+    Initiator,
+    /// The responder's first flight.
+    Responder,
+    /// Judged (or not MSE at all).
+    Done,
+}
+
+/// The opening flights of one stream.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Track {
+    flights: Flights,
+    phase: Phase,
+}
+
+impl Default for Track {
+    fn default() -> Self {
+        Track {
+            flights: Flights::default(),
+            phase: Phase::Start,
+        }
+    }
+}
+
+impl Track {
+    /// Whether the track still waits for bytes.
+    pub fn running(&self) -> bool {
+        self.phase != Phase::Done
+    }
+
+    /// Feeds bytes of one direction (`wire_len` on the wire, `bytes` captured, in order).
+    /// Returns the shape once it is known.
+    pub fn feed(&mut self, from_initiator: bool, bytes: &[u8], wire_len: u32) -> Option<Shape> {
+        match (self.phase, from_initiator) {
+            (Phase::Done, _) => None,
+            (Phase::Start, false) => self.stop(),
+            (Phase::Start, true) => {
+                self.flights.initiator_key = mse::looks_like_key(bytes);
+                self.phase = Phase::Initiator;
+                self.grow(true, wire_len)
+            }
+            (Phase::Initiator, true) => self.grow(true, wire_len),
+            (Phase::Initiator, false) => {
+                if self.flights.initiator < mse::MIN_FLIGHT || !self.flights.initiator_key {
+                    return self.stop();
+                }
+                self.flights.responder_key = mse::looks_like_key(bytes);
+                self.phase = Phase::Responder;
+                self.grow(false, wire_len)
+            }
+            (Phase::Responder, false) => self.grow(false, wire_len),
+            (Phase::Responder, true) => self.judge(),
+        }
+    }
+
+    /// The responder closed the connection (FIN or RST), or the flow ended: judge what there is.
+    pub fn close(&mut self) -> Option<Shape> {
+        match self.phase {
+            Phase::Initiator | Phase::Responder => self.judge(),
+            _ => None,
+        }
+    }
+
+    fn grow(&mut self, initiator: bool, n: u32) -> Option<Shape> {
+        let f = &mut self.flights;
+        let len = if initiator {
+            &mut f.initiator
+        } else {
+            &mut f.responder
+        };
+        *len = len.saturating_add(n);
+        if *len > mse::MAX_FLIGHT {
+            return self.stop();
+        }
+        None
+    }
+
+    fn judge(&mut self) -> Option<Shape> {
+        self.phase = Phase::Done;
+        match self.flights.shape() {
+            Shape::No => None,
+            s => Some(s),
+        }
+    }
+
+    fn stop(&mut self) -> Option<Shape> {
+        self.phase = Phase::Done;
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn random(n: usize, seed: u8) -> Vec<u8> {
+        (0..n)
+            .map(|i| {
+                (i as u8).wrapping_mul(167).wrapping_add(seed) ^ ((i >> 3) as u8).wrapping_mul(29)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn two_sided_when_the_initiator_speaks_again() {
+        let mut t = Track::default();
+        assert_eq!(t.feed(true, &random(300, 1), 300), None);
+        assert_eq!(t.feed(false, &random(200, 2), 200), None);
+        assert_eq!(
+            t.feed(false, &random(100, 3), 100),
+            None,
+            "the responder's flight grows"
+        );
+        assert_eq!(t.feed(true, &random(80, 4), 80), Some(Shape::TwoSided));
+        assert!(!t.running());
+    }
+
+    #[test]
+    fn one_sided_on_close() {
+        let mut t = Track::default();
+        t.feed(true, &random(549, 1), 549);
+        assert_eq!(t.close(), Some(Shape::OneSided));
+    }
+
+    #[test]
+    fn not_mse() {
+        // the responder speaks first
+        let mut t = Track::default();
+        assert_eq!(t.feed(false, &random(300, 1), 300), None);
+        assert!(!t.running());
+        // a text opening
+        let mut t = Track::default();
+        t.feed(true, &b"GET / HTTP/1.1\r\n".repeat(10), 160);
+        t.feed(false, &random(300, 2), 300);
+        assert_eq!(t.feed(true, &random(80, 4), 80), None);
+        // a responder flight too long
+        let mut t = Track::default();
+        t.feed(true, &random(300, 1), 300);
+        t.feed(false, &random(1400, 2), 1400);
+        assert!(!t.running());
+        // an initiator flight too short
+        let mut t = Track::default();
+        t.feed(true, &random(60, 1), 60);
+        t.feed(false, &random(300, 2), 300);
+        assert!(!t.running());
+    }
+}
