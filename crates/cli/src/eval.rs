@@ -46,6 +46,11 @@ pub struct Args {
     /// Exit 1 if swarmwall gives more BitTorrent flows a wrong kind.
     #[arg(long, value_name = "N")]
     max_wrong_kinds: Option<u64>,
+
+    /// Exit 1 if less than this fraction of the purely encrypted (MSE/PE) peer flows is found
+    /// at likely or certain with the right kind.
+    #[arg(long, value_name = "FRACTION")]
+    min_encrypted_recall: Option<f64>,
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
@@ -125,6 +130,10 @@ pub fn run(args: Args) -> Result<ExitCode> {
     }
     if let Some(max) = args.max_wrong_kinds.filter(|&m| wrong > m) {
         failed.push(format!("{wrong} wrong kinds > {max}"));
+    }
+    let m = s.mse();
+    if let Some(min) = args.min_encrypted_recall.filter(|&x| m.recall() < x) {
+        failed.push(format!("encrypted recall {:.4} < {min}", m.recall()));
     }
     if !failed.is_empty() {
         eprintln!(
@@ -258,22 +267,36 @@ fn render(o: &mut String, s: &Score, ps: Option<&BinaryScore>, peer: Option<&Pee
         }
         let _ = writeln!(o);
     }
-    let (el, ef) = s.encrypted();
-    let _ = write!(o, "  {:<13} {:>8} {:>6}", "encrypted-mse", el, ef);
-    if let Some(ps) = ps {
-        let _ = write!(o, "{:>56}| {:>5}", "", ps.encrypted.1);
-    }
-    let _ = writeln!(o);
+    let m = s.mse();
     let _ = writeln!(
         o,
-        "\nOverall swarmwall: recall {} of {} flows ({} of bytes), precision {} of {} reported, {} false positives, {} wrong kinds",
+        "\nEncrypted (MSE/PE) peer flows: {} labelled; swarmwall: {} certain, {} likely ({} of flows, {} of bytes; {} by the 2nd payload packet each way), {} only suspect",
+        m.labelled,
+        m.certain,
+        m.likely,
+        pct(m.recall()),
+        pct(m.bytes_recall()),
+        m.within_two,
+        m.suspect
+    );
+    if let Some(ps) = ps {
+        let _ = writeln!(
+            o,
+            "  {peer_name}: {} of {} called BitTorrent",
+            ps.encrypted.1, ps.encrypted.0
+        );
+    }
+    let _ = writeln!(
+        o,
+        "\nOverall swarmwall (plaintext-visible flows): recall {} of {} flows ({} of bytes), precision {} of {} reported, {} false positives, {} wrong kinds, {} non-BitTorrent flows suspected",
         pct(s.recall()),
         s.required(),
         pct(s.bytes_recall()),
         pct(s.precision()),
         s.reported(),
         s.count(Outcome::FalsePositive) + s.unlabelled_detections.len() as u64,
-        s.count(Outcome::WrongKind)
+        s.count(Outcome::WrongKind),
+        s.suspects_not_bittorrent()
     );
     if let Some(ps) = ps {
         let _ = writeln!(
@@ -383,7 +406,7 @@ fn to_json(
             )
         })
         .collect();
-    let (el, ef) = s.encrypted();
+    let m = s.mse();
     let v = json!({
         "capture": capture.display().to_string(),
         "size": size, "packets": packets,
@@ -392,7 +415,11 @@ fn to_json(
             "required": s.required(), "reported": s.reported(),
             "false_positives": s.count(Outcome::FalsePositive) + s.unlabelled_detections.len() as u64,
             "wrong_kinds": s.count(Outcome::WrongKind),
-            "encrypted_labelled": el, "encrypted_found": ef,
+            "encrypted_labelled": m.labelled, "encrypted_found": m.certain + m.likely,
+            "encrypted_certain": m.certain, "encrypted_likely": m.likely, "encrypted_suspect": m.suspect,
+            "encrypted_recall": m.recall(), "encrypted_bytes_recall": m.bytes_recall(),
+            "encrypted_within_two": m.within_two,
+            "suspects_not_bittorrent": s.suspects_not_bittorrent(),
             "seconds": seconds, "kinds": kinds,
         },
         "peer": ps.map(|p| json!({

@@ -39,7 +39,16 @@ pub fn render(t: &Totals, s: &Summary, k: &Knowledge, files: usize, top: usize) 
     }
     let bt = s.bittorrent();
     row(&mut o, "all BitTorrent", &bt);
+    row(&mut o, "  encrypted", &s.encrypted);
     row(&mut o, "not BitTorrent", &s.other);
+    row(&mut o, "  suspects", &s.suspects);
+    let _ = writeln!(
+        o,
+        "  confidence: {} certain, {} likely ({} relabelled at the end); suspects (MSE/PE shape alone) are not BitTorrent",
+        count(s.certain),
+        count(s.likely),
+        count(s.relabelled)
+    );
     let all = bt.bytes + s.other.bytes;
     if all > 0 {
         let _ = writeln!(
@@ -102,10 +111,11 @@ pub fn render(t: &Totals, s: &Summary, k: &Knowledge, files: usize, top: usize) 
     let ks = k.stats();
     let _ = writeln!(
         o,
-        "\nLearned endpoints: {} kept ({} facts, {} evicted)",
+        "\nLearned endpoints: {} kept ({} facts, {} evicted); hosts seen speaking BitTorrent: {}",
         count(k.len() as u64),
         count(ks.learned),
-        count(ks.evicted)
+        count(ks.evicted),
+        count(k.hosts_len() as u64)
     );
     let by: Vec<String> = Source::ALL
         .iter()

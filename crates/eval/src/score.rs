@@ -9,17 +9,23 @@ use std::fmt::Write;
 use std::net::SocketAddr;
 
 use bt::InfoHash;
-use engine::{FlowRecord, Kind, KindSet};
+use engine::{Confidence, FlowRecord, Kind, KindSet};
 
-use crate::labels::{Label, LabelledFlow, Part};
+use crate::labels::{Label, LabelledFlow, Part, Variant};
 
 /// What swarmwall said about one 5-tuple.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Detected {
+    /// Kinds of the records called BitTorrent (likely or certain).
     pub kinds: KindSet,
+    /// The highest confidence of any record (suspects included).
+    pub confidence: Option<Confidence>,
+    pub encrypted: bool,
     pub infohashes: Vec<InfoHash>,
     /// Packet index of the first decision (in the first record that decided).
     pub decided_at: Option<u32>,
+    /// Payload packets (client, server) seen at that decision.
+    pub decided_payloads: Option<[u16; 2]>,
     pub packets: u64,
     pub bytes: u64,
 }
@@ -112,13 +118,20 @@ pub fn score(labels: &[LabelledFlow], records: &[FlowRecord]) -> Score {
         let d = by_tuple
             .entry(tuple(r.proto.as_str(), r.client, r.server))
             .or_default();
-        d.kinds = d.kinds.union(r.verdict.kinds);
+        if r.is_bittorrent() {
+            d.kinds = d.kinds.union(r.verdict.kinds);
+        }
+        d.confidence = d.confidence.max(r.confidence());
+        d.encrypted |= r.verdict.encrypted && r.is_bittorrent();
+        if d.decided_payloads.is_none() && r.is_bittorrent() {
+            d.decided_payloads = Some(r.decided_payloads);
+        }
         for h in &r.infohashes {
             if !d.infohashes.contains(h) {
                 d.infohashes.push(*h);
             }
         }
-        if d.decided_at.is_none() {
+        if d.decided_at.is_none() && r.is_bittorrent() {
             d.decided_at = r.verdict.decided_at;
         }
         d.packets += r.total_packets();
@@ -461,19 +474,70 @@ impl Score {
         ratio(found, all)
     }
 
-    /// Encrypted (MSE) peer flows: labelled, found with the right kind.
-    pub fn encrypted(&self) -> (u64, u64) {
-        let mut n = (0, 0);
+    /// Purely encrypted (MSE/PE) peer flows: how many, and at which confidence they were
+    /// found with the right kind.
+    pub fn mse(&self) -> MseScore {
+        let mut m = MseScore::default();
         for f in &self.flows {
-            if let Label::BitTorrent(parts) = &f.label.label
-                && parts
-                    .iter()
-                    .any(|p| p.variant == crate::labels::Variant::Mse)
-            {
-                n.0 += 1;
-                n.1 += u64::from(f.outcome == Outcome::Correct && !f.detected.kinds.is_empty());
+            let Label::BitTorrent(parts) = &f.label.label else {
+                continue;
+            };
+            let Some(p) = parts.iter().find(|p| p.variant == Variant::Mse) else {
+                continue;
+            };
+            m.labelled += 1;
+            m.labelled_bytes += f.label.bytes;
+            let d = &f.detected;
+            let right = d.kinds.contains(p.kind);
+            match d.confidence {
+                Some(Confidence::Certain) if right => m.certain += 1,
+                Some(Confidence::Likely) if right => m.likely += 1,
+                Some(Confidence::Suspect) => m.suspect += 1,
+                _ => {}
+            }
+            if right && d.confidence >= Some(Confidence::Likely) {
+                m.found_bytes += f.label.bytes;
+                if d.decided_payloads.is_some_and(|p| p[0] <= 2 && p[1] <= 2) {
+                    m.within_two += 1;
+                }
             }
         }
-        n
+        m
+    }
+
+    /// Flows labelled as something other than BitTorrent that swarmwall only suspected.
+    pub fn suspects_not_bittorrent(&self) -> u64 {
+        self.flows
+            .iter()
+            .filter(|f| {
+                !f.label.label.is_bittorrent() && f.detected.confidence == Some(Confidence::Suspect)
+            })
+            .count() as u64
+    }
+}
+
+/// How purely encrypted peer flows were found.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MseScore {
+    pub labelled: u64,
+    pub labelled_bytes: u64,
+    /// Found with the right kind, certain / likely.
+    pub certain: u64,
+    pub likely: u64,
+    /// Only suspected.
+    pub suspect: u64,
+    /// Bytes of the flows found at likely or certain.
+    pub found_bytes: u64,
+    /// Found at likely or certain by the second payload packet in each direction.
+    pub within_two: u64,
+}
+
+impl MseScore {
+    /// Found with the right kind at likely or certain, over all.
+    pub fn recall(&self) -> f64 {
+        ratio(self.certain + self.likely, self.labelled)
+    }
+    pub fn bytes_recall(&self) -> f64 {
+        ratio(self.found_bytes, self.labelled_bytes)
     }
 }

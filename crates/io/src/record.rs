@@ -27,12 +27,16 @@ pub struct Json {
     pub app: &'static str,
     pub kind: Option<&'static str>,
     pub kinds: Vec<&'static str>,
+    pub confidence: Option<&'static str>,
+    pub suspected_kind: Option<&'static str>,
     pub encrypted: bool,
+    pub relabelled: bool,
     pub evidence: Vec<&'static str>,
     pub infohashes: Vec<String>,
     pub client_software: Option<String>,
     pub server_software: Option<String>,
     pub decided_at_packet: Option<u32>,
+    pub decided_after_payloads: Option<[u16; 2]>,
     pub end: &'static str,
 }
 
@@ -56,13 +60,21 @@ impl Json {
                 "unknown"
             },
             kind: r.kind().map(|k| k.as_str()),
-            kinds: r.verdict.kinds.iter().map(|k| k.as_str()).collect(),
-            encrypted: r.encrypted,
+            kinds: if r.is_bittorrent() {
+                r.verdict.kinds.iter().map(|k| k.as_str()).collect()
+            } else {
+                Vec::new()
+            },
+            confidence: r.confidence().map(|c| c.as_str()),
+            suspected_kind: r.suspected_kind().map(|k| k.as_str()),
+            encrypted: r.verdict.encrypted,
+            relabelled: r.verdict.relabelled,
             evidence: r.verdict.evidence.iter().map(|s| s.as_str()).collect(),
             infohashes: r.infohashes.iter().map(|h| h.to_hex()).collect(),
             client_software: r.client_peer_id.as_ref().and_then(bt::peer_id::describe),
             server_software: r.server_peer_id.as_ref().and_then(bt::peer_id::describe),
             decided_at_packet: r.verdict.decided_at,
+            decided_after_payloads: r.verdict.decided_at.map(|_| r.decided_payloads),
             end: r.end.as_str(),
         }
     }
