@@ -10,6 +10,7 @@ usage: bg_proto.py MODE [ARGS]
   sip-server IP | sip-call SERVER LOCAL_IP SECONDS
   rtp-recv IP PORT SECONDS
   quic-server IP PORT CERT KEY | quic-client SERVER PORT BYTES
+  socks-get PROXY_HOST PROXY_PORT USER PASS TARGET PORT PATH
 """
 
 import os
@@ -198,6 +199,31 @@ def quic_client(server, port, nbytes):
     asyncio.run(asyncio.wait_for(main(), 30))
 
 
+def socks_get(proxy_host, proxy_port, user, password, target, port, path):
+    """An HTTP GET through a SOCKS5 proxy with username/password authentication (RFC 1928,
+    RFC 1929) - the way a pluggable-transport client (obfs4proxy) takes its arguments."""
+    s = socket.create_connection((proxy_host, int(proxy_port)), timeout=20)
+    s.sendall(b"\x05\x01\x02")
+    if s.recv(2) != b"\x05\x02":
+        raise SystemExit("socks: no user/password method")
+    u, p = user.encode(), password.encode() or b"\0"
+    s.sendall(bytes([1, len(u)]) + u + bytes([len(p)]) + p)
+    if s.recv(2)[1:] != b"\x00":
+        raise SystemExit("socks: authentication refused")
+    s.sendall(b"\x05\x01\x00\x01" + socket.inet_aton(target) + struct.pack(">H", int(port)))
+    reply = s.recv(10)
+    if len(reply) < 2 or reply[1] != 0:
+        raise SystemExit(f"socks: connect refused {reply!r}")
+    s.sendall(f"GET {path} HTTP/1.0\r\nHost: {target}\r\n\r\n".encode())
+    got = 0
+    while True:
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        got += len(chunk)
+    print(f"socks get {got} bytes")
+
+
 SERVER_IP = "0.0.0.0"
 
 if __name__ == "__main__":
@@ -221,5 +247,7 @@ if __name__ == "__main__":
         quic_server(*args)
     elif mode == "quic-client":
         quic_client(*args)
+    elif mode == "socks-get":
+        socks_get(*args)
     else:
         sys.exit(f"unknown mode {mode}")

@@ -98,7 +98,7 @@ SCENARIOS = {s.name: s for s in [
 ]}
 
 BT_SCENARIOS = list(SCENARIOS)
-ALL = BT_SCENARIOS + ["background"]
+ALL = BT_SCENARIOS + ["background", "obfuscated"]
 
 
 def versions(kinds):
@@ -125,6 +125,8 @@ def _run(name, ports, out_dir, size_kb, seed, work_root, log):
     shutil.rmtree(work, ignore_errors=True)
     if name == "background":
         return background.run(prefix, work, net=19, log=log)
+    if name == "obfuscated":
+        return background.run_obfuscated(prefix, work, net=29, log=log)
     sc = SCENARIOS[name]
     net = sc.net + (20 if ports == "random" else 0)
     rng = random.Random(f"{name}-{ports}-{seed}")
