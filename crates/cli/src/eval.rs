@@ -288,7 +288,7 @@ fn render(o: &mut String, s: &Score, ps: Option<&BinaryScore>, peer: Option<&Pee
     }
     let _ = writeln!(
         o,
-        "\nOverall swarmwall (plaintext-visible flows): recall {} of {} flows ({} of bytes), precision {} of {} reported, {} false positives, {} wrong kinds, {} non-BitTorrent flows suspected",
+        "\nOverall swarmwall (plaintext-visible flows): recall {} of {} flows ({} of bytes), precision {} of {} reported, {} false positives, {} wrong kinds, {} encrypted flags wrong, {} non-BitTorrent flows suspected",
         pct(s.recall()),
         s.required(),
         pct(s.bytes_recall()),
@@ -296,6 +296,7 @@ fn render(o: &mut String, s: &Score, ps: Option<&BinaryScore>, peer: Option<&Pee
         s.reported(),
         s.count(Outcome::FalsePositive) + s.unlabelled_detections.len() as u64,
         s.count(Outcome::WrongKind),
+        s.encrypted_flag_wrong(),
         s.suspects_not_bittorrent()
     );
     if let Some(ps) = ps {
@@ -420,6 +421,7 @@ fn to_json(
             "encrypted_recall": m.recall(), "encrypted_bytes_recall": m.bytes_recall(),
             "encrypted_within_two": m.within_two,
             "suspects_not_bittorrent": s.suspects_not_bittorrent(),
+            "encrypted_flag_wrong": s.encrypted_flag_wrong(),
             "seconds": seconds, "kinds": kinds,
         },
         "peer": ps.map(|p| json!({

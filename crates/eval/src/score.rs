@@ -505,6 +505,25 @@ impl Score {
         m
     }
 
+    /// BitTorrent flows found whose `encrypted` flag disagrees with the label (purely MSE/PE:
+    /// encrypted; plaintext, or MSE that selected plaintext: not).
+    pub fn encrypted_flag_wrong(&self) -> u64 {
+        self.flows
+            .iter()
+            .filter(|f| {
+                let Label::BitTorrent(parts) = &f.label.label else {
+                    return false;
+                };
+                let want = parts.iter().any(|p| p.variant == Variant::Mse)
+                    && !parts.iter().any(|p| {
+                        matches!(p.variant, Variant::Plain | Variant::MsePlaintext)
+                            && matches!(p.kind, Kind::PeerTcp | Kind::PeerUtp)
+                    });
+                !f.detected.kinds.is_empty() && f.detected.encrypted != want
+            })
+            .count() as u64
+    }
+
     /// Flows labelled as something other than BitTorrent that swarmwall only suspected.
     pub fn suspects_not_bittorrent(&self) -> u64 {
         self.flows

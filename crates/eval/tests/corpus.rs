@@ -92,6 +92,22 @@ fn lab_captures_every_plaintext_flow_with_the_right_kind() {
                 "{name}: {kind} flows without their info-hash"
             );
         }
+        // Encrypted peer connections: found at likely or certain, by the second payload
+        // packet each way, with nearly all their bytes.
+        assert_eq!(s.encrypted_flag_wrong(), 0, "{name}: encrypted flags");
+        let m = s.mse();
+        eprintln!("{name}: encrypted {m:?}");
+        assert!(
+            m.recall() >= 0.99,
+            "{name}: encrypted recall {}",
+            m.recall()
+        );
+        assert!(
+            m.bytes_recall() >= 0.999,
+            "{name}: encrypted bytes {}",
+            m.bytes_recall()
+        );
+        assert_eq!(m.within_two, m.certain + m.likely, "{name}: decided late");
     }
     eprintln!("lab: {found} flows found of {required} plaintext-visible");
     assert!(required > 0);

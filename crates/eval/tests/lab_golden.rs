@@ -47,6 +47,15 @@ fn every_plaintext_flow_with_the_right_kind_and_nothing_else() {
         for (kind, k) in &s.kinds {
             assert_eq!(k.infohash_found, k.infohash_expected, "{name}: {kind}");
         }
+        assert_eq!(s.encrypted_flag_wrong(), 0, "{name}: encrypted flags");
+        let m = s.mse();
+        assert!(m.recall() >= 0.99, "{name}: encrypted recall {m:?}");
+        assert!(m.bytes_recall() >= 0.999, "{name}: encrypted bytes {m:?}");
+        assert_eq!(
+            m.within_two,
+            m.certain + m.likely,
+            "{name}: decided late {m:?}"
+        );
     }
 }
 

@@ -289,17 +289,10 @@ impl TcpDetect {
         }
     }
 
-    /// An MSE/PE shape: how sure depends on what the swarm said about the responder.
+    /// An MSE/PE shape: how sure depends on what the swarm said about the responder. The
+    /// handshake scanners keep going: with plaintext selected, the peer wire handshake follows.
     fn decide_mse(&mut self, ctx: &mut Ctx<'_>, shape: Shape) {
         decide_mse(ctx, Kind::PeerTcp, shape);
-        // The plaintext scanners have nothing more to find in an encrypted stream.
-        if ctx.verdict.encrypted {
-            for s in &mut self.scans {
-                if s.state == ScanState::Searching && ctx.verdict.is_bittorrent() {
-                    s.state = ScanState::GaveUp;
-                }
-            }
-        }
     }
 
     fn status(&self) -> Status {
