@@ -240,6 +240,7 @@ fn ndpi_captures_no_false_positives() {
         files.len()
     );
     let mut flows = 0usize;
+    let mut suspects: BTreeMap<String, usize> = BTreeMap::new();
     let mut found: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let mut errors = 0;
     for path in &files {
@@ -249,6 +250,13 @@ fn ndpi_captures_no_false_positives() {
             errors += 1;
         }
         flows += records.len();
+        let n = records
+            .iter()
+            .filter(|r| r.confidence() == Some(engine::Confidence::Suspect))
+            .count();
+        if n > 0 {
+            suspects.insert(name.clone(), n);
+        }
         let bt: Vec<String> = records
             .iter()
             .filter(|r| r.is_bittorrent())
@@ -273,6 +281,11 @@ fn ndpi_captures_no_false_positives() {
     for (name, bt) in &found {
         eprintln!("  {name}: {} BitTorrent flows", bt.len());
     }
+    eprintln!(
+        "suspects (MSE/PE shape alone, not BitTorrent): {} flows in {} captures: {suspects:?}",
+        suspects.values().sum::<usize>(),
+        suspects.len()
+    );
     let unexpected: Vec<_> = found
         .iter()
         .filter(|(n, _)| !NDPI_BITTORRENT.contains(&n.as_str()))
