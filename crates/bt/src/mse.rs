@@ -58,7 +58,6 @@ pub fn plaintext_signature(b: &[u8]) -> Option<&'static str> {
         // SSLv2-compatible ClientHello
         [0x80..=0xff, _, 0x01, 0x03, 0x00..=0x03, ..] => Some("sslv2 hello"),
         [b'S', b'S', b'H', b'-', ..] => Some("ssh"),
-        [0x05, 0x01..=0x09, ..] if b.len() < 12 => Some("socks5"),
         _ => None,
     }
 }
@@ -86,8 +85,8 @@ pub enum Shape {
 }
 
 impl Flights {
-    /// Judges complete flights (`responder_done`: the responder's flight has ended, by the
-    /// initiator speaking again or the connection closing).
+    /// Judges complete flights: the caller calls it once the responder's flight has ended
+    /// (the initiator spoke again, the responder closed, or the flow ended).
     pub fn shape(&self) -> Shape {
         let first_ok = self.initiator_key && (MIN_FLIGHT..=MAX_FLIGHT).contains(&self.initiator);
         if !first_ok {

@@ -28,9 +28,6 @@ pub mod id {
     pub const EXTENDED: u8 = 20;
 }
 
-/// Longest message a detector reads whole (extension messages are small; pieces are skipped).
-pub const MAX_READ: u32 = 16 * 1024;
-
 /// The header of a message: (length of id + payload, id). `None` for a keep-alive.
 pub fn header(b: &[u8; 5]) -> (u32, Option<u8>) {
     let len = u32::from_be_bytes([b[0], b[1], b[2], b[3]]);

@@ -270,13 +270,15 @@ fn render(o: &mut String, s: &Score, ps: Option<&BinaryScore>, peer: Option<&Pee
     let m = s.mse();
     let _ = writeln!(
         o,
-        "\nEncrypted (MSE/PE) peer flows: {} labelled; swarmwall: {} certain, {} likely ({} of flows, {} of bytes; {} by the 2nd payload packet each way), {} only suspect",
+        "\nEncrypted (MSE/PE) peer flows: {} labelled; swarmwall: {} certain, {} likely ({} of flows, {} of bytes; {} with the MSE/PE shape as evidence; {} by the 2nd payload packet each way, {} at the end of the run), {} only suspect",
         m.labelled,
         m.certain,
         m.likely,
         pct(m.recall()),
         pct(m.bytes_recall()),
+        m.by_shape,
         m.within_two,
+        m.relabelled,
         m.suspect
     );
     if let Some(ps) = ps {
@@ -419,7 +421,8 @@ fn to_json(
             "encrypted_labelled": m.labelled, "encrypted_found": m.certain + m.likely,
             "encrypted_certain": m.certain, "encrypted_likely": m.likely, "encrypted_suspect": m.suspect,
             "encrypted_recall": m.recall(), "encrypted_bytes_recall": m.bytes_recall(),
-            "encrypted_within_two": m.within_two,
+            "encrypted_within_two": m.within_two, "encrypted_by_shape": m.by_shape,
+            "encrypted_relabelled": m.relabelled,
             "suspects_not_bittorrent": s.suspects_not_bittorrent(),
             "encrypted_flag_wrong": s.encrypted_flag_wrong(),
             "seconds": seconds, "kinds": kinds,

@@ -167,6 +167,9 @@ impl KindSet {
     pub fn insert(&mut self, k: Kind) {
         self.0 |= k.bit();
     }
+    pub fn remove(&mut self, k: Kind) {
+        self.0 &= !k.bit();
+    }
     pub fn contains(&self, k: Kind) -> bool {
         self.0 & k.bit() != 0
     }
@@ -346,8 +349,10 @@ impl End {
 /// The verdict on a flow so far.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Verdict {
-    /// The kinds seen (for a suspect: the kind it is suspected of).
+    /// The kinds seen at likely or certain.
     pub kinds: KindSet,
+    /// Kinds only suspected (not counted as BitTorrent).
+    pub suspected: KindSet,
     pub evidence: Evidence,
     /// How sure; `None` while nothing points at BitTorrent.
     pub confidence: Option<Confidence>,
@@ -382,6 +387,8 @@ pub const MAX_INFOHASHES_PER_FLOW: usize = 64;
 
 /// TCP state bits of a flow.
 pub(crate) mod tcp_state {
+    /// The SYN or SYN-ACK was seen: the client/server roles are known.
+    pub const OPENED: u8 = 0x20;
     pub const FIN_LO: u8 = 0x02;
     pub const FIN_HI: u8 = 0x04;
     pub const RST: u8 = 0x08;
@@ -421,6 +428,8 @@ pub struct FlowRecord {
     /// Packets and IP-layer bytes sent by the client and by the server.
     pub packets: [u64; 2],
     pub bytes: [u64; 2],
+    /// Packets with payload sent by the client and by the server.
+    pub payload_packets: [u64; 2],
     pub verdict: Verdict,
     /// Payload packets sent by the client and by the server when the flow reached its
     /// confidence.
@@ -449,7 +458,7 @@ impl FlowRecord {
         if self.is_bittorrent() {
             None
         } else {
-            self.verdict.kinds.primary()
+            self.verdict.suspected.primary()
         }
     }
     pub fn confidence(&self) -> Option<Confidence> {
@@ -478,6 +487,7 @@ impl FlowRecord {
             last_ns: flow.last_ns,
             packets: [u64::from(flow.packets[c]), u64::from(flow.packets[s])],
             bytes: [flow.bytes[c], flow.bytes[s]],
+            payload_packets: [u64::from(flow.payloads[c]), u64::from(flow.payloads[s])],
             verdict: flow.verdict,
             decided_payloads: [
                 flow.verdict.decided_payloads[c],

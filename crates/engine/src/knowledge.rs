@@ -137,9 +137,10 @@ pub const MAX_PORTS_PER_HOST: usize = 8;
 /// What is known of one host (address).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Host {
+    pub first_ns: i64,
     pub last_ns: i64,
-    /// (port, bit set of kinds seen on it).
-    ports: Vec<(u16, u8)>,
+    /// (port, bit set of kinds seen on it, when last seen on it).
+    ports: Vec<(u16, u8, i64)>,
     /// Linear-counting bitmap of the distinct peers it had (1024 bits).
     peers: [u64; 16],
 }
@@ -147,20 +148,29 @@ pub struct Host {
 impl Host {
     fn new(now: i64) -> Host {
         Host {
+            first_ns: now,
             last_ns: now,
             ports: Vec::new(),
             peers: [0; 16],
         }
     }
 
-    /// Whether it was seen speaking BitTorrent (DHT, uTP or peer wire) on `port`.
-    pub fn speaks_on(&self, port: u16) -> bool {
-        self.ports.iter().any(|&(p, k)| p == port && k != 0)
+    /// Whether it was seen speaking BitTorrent (DHT, uTP or peer wire) on `port` within
+    /// `ttl_ns` before `now_ns`.
+    pub fn speaks_on(&self, port: u16, now_ns: i64, ttl_ns: i64) -> bool {
+        self.ports
+            .iter()
+            .any(|&(p, k, t)| p == port && k != 0 && now_ns.saturating_sub(t) <= ttl_ns)
+    }
+
+    /// Whether it was ever seen speaking BitTorrent on `port`.
+    pub fn speaks_on_any_time(&self, port: u16) -> bool {
+        self.ports.iter().any(|&(p, k, _)| p == port && k != 0)
     }
 
     /// The ports it was seen speaking BitTorrent on, with the kinds.
     pub fn ports(&self) -> impl Iterator<Item = (u16, impl Iterator<Item = Kind>)> + '_ {
-        self.ports.iter().map(|&(p, k)| {
+        self.ports.iter().map(|&(p, k, _)| {
             (
                 p,
                 Kind::ALL
@@ -264,10 +274,26 @@ impl Knowledge {
             .map(|(_, e)| e)
     }
 
-    /// What is known of `addr`, if confirmed within the time limit before `now_ns`.
+    /// What was known of `addr` at `now_ns`: learned by then and confirmed within the time
+    /// limit before.
     pub fn endpoint(&self, addr: &SocketAddr, now_ns: i64) -> Option<&Endpoint> {
         self.get(addr)
-            .filter(|e| now_ns.saturating_sub(e.last_ns) <= self.ttl_ns)
+            .filter(|e| e.first_ns <= now_ns && now_ns.saturating_sub(e.last_ns) <= self.ttl_ns)
+    }
+
+    /// What is known of `addr` around a flow from `first_ns` to `last_ns`: confirmed no more
+    /// than the time limit before the flow began, and first learned no more than the time
+    /// limit after it ended (an announcement may follow the connection).
+    pub fn endpoint_around(
+        &self,
+        addr: &SocketAddr,
+        first_ns: i64,
+        last_ns: i64,
+    ) -> Option<&Endpoint> {
+        self.get(addr).filter(|e| {
+            e.last_ns >= first_ns.saturating_sub(self.ttl_ns)
+                && e.first_ns <= last_ns.saturating_add(self.ttl_ns)
+        })
     }
 
     /// Records that `ip` took part in BitTorrent, speaking `kind` on `port` (port 0: an
@@ -305,11 +331,14 @@ impl Knowledge {
             host.last_ns = host.last_ns.max(now_ns);
             if port != 0 {
                 let bit = 1u8 << kind as u8;
-                let full = host.ports.len() >= MAX_PORTS_PER_HOST;
-                match host.ports.iter_mut().find(|(p, _)| *p == port) {
-                    Some((_, k)) => *k |= bit,
-                    None if !full => host.ports.push((port, bit)),
-                    None => {}
+                if let Some((_, k, t)) = host.ports.iter_mut().find(|(p, _, _)| *p == port) {
+                    *k |= bit;
+                    *t = (*t).max(now_ns);
+                } else if host.ports.len() < MAX_PORTS_PER_HOST {
+                    host.ports.push((port, bit, now_ns));
+                } else if let Some(old) = host.ports.iter_mut().min_by_key(|(_, _, t)| *t) {
+                    // Full: the port seen longest ago gives way.
+                    *old = (port, bit, now_ns);
                 }
             }
             if let Some(peer) = peer {
@@ -319,13 +348,22 @@ impl Knowledge {
         }
     }
 
-    /// What is known of host `ip`, if confirmed within the time limit before `now_ns`.
+    /// What was known of host `ip` at `now_ns` (seen by then, within the time limit).
     pub fn host(&self, ip: &IpAddr, now_ns: i64) -> Option<&Host> {
-        self.hosts
-            .find(ip)
-            .and_then(|h| self.hosts.get(h))
-            .map(|(_, host)| host)
-            .filter(|host| now_ns.saturating_sub(host.last_ns) <= self.ttl_ns)
+        self.host_any_time(ip).filter(|host| {
+            host.first_ns <= now_ns && now_ns.saturating_sub(host.last_ns) <= self.ttl_ns
+        })
+    }
+
+    /// Whether host `ip` was seen around a flow from `first_ns` to `last_ns` (see
+    /// [`Knowledge::endpoint_around`]), and whether it spoke on `port` then.
+    pub fn host_in(&self, ip: &IpAddr, port: u16, first_ns: i64, last_ns: i64) -> Option<bool> {
+        self.host_any_time(ip)
+            .filter(|h| {
+                h.last_ns >= first_ns.saturating_sub(self.ttl_ns)
+                    && h.first_ns <= last_ns.saturating_add(self.ttl_ns)
+            })
+            .map(|h| h.speaks_on_any_time(port))
     }
 
     /// What is known of host `ip`, whatever its age.
@@ -425,8 +463,22 @@ mod tests {
         assert!(k.endpoint(&a, HOUR + 1).is_none());
         assert!(k.get(&a).is_some(), "kept, but no longer used");
         k.note_host(a.ip(), 6881, Kind::Dht, None, 0);
-        assert!(k.host(&a.ip(), HOUR).unwrap().speaks_on(6881));
+        assert!(k.host(&a.ip(), HOUR).unwrap().speaks_on(6881, HOUR, HOUR));
         assert!(k.host(&a.ip(), HOUR + 1).is_none());
+        // knowledge from the future is not known yet
+        k.learn(a, None, Source::Pex, 5 * HOUR);
+        assert!(k.endpoint(&a, 4 * HOUR).is_some(), "first learned at 0");
+        let b: SocketAddr = "10.77.0.2:6881".parse().unwrap();
+        k.learn(b, None, Source::Pex, 5 * HOUR);
+        assert!(k.endpoint(&b, 4 * HOUR).is_none());
+        assert!(
+            k.endpoint_around(&b, 3 * HOUR, 4 * HOUR).is_some(),
+            "within an hour after the flow"
+        );
+        assert!(
+            k.endpoint_around(&b, 0, HOUR).is_none(),
+            "not three hours after"
+        );
     }
 
     #[test]
@@ -440,7 +492,7 @@ mod tests {
             k.note_host(ip, 0, Kind::PeerTcp, Some(IpAddr::from([10, 77, 1, i])), 0);
         }
         let h = k.host(&ip, 0).unwrap();
-        assert!(h.speaks_on(51413) && !h.speaks_on(6881));
+        assert!(h.speaks_on(51413, 0, HOUR) && !h.speaks_on(6881, 0, HOUR));
         let kinds: Vec<Kind> = h.ports().next().unwrap().1.collect();
         assert_eq!(kinds, vec![Kind::PeerUtp, Kind::Dht]);
         let n = h.distinct_peers();

@@ -267,6 +267,9 @@ impl Engine {
         flow.last_ns = flow.last_ns.max(ts_ns);
         let mut closed = false;
         if let Transport::Tcp { flags: f, .. } = d.transport {
+            if f & flags::SYN != 0 {
+                flow.tcp |= tcp_state::OPENED;
+            }
             if f & flags::FIN != 0 {
                 flow.tcp |= if side == Side::Lo {
                     tcp_state::FIN_LO
@@ -287,6 +290,10 @@ impl Engine {
         }
         if let Some(detect) = flow.detect.as_mut() {
             let index = flow.packets[0].saturating_add(flow.packets[1]);
+            let roles_known = match detect {
+                Detect::Tcp(_) => flow.tcp & tcp_state::OPENED != 0,
+                Detect::Udp(_) => true,
+            };
             let mut ctx = Ctx {
                 now_ns: ts_ns,
                 index,
@@ -296,6 +303,7 @@ impl Engine {
                 dst,
                 verdict: &mut flow.verdict,
                 payloads: flow.payloads,
+                roles_known,
                 extra: &mut flow.extra,
                 knowledge,
                 budget,
@@ -447,6 +455,10 @@ impl Engine {
             } else {
                 (Side::Hi, Side::Lo)
             };
+            let roles_known = match d {
+                Detect::Tcp(_) => flow.tcp & tcp_state::OPENED != 0,
+                Detect::Udp(_) => true,
+            };
             let mut ctx = Ctx {
                 now_ns: flow.last_ns,
                 index: flow.packets[0].saturating_add(flow.packets[1]),
@@ -456,6 +468,7 @@ impl Engine {
                 dst: key.addr(server_side),
                 verdict: &mut flow.verdict,
                 payloads: flow.payloads,
+                roles_known,
                 extra: &mut flow.extra,
                 knowledge: &mut self.knowledge,
                 budget: &mut self.budget,

@@ -106,24 +106,44 @@ fn peer_wire_over_tcp() {
 }
 
 #[test]
-fn handshake_split_across_segments_after_preamble() {
+fn handshake_split_across_segments_after_an_mse_opening() {
     let (c, s) = (sa("10.77.0.2:40000"), sa("10.77.0.1:51413"));
     let mut run = Run::new();
     tcp_handshake(&mut run, c, s);
-    // An MSE-like preamble: bytes that look random, not text.
-    let mut stream: Vec<u8> = (0..200u32)
-        .map(|i| (i.wrapping_mul(167) ^ 0x5a) as u8)
-        .collect();
+    // An MSE opening that selects plaintext: the responder's handshake follows its
+    // encrypted fourth message, split across segments, with a retransmission.
+    run.send(&build::tcp(c, s, 1001, 5001, ACK, &key_like(300, 1)));
+    run.send(&build::tcp(s, c, 5001, 1301, ACK, &key_like(200, 2)));
+    run.send(&build::tcp(c, s, 1301, 5201, ACK, &key_like(120, 3)));
+    let mut stream = key_like(14, 4);
     stream.extend(bt_handshake(b"A2-1-36-0-cccccccccc"));
-    run.send(&build::tcp(c, s, 1001, 5001, ACK, &stream[..210]));
-    run.send(&build::tcp(c, s, 1001, 5001, ACK, &stream[..210])); // retransmission
-    run.send(&build::tcp(c, s, 1211, 5001, ACK, &stream[210..]));
+    run.send(&build::tcp(s, c, 5201, 1421, ACK, &stream[..30]));
+    run.send(&build::tcp(s, c, 5201, 1421, ACK, &stream[..30])); // retransmission
+    run.send(&build::tcp(s, c, 5231, 1421, ACK, &stream[30..]));
     let (recs, _) = run.finish();
     let r = &recs[0];
     assert_eq!(r.kind(), Some(Kind::PeerTcp));
     assert!(r.verdict.evidence.contains(Signal::HandshakeLater));
-    assert_eq!(r.verdict.decided_at, Some(6));
+    assert_eq!(r.verdict.decided_at, Some(9));
     assert_eq!(r.infohashes, vec![HASH]);
+}
+
+#[test]
+fn handshake_after_other_binary_bytes_without_an_mse_opening_is_not_believed() {
+    let (c, s) = (sa("10.77.0.2:40000"), sa("10.77.0.1:51413"));
+    let mut run = Run::new();
+    tcp_handshake(&mut run, c, s);
+    // Binary bytes, then the protocol string: a file being copied, say.
+    let mut stream: Vec<u8> = (0..200u32)
+        .map(|i| (i.wrapping_mul(167) ^ 0x5a) as u8)
+        .collect();
+    stream.extend(bt_handshake(b"A2-1-36-0-cccccccccc"));
+    run.send(&build::tcp(c, s, 1001, 5001, ACK, &stream));
+    let (recs, _) = run.finish();
+    let r = &recs[0];
+    assert!(!r.is_bittorrent());
+    assert!(!r.verdict.evidence.contains(Signal::HandshakeLater));
+    assert!(r.infohashes.is_empty());
 }
 
 #[test]
@@ -1085,4 +1105,166 @@ proptest::proptest! {
         let (recs, _) = run.finish();
         proptest::prop_assert!(recs.iter().all(|r| r.confidence() <= Some(Confidence::Suspect)));
     }
+}
+
+#[test]
+fn without_the_opening_no_mse_shape_and_no_listening_end_is_learned() {
+    let (c, s) = (sa("10.77.0.2:40000"), sa("10.77.0.1:23456"));
+    // The capture starts after the SYN and SYN-ACK: who opened is unknown.
+    let mut run = Run::new();
+    run.send(&build::tcp(c, s, 1001, 5001, ACK, &key_like(300, 1)));
+    run.send(&build::tcp(s, c, 5001, 1301, ACK, &key_like(400, 2)));
+    run.send(&build::tcp(c, s, 1301, 5401, ACK, &key_like(120, 3)));
+    let (recs, _) = run.finish();
+    assert_eq!(recs[0].confidence(), None);
+
+    let mut run = Run::new();
+    run.send(&build::tcp(
+        c,
+        s,
+        1001,
+        5001,
+        ACK,
+        &bt_handshake(b"-TR3000-aaaaaaaaaaaa"),
+    ));
+    let (recs, engine) = run.finish();
+    assert_eq!(recs[0].kind(), Some(Kind::PeerTcp));
+    assert!(
+        engine.knowledge().get(&s).is_none(),
+        "which end listens is unknown"
+    );
+    assert!(
+        engine
+            .knowledge()
+            .host_any_time(&c.ip())
+            .unwrap()
+            .ports()
+            .next()
+            .is_none(),
+        "the sender took part, on no known listen port"
+    );
+}
+
+#[test]
+fn an_initiator_half_close_does_not_end_the_opening() {
+    let (c, s) = (sa("10.77.0.2:40000"), sa("10.77.0.1:23456"));
+    let mut run = Run::new();
+    tcp_handshake(&mut run, c, s);
+    run.send(&build::tcp(c, s, 1001, 5001, ACK | FIN, &key_like(300, 1)));
+    run.send(&build::tcp(s, c, 5001, 1302, ACK, &key_like(400, 2)));
+    let (recs, _) = run.finish();
+    let r = &recs[0];
+    assert!(
+        r.verdict.evidence.contains(Signal::MseShape),
+        "{:?}",
+        r.verdict
+    );
+    assert!(!r.verdict.evidence.contains(Signal::MseOneSided));
+}
+
+#[test]
+fn mse_inferences_teach_nothing() {
+    let (c, s) = (sa("10.77.0.2:40000"), sa("10.77.0.1:23456"));
+    let mut run = Run::new();
+    run.send(&build::udp(sa("10.77.0.3:6881"), s, &krpc_get_peers(b"aa")));
+    run.send(&build::udp(s, sa("10.77.0.3:6881"), &krpc_values(b"aa")));
+    mse_connection(&mut run, c, s, 300, 400, 120);
+    let (recs, engine) = run.finish();
+    assert_eq!(find(&recs, c).confidence(), Some(Confidence::Likely));
+    let k = engine.knowledge();
+    assert!(k.get(&s).is_none_or(|e| !e.has(Source::PeerFlow)));
+    assert!(
+        k.host_any_time(&c.ip()).is_none(),
+        "the initiator spoke no plaintext"
+    );
+}
+
+#[test]
+fn relabelling_uses_only_what_was_learned_around_the_flow() {
+    let (c, s) = (sa("10.77.0.2:40000"), sa("10.77.0.1:23456"));
+    let ttl = Config::default().endpoint_ttl_ns;
+    // announced a day later: unrelated
+    let mut run = Run::new();
+    mse_connection(&mut run, c, s, 300, 400, 120);
+    run.t += ttl + 60 * NS;
+    tracker_announcing(&mut run, sa("10.77.0.2:39999"), s);
+    let (recs, _) = run.finish();
+    let r = find(&recs, c);
+    assert_eq!(r.confidence(), Some(Confidence::Suspect));
+    assert!(!r.verdict.relabelled);
+    // within the limit: relabelled, decided at the flow's last packet
+    let mut run = Run::new();
+    mse_connection(&mut run, c, s, 300, 400, 120);
+    run.t += ttl / 2;
+    tracker_announcing(&mut run, sa("10.77.0.2:39999"), s);
+    let (recs, _) = run.finish();
+    let r = find(&recs, c);
+    assert_eq!(r.confidence(), Some(Confidence::Certain));
+    assert!(r.verdict.relabelled);
+    assert_eq!(r.verdict.decided_at, Some(7));
+    assert_eq!(r.decided_payloads, [2, 2]);
+}
+
+#[test]
+fn keep_alives_alone_end_the_message_reading() {
+    let (c, s) = (sa("10.77.0.2:40000"), sa("10.77.0.1:51413"));
+    let mut run = Run::new();
+    tcp_handshake(&mut run, c, s);
+    run.send(&build::tcp(
+        c,
+        s,
+        1001,
+        5001,
+        ACK,
+        &bt_handshake(b"-TR3000-aaaaaaaaaaaa"),
+    ));
+    let mut seq = 1069u32;
+    let keep_alives = [0u8; 1400];
+    let limit = crate::detect::READ_LIMIT as usize;
+    for _ in 0..limit.div_ceil(keep_alives.len()) {
+        run.send(&build::tcp(c, s, seq, 5001, ACK, &keep_alives));
+        seq += keep_alives.len() as u32;
+    }
+    let mut pex = Item::Dict(vec![(b"added", Item::Bytes(&[10, 77, 5, 5, 0x1a, 0xe1]))]).to_vec();
+    let mut m = ((pex.len() + 2) as u32).to_be_bytes().to_vec();
+    m.extend([20, 1]);
+    m.append(&mut pex);
+    run.send(&build::tcp(c, s, seq, 5001, ACK, &m));
+    let (_, engine) = run.finish();
+    assert!(
+        engine.knowledge().get(&sa("10.77.5.5:6881")).is_none(),
+        "read past the limit"
+    );
+}
+
+/// A uTP connection from `a` (its SYN seen) carrying an MSE opening of `a1` (sent twice),
+/// `b1`, then the initiator's third message.
+#[test]
+fn mse_over_utp_counts_a_retransmission_once() {
+    let (a, b) = (sa("10.77.0.2:6881"), sa("10.77.0.3:51413"));
+    let data = |from: SocketAddr, to, id, seq, ack, p: &[u8]| {
+        build::udp(
+            from,
+            to,
+            &utp::emit(Type::Data, id, 2_000, 10, 65535, seq, ack, p),
+        )
+    };
+    let mut run = Run::new();
+    run.send(&build::udp(
+        a,
+        b,
+        &utp::emit(Type::Syn, 100, 1_000, 0, 65535, 1, 0, &[]),
+    ));
+    run.send(&build::udp(
+        b,
+        a,
+        &utp::emit(Type::State, 100, 9_000, 10, 65535, 500, 1, &[]),
+    ));
+    let a1 = key_like(400, 1);
+    run.send(&data(a, b, 101, 2, 500, &a1));
+    run.send(&data(a, b, 101, 2, 500, &a1)); // retransmitted: 800 bytes would be too long
+    run.send(&data(b, a, 100, 501, 2, &key_like(300, 2)));
+    run.send(&data(a, b, 101, 3, 501, &key_like(100, 3)));
+    let (recs, _) = run.finish();
+    assert!(recs[0].verdict.evidence.contains(Signal::MseShape));
 }

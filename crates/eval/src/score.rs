@@ -9,7 +9,7 @@ use std::fmt::Write;
 use std::net::SocketAddr;
 
 use bt::InfoHash;
-use engine::{Confidence, FlowRecord, Kind, KindSet};
+use engine::{Confidence, Evidence, FlowRecord, Kind, KindSet, Signal};
 
 use crate::labels::{Label, LabelledFlow, Part, Variant};
 
@@ -20,6 +20,10 @@ pub struct Detected {
     pub kinds: KindSet,
     /// The highest confidence of any record (suspects included).
     pub confidence: Option<Confidence>,
+    /// The evidence of the records called BitTorrent.
+    pub evidence: Evidence,
+    /// Whether the first record called BitTorrent was raised only at the end of the run.
+    pub relabelled: bool,
     pub encrypted: bool,
     pub infohashes: Vec<InfoHash>,
     /// Packet index of the first decision (in the first record that decided).
@@ -120,11 +124,13 @@ pub fn score(labels: &[LabelledFlow], records: &[FlowRecord]) -> Score {
             .or_default();
         if r.is_bittorrent() {
             d.kinds = d.kinds.union(r.verdict.kinds);
+            d.evidence = d.evidence.union(r.verdict.evidence);
         }
         d.confidence = d.confidence.max(r.confidence());
         d.encrypted |= r.verdict.encrypted && r.is_bittorrent();
         if d.decided_payloads.is_none() && r.is_bittorrent() {
             d.decided_payloads = Some(r.decided_payloads);
+            d.relabelled = r.verdict.relabelled;
         }
         for h in &r.infohashes {
             if !d.infohashes.contains(h) {
@@ -497,7 +503,13 @@ impl Score {
             }
             if right && d.confidence >= Some(Confidence::Likely) {
                 m.found_bytes += f.label.bytes;
-                if d.decided_payloads.is_some_and(|p| p[0] <= 2 && p[1] <= 2) {
+                if d.evidence.contains(Signal::MseShape) || d.evidence.contains(Signal::MseOneSided)
+                {
+                    m.by_shape += 1;
+                }
+                if d.relabelled {
+                    m.relabelled += 1;
+                } else if d.decided_payloads.is_some_and(|p| p[0] <= 2 && p[1] <= 2) {
                     m.within_two += 1;
                 }
             }
@@ -547,8 +559,13 @@ pub struct MseScore {
     pub suspect: u64,
     /// Bytes of the flows found at likely or certain.
     pub found_bytes: u64,
-    /// Found at likely or certain by the second payload packet in each direction.
+    /// Of those found (likely or certain): found with the MSE/PE shape among the evidence
+    /// (the others were found by plaintext, uTP headers say).
+    pub by_shape: u64,
+    /// Found while the flow was seen, by the second payload packet in each direction.
     pub within_two: u64,
+    /// Found only at the end of the run, from what was learned after the flow.
+    pub relabelled: u64,
 }
 
 impl MseScore {

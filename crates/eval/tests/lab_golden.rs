@@ -52,7 +52,7 @@ fn every_plaintext_flow_with_the_right_kind_and_nothing_else() {
         assert!(m.recall() >= 0.99, "{name}: encrypted recall {m:?}");
         assert!(m.bytes_recall() >= 0.999, "{name}: encrypted bytes {m:?}");
         assert_eq!(
-            m.within_two,
+            m.within_two + m.relabelled,
             m.certain + m.likely,
             "{name}: decided late {m:?}"
         );

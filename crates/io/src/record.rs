@@ -67,7 +67,7 @@ impl Json {
             },
             confidence: r.confidence().map(|c| c.as_str()),
             suspected_kind: r.suspected_kind().map(|k| k.as_str()),
-            encrypted: r.verdict.encrypted,
+            encrypted: r.is_bittorrent() && r.verdict.encrypted,
             relabelled: r.verdict.relabelled,
             evidence: r.verdict.evidence.iter().map(|s| s.as_str()).collect(),
             infohashes: r.infohashes.iter().map(|h| h.to_hex()).collect(),

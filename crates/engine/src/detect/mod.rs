@@ -28,6 +28,8 @@ use crate::flow::{
 };
 use crate::knowledge::{Knowledge, Source};
 
+#[cfg(test)]
+pub(crate) use msgs::READ_LIMIT;
 pub(crate) use udp::UdpDetect;
 
 /// Detector state of one flow, allocated to the size its protocol needs.
@@ -70,10 +72,11 @@ impl Detect {
     }
 }
 
-/// Raises the confidence of a held MSE/PE-shaped record from everything learned in the run
-/// (at any time: the knowledge may have arrived after the flow), marking it relabelled.
+/// Raises the confidence of a held MSE/PE-shaped record from what was learned around the
+/// flow — up to a time limit before it and after it: an announcement may come after the
+/// connection, not a day later. Marks it relabelled, decided at its last packet.
 pub(crate) fn relabel(k: &Knowledge, r: &mut crate::flow::FlowRecord) {
-    let a = assess_with(k, r.client, r.server, None);
+    let a = assess_with(k, r.client, r.server, When::Around(r.first_ns, r.last_ns));
     let Some(mut confidence) = a.confidence else {
         return;
     };
@@ -82,14 +85,24 @@ pub(crate) fn relabel(k: &Knowledge, r: &mut crate::flow::FlowRecord) {
     {
         confidence = confidence.weaker();
     }
-    if r.verdict.confidence < Some(confidence) {
-        r.verdict.confidence = Some(confidence);
-        r.verdict.evidence = r.verdict.evidence.union(a.evidence);
-        r.verdict.relabelled = true;
-        for h in a.infohashes {
-            if r.infohashes.len() < MAX_INFOHASHES_PER_FLOW && !r.infohashes.contains(&h) {
-                r.infohashes.push(h);
-            }
+    if r.verdict.confidence >= Some(confidence) {
+        return;
+    }
+    let v = &mut r.verdict;
+    v.confidence = Some(confidence);
+    v.evidence = v.evidence.union(a.evidence);
+    v.relabelled = true;
+    if confidence >= Confidence::Likely {
+        v.kinds = v.kinds.union(v.suspected);
+        v.suspected = Default::default();
+    }
+    v.decided_at = Some(u32::try_from(r.packets[0] + r.packets[1]).unwrap_or(u32::MAX));
+    r.decided_payloads = r
+        .payload_packets
+        .map(|n| u16::try_from(n).unwrap_or(u16::MAX));
+    for h in a.infohashes {
+        if r.infohashes.len() < MAX_INFOHASHES_PER_FLOW && !r.infohashes.contains(&h) {
+            r.infohashes.push(h);
         }
     }
 }
@@ -142,6 +155,10 @@ pub(crate) struct Ctx<'a> {
     pub verdict: &'a mut Verdict,
     /// Payload packets sent by the lo and hi endpoints so far (this one included).
     pub payloads: [u16; 2],
+    /// Whether the client/server roles are known: a TCP flow whose SYN or SYN-ACK was seen
+    /// (otherwise the client is only the first sender seen), or a UDP flow (both ends of a
+    /// BitTorrent UDP socket are listen ports: the roles do not matter).
+    pub roles_known: bool,
     pub extra: &'a mut Option<Box<Extra>>,
     pub knowledge: &'a mut Knowledge,
     pub budget: &'a mut Budget,
@@ -149,7 +166,7 @@ pub(crate) struct Ctx<'a> {
 
 impl Ctx<'_> {
     /// Records that the flow is `kind` because of a plaintext `signal`: certain (likely for
-    /// uTP seen one way only).
+    /// uTP seen one way only). Signatures teach host knowledge; inferences never do.
     pub fn decide(&mut self, kind: Kind, signal: Signal) {
         let confidence = if signal == Signal::UtpOneWay {
             Confidence::Likely
@@ -159,43 +176,49 @@ impl Ctx<'_> {
         let mut evidence = Evidence::default();
         evidence.insert(signal);
         self.decide_with(kind, confidence, evidence);
+        self.note_sender(kind);
     }
 
     /// Records that the flow is `kind` at `confidence` because of `evidence`. The confidence
-    /// only ever rises; `decided_at` is the packet at which it reached its level.
+    /// only ever rises; `decided_at` is the packet at which it reached its level. Below
+    /// `likely` the kind is only suspected.
     pub fn decide_with(&mut self, kind: Kind, confidence: Confidence, evidence: Evidence) {
         let v = &mut *self.verdict;
-        v.kinds.insert(kind);
+        if confidence >= Confidence::Likely {
+            v.kinds.insert(kind);
+            v.suspected.remove(kind);
+        } else if !v.kinds.contains(kind) {
+            v.suspected.insert(kind);
+        }
         v.evidence = v.evidence.union(evidence);
         if v.confidence < Some(confidence) {
             v.confidence = Some(confidence);
             v.decided_at = Some(self.index);
             v.decided_payloads = self.payloads;
         }
-        if confidence >= Confidence::Likely {
-            self.note_hosts(kind);
-        }
     }
 
-    /// Feeds host knowledge from a decision: on which ports the two ends speak BitTorrent.
-    fn note_hosts(&mut self, kind: Kind) {
-        let (client, server) = self.ends();
-        let now = self.now_ns;
-        let (cport, sport) = match kind {
-            // Both ends of a UDP socket are its listen ports.
-            Kind::PeerUtp | Kind::Dht => (client.port(), server.port()),
-            // The client's TCP port is ephemeral.
-            Kind::PeerTcp => (0, server.port()),
-            // Trackers and LSD: the hosts take part, their ports say nothing.
-            _ => (0, 0),
+    /// Feeds host knowledge from a plaintext signature: the sender of a peer or DHT packet
+    /// took part in BitTorrent — on that port where the port is its listen port (both ends of
+    /// a UDP socket; the server end of a TCP connection whose opening was seen); the client of
+    /// a tracker or the sender of an LSD announce took part (its port says nothing).
+    fn note_sender(&mut self, kind: Kind) {
+        let (src, dst, now) = (self.src, self.dst, self.now_ns);
+        let (ip, port, peer) = match kind {
+            Kind::PeerUtp => (src.ip(), src.port(), Some(dst.ip())),
+            Kind::Dht => (src.ip(), src.port(), None),
+            Kind::PeerTcp => {
+                let listens = self.roles_known && !self.from_client;
+                (
+                    src.ip(),
+                    if listens { src.port() } else { 0 },
+                    Some(dst.ip()),
+                )
+            }
+            Kind::TrackerHttp | Kind::TrackerUdp => (self.ends().0.ip(), 0, None),
+            Kind::Lsd => (src.ip(), 0, None),
         };
-        let peer = matches!(kind, Kind::PeerTcp | Kind::PeerUtp);
-        self.knowledge
-            .note_host(client.ip(), cport, kind, peer.then_some(server.ip()), now);
-        if !matches!(kind, Kind::TrackerHttp | Kind::TrackerUdp | Kind::Lsd) {
-            self.knowledge
-                .note_host(server.ip(), sport, kind, peer.then_some(client.ip()), now);
-        }
+        self.knowledge.note_host(ip, port, kind, peer, now);
     }
 
     /// The flow's (client, server) endpoints.
@@ -207,8 +230,9 @@ impl Ctx<'_> {
         }
     }
 
-    pub fn is_decided(&self) -> bool {
-        self.verdict.confidence.is_some()
+    /// Whether the flow counts as BitTorrent already (likely or certain).
+    pub fn is_bittorrent(&self) -> bool {
+        self.verdict.is_bittorrent()
     }
 
     pub fn has(&self, kind: Kind) -> bool {
@@ -247,37 +271,42 @@ pub(crate) struct Assessment {
     pub infohashes: Vec<InfoHash>,
 }
 
-/// Judges a flow from `client` to `server` by what is known of the server's endpoint and of
-/// both hosts at `now_ns`:
+/// Judges a flow from `initiator` to `responder` by what was known at `now_ns` of the
+/// responder's endpoint and of both hosts:
 /// * the endpoint was announced as a peer (tracker, DHT values, LSD, PEX, a client's own
 ///   announce or extension handshake, an earlier peer connection): certain;
-/// * it is a DHT node, or its host speaks BitTorrent on that port, or both hosts took part in
+/// * it is a DHT node, or its host spoke BitTorrent on that port, or both hosts took part in
 ///   BitTorrent: likely;
 /// * nothing: no corroboration (the caller's shape alone makes it a suspect).
 pub(crate) fn assess(
     k: &Knowledge,
-    client: SocketAddr,
-    server: SocketAddr,
+    initiator: SocketAddr,
+    responder: SocketAddr,
     now_ns: i64,
 ) -> Assessment {
-    assess_with(k, client, server, Some(now_ns))
+    assess_with(k, initiator, responder, When::At(now_ns))
 }
 
-/// [`assess`] at `now` (`None`: whatever the age of the knowledge).
+/// When knowledge counts.
+#[derive(Debug, Clone, Copy)]
+enum When {
+    /// Known at that moment.
+    At(i64),
+    /// Known around a flow, from a time limit before its first packet to one after its last
+    /// (relabelling).
+    Around(i64, i64),
+}
+
 fn assess_with(
     k: &Knowledge,
-    client: SocketAddr,
-    server: SocketAddr,
-    now: Option<i64>,
+    initiator: SocketAddr,
+    responder: SocketAddr,
+    when: When,
 ) -> Assessment {
     let mut a = Assessment::default();
-    let endpoint = match now {
-        Some(t) => k.endpoint(&server, t),
-        None => k.get(&server),
-    };
-    let host = |ip: &std::net::IpAddr| match now {
-        Some(t) => k.host(ip, t),
-        None => k.host_any_time(ip),
+    let endpoint = match when {
+        When::At(t) => k.endpoint(&responder, t),
+        When::Around(f, l) => k.endpoint_around(&responder, f, l),
     };
     if let Some(e) = endpoint {
         for s in e.sources() {
@@ -291,13 +320,21 @@ fn assess_with(
         });
         return a;
     }
-    let server_host = host(&server.ip());
-    if server_host.is_some_and(|h| h.speaks_on(server.port())) {
-        a.evidence.insert(Signal::HostPort);
-        a.confidence = Some(Confidence::Likely);
-    } else if server_host.is_some() && host(&client.ip()).is_some() {
-        a.evidence.insert(Signal::HostPair);
-        a.confidence = Some(Confidence::Likely);
+    // Some(whether it spoke BitTorrent on that port), when the host is known at all.
+    let host = |ip: &std::net::IpAddr, port: u16| match when {
+        When::At(t) => k.host(ip, t).map(|h| h.speaks_on(port, t, k.ttl_ns)),
+        When::Around(f, l) => k.host_in(ip, port, f, l),
+    };
+    match host(&responder.ip(), responder.port()) {
+        Some(true) => {
+            a.evidence.insert(Signal::HostPort);
+            a.confidence = Some(Confidence::Likely);
+        }
+        Some(false) if host(&initiator.ip(), initiator.port()).is_some() => {
+            a.evidence.insert(Signal::HostPair);
+            a.confidence = Some(Confidence::Likely);
+        }
+        _ => {}
     }
     a
 }

@@ -42,12 +42,30 @@ impl Track {
         self.phase != Phase::Done
     }
 
-    /// Feeds bytes of one direction (`wire_len` on the wire, `bytes` captured, in order).
+    /// Feeds the next bytes of one direction: `wire_len` bytes on the wire, of which `bytes`
+    /// were captured; `contiguous`: they follow that direction's previous bytes with no gap.
     /// Returns the shape once it is known.
-    pub fn feed(&mut self, from_initiator: bool, bytes: &[u8], wire_len: u32) -> Option<Shape> {
+    ///
+    /// A flight's key is judged on its first segment alone: clients write the key and its pad
+    /// at once, so a flight that starts with fewer than [`mse::KEY_LEN`] bytes is not MSE (a
+    /// protocol that opens with small frames, say); and one the capture cut short cannot be
+    /// judged.
+    pub fn feed(
+        &mut self,
+        from_initiator: bool,
+        bytes: &[u8],
+        wire_len: u32,
+        contiguous: bool,
+    ) -> Option<Shape> {
+        if self.phase == Phase::Done {
+            return None;
+        }
+        if !contiguous {
+            // Flight lengths across a gap are unknown.
+            return self.stop();
+        }
         match (self.phase, from_initiator) {
-            (Phase::Done, _) => None,
-            (Phase::Start, false) => self.stop(),
+            (Phase::Done, _) | (Phase::Start, false) => self.stop(),
             (Phase::Start, true) => {
                 self.flights.initiator_key = mse::looks_like_key(bytes);
                 self.phase = Phase::Initiator;
@@ -63,7 +81,14 @@ impl Track {
                 self.grow(false, wire_len)
             }
             (Phase::Responder, false) => self.grow(false, wire_len),
-            (Phase::Responder, true) => self.judge(),
+            (Phase::Responder, true) => {
+                // The third message starts with two hashes, the verification constant and
+                // the crypto fields, written at once.
+                if wire_len < mse::MIN_THIRD {
+                    return self.stop();
+                }
+                self.judge()
+            }
         }
     }
 
@@ -75,14 +100,20 @@ impl Track {
         }
     }
 
-    fn grow(&mut self, initiator: bool, n: u32) -> Option<Shape> {
+    /// Stops tracking (the stream cannot be judged).
+    pub fn stop(&mut self) -> Option<Shape> {
+        self.phase = Phase::Done;
+        None
+    }
+
+    fn grow(&mut self, initiator: bool, wire_len: u32) -> Option<Shape> {
         let f = &mut self.flights;
         let len = if initiator {
             &mut f.initiator
         } else {
             &mut f.responder
         };
-        *len = len.saturating_add(n);
+        *len = len.saturating_add(wire_len);
         if *len > mse::MAX_FLIGHT {
             return self.stop();
         }
@@ -95,11 +126,6 @@ impl Track {
             Shape::No => None,
             s => Some(s),
         }
-    }
-
-    fn stop(&mut self) -> Option<Shape> {
-        self.phase = Phase::Done;
-        None
     }
 }
 
@@ -118,21 +144,24 @@ mod tests {
     #[test]
     fn two_sided_when_the_initiator_speaks_again() {
         let mut t = Track::default();
-        assert_eq!(t.feed(true, &random(300, 1), 300), None);
-        assert_eq!(t.feed(false, &random(200, 2), 200), None);
+        assert_eq!(t.feed(true, &random(300, 1), 300, true), None);
+        assert_eq!(t.feed(false, &random(200, 2), 200, true), None);
         assert_eq!(
-            t.feed(false, &random(100, 3), 100),
+            t.feed(false, &random(100, 3), 100, true),
             None,
             "the responder's flight grows"
         );
-        assert_eq!(t.feed(true, &random(80, 4), 80), Some(Shape::TwoSided));
+        assert_eq!(
+            t.feed(true, &random(80, 4), 80, true),
+            Some(Shape::TwoSided)
+        );
         assert!(!t.running());
     }
 
     #[test]
     fn one_sided_on_close() {
         let mut t = Track::default();
-        t.feed(true, &random(549, 1), 549);
+        t.feed(true, &random(549, 1), 549, true);
         assert_eq!(t.close(), Some(Shape::OneSided));
     }
 
@@ -140,22 +169,61 @@ mod tests {
     fn not_mse() {
         // the responder speaks first
         let mut t = Track::default();
-        assert_eq!(t.feed(false, &random(300, 1), 300), None);
+        assert_eq!(t.feed(false, &random(300, 1), 300, true), None);
         assert!(!t.running());
         // a text opening
         let mut t = Track::default();
-        t.feed(true, &b"GET / HTTP/1.1\r\n".repeat(10), 160);
-        t.feed(false, &random(300, 2), 300);
-        assert_eq!(t.feed(true, &random(80, 4), 80), None);
+        t.feed(true, &b"GET / HTTP/1.1\r\n".repeat(10), 160, true);
+        t.feed(false, &random(300, 2), 300, true);
+        assert_eq!(t.feed(true, &random(80, 4), 80, true), None);
         // a responder flight too long
         let mut t = Track::default();
-        t.feed(true, &random(300, 1), 300);
-        t.feed(false, &random(1400, 2), 1400);
+        t.feed(true, &random(300, 1), 300, true);
+        t.feed(false, &random(1400, 2), 1400, true);
         assert!(!t.running());
         // an initiator flight too short
         let mut t = Track::default();
-        t.feed(true, &random(60, 1), 60);
-        t.feed(false, &random(300, 2), 300);
+        t.feed(true, &random(60, 1), 60, true);
+        t.feed(false, &random(300, 2), 300, true);
         assert!(!t.running());
+        // a third message too short to hold the hashes
+        let mut t = Track::default();
+        t.feed(true, &random(300, 1), 300, true);
+        t.feed(false, &random(300, 2), 300, true);
+        assert_eq!(t.feed(true, &random(20, 4), 20, true), None);
+        assert!(!t.running());
+    }
+
+    #[test]
+    fn a_flight_opening_with_small_segments_is_not_mse() {
+        // 300 bytes of random-looking data, but written 40 bytes at a time
+        let key = random(300, 1);
+        let mut t = Track::default();
+        for c in key.chunks(40) {
+            assert_eq!(t.feed(true, c, c.len() as u32, true), None);
+        }
+        t.feed(false, &random(200, 2), 200, true);
+        assert_eq!(t.feed(true, &random(80, 4), 80, true), None);
+    }
+
+    #[test]
+    fn gaps_and_cuts_stop_the_judgement() {
+        let mut t = Track::default();
+        t.feed(true, &random(300, 1), 300, true);
+        t.feed(false, &random(100, 2), 300, false);
+        assert!(!t.running(), "a gap: the flight's length is unknown");
+        // the capture cut the key short: it cannot be judged
+        let mut t = Track::default();
+        t.feed(true, &random(60, 1), 300, true);
+        t.feed(false, &random(300, 2), 300, true);
+        assert!(!t.running());
+        // a cut after the key does not matter
+        let mut t = Track::default();
+        t.feed(true, &random(100, 1), 300, true);
+        t.feed(false, &random(300, 2), 300, true);
+        assert_eq!(
+            t.feed(true, &random(80, 4), 80, true),
+            Some(Shape::TwoSided)
+        );
     }
 }

@@ -74,6 +74,10 @@ impl Msgs {
         }
         let mut bytes = &d.bytes[(self.at - d.offset) as usize..];
         while !bytes.is_empty() && self.running {
+            if self.at.saturating_sub(self.start) >= READ_LIMIT {
+                self.stop(ctx.budget);
+                return;
+            }
             if self.left == 0 {
                 // Header: 4 bytes of length, then the id unless it is a keep-alive.
                 let need = if self.header_len < 4 { 4 } else { 5 };
@@ -112,9 +116,9 @@ impl Msgs {
             if self.left == 0 && self.keep {
                 self.extended(ctx);
             }
-            if self.at.saturating_sub(self.start) >= READ_LIMIT {
-                self.stop(ctx.budget);
-            }
+        }
+        if self.at.saturating_sub(self.start) >= READ_LIMIT {
+            self.stop(ctx.budget);
         }
     }
 

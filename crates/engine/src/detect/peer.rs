@@ -4,14 +4,13 @@
 //! of each direction, not only at offset 0: a connection that negotiates MSE and then selects
 //! plaintext sends the handshake after the key exchange (at most ~1.2 KB in: two 96-byte
 //! Diffie-Hellman keys, up to 512 bytes of padding twice, hashes and the verification
-//! constant), and a capture may miss the first segments. A handshake split across segments is
-//! joined through a small carry buffer, and a peer id split from its info-hash is read from the
-//! next segment.
+//! constant). A handshake split across segments is joined through a small carry buffer, and a
+//! peer id split from its info-hash is read from the next segment.
 //!
-//! A handshake after other bytes is believed only within the first [`LATER_MAX_OFFSET`] bytes
-//! and only if the direction did not start with text: a plain-text protocol (an HTTP download
-//! of a capture file, say) can carry the 20 bytes of the protocol string, an MSE exchange
-//! starts with random bytes.
+//! A handshake after other bytes is believed only within the first [`LATER_MAX_OFFSET`] bytes,
+//! only if the direction did not start with text, and only after the flow showed the MSE/PE
+//! opening shape: a plain-text protocol (an HTTP download of a capture file, say) or any
+//! binary one can carry the 20 bytes of the protocol string.
 
 use bt::handshake::{self, Handshake, PROTOCOL};
 use bt::mse::Shape;
@@ -194,10 +193,22 @@ impl TcpDetect {
         let Some(d) = self.streams[dir].deliver(seq, payload, wire_len) else {
             if closing {
                 self.http.stream_end(ctx);
-                self.close_mse(ctx);
+                self.responder_closes(ctx);
             }
             return self.status();
         };
+        // The MSE shape first: a handshake after other bytes is believed only after one.
+        if self.mse.running() {
+            if !ctx.roles_known {
+                // Who spoke first is unknown without the connection's opening.
+                self.mse.stop();
+            } else if let Some(shape) = self.mse.feed(ctx.from_client, d.bytes, d.len, d.contiguous)
+            {
+                let (client, server) = ctx.ends();
+                decide_mse(ctx, Kind::PeerTcp, shape, client, server);
+            }
+        }
+        let after_mse = ctx.verdict.evidence.contains(Signal::MseShape);
         let scan = &mut self.scans[dir];
         if d.offset == 0 {
             scan.text = looks_like_text(d.bytes);
@@ -205,7 +216,7 @@ impl TcpDetect {
         match scan.state {
             ScanState::Searching => match scan.scan(&d) {
                 Hit::Handshake(h, offset)
-                    if offset == 0 || (offset < LATER_MAX_OFFSET && !scan.text) =>
+                    if offset == 0 || (offset < LATER_MAX_OFFSET && !scan.text && after_mse) =>
                 {
                     scan.state = if h.peer_id.is_some() {
                         ScanState::Found
@@ -224,9 +235,12 @@ impl TcpDetect {
                     if let Some(id) = h.peer_id {
                         ctx.peer_id(ctx.from, id);
                     }
-                    // The listening end of a peer connection is a peer of this torrent.
-                    let (_, server) = ctx.ends();
-                    ctx.learn(server, Some(h.info_hash), Source::PeerFlow);
+                    // The listening end of a peer connection is a peer of this torrent (when
+                    // the opening shows which end listens).
+                    if ctx.roles_known {
+                        let (_, server) = ctx.ends();
+                        ctx.learn(server, Some(h.info_hash), Source::PeerFlow);
+                    }
                     self.http.stop(ctx.budget);
                     self.msgs[dir].start(offset.saturating_add(handshake::LEN as u32), h.info_hash);
                 }
@@ -242,11 +256,6 @@ impl TcpDetect {
             ScanState::Found | ScanState::GaveUp => {}
         }
         self.msgs[dir].feed(ctx, &d);
-        if self.mse.running()
-            && let Some(shape) = self.mse.feed(ctx.from_client, d.bytes, d.len)
-        {
-            self.decide_mse(ctx, shape);
-        }
         let stream = &self.streams[dir];
         let scan = &mut self.scans[dir];
         if scan.state == ScanState::Searching
@@ -269,7 +278,7 @@ impl TcpDetect {
             self.http.deliver(ctx, &d, closing);
         }
         if closing {
-            self.close_mse(ctx);
+            self.responder_closes(ctx);
         }
         self.status()
     }
@@ -285,14 +294,17 @@ impl TcpDetect {
 
     fn close_mse(&mut self, ctx: &mut Ctx<'_>) {
         if let Some(shape) = self.mse.close() {
-            self.decide_mse(ctx, shape);
+            let (client, server) = ctx.ends();
+            decide_mse(ctx, Kind::PeerTcp, shape, client, server);
         }
     }
 
-    /// An MSE/PE shape: how sure depends on what the swarm said about the responder. The
-    /// handshake scanners keep going: with plaintext selected, the peer wire handshake follows.
-    fn decide_mse(&mut self, ctx: &mut Ctx<'_>, shape: Shape) {
-        decide_mse(ctx, Kind::PeerTcp, shape);
+    /// A FIN or RST: the responder's ends the opening (its flight is complete, or it never
+    /// answered); the initiator's own does not.
+    fn responder_closes(&mut self, ctx: &mut Ctx<'_>) {
+        if ctx.roles_known && !ctx.from_client {
+            self.close_mse(ctx);
+        }
     }
 
     fn status(&self) -> Status {
@@ -309,10 +321,18 @@ impl TcpDetect {
     }
 }
 
-/// Records an MSE/PE shape on a flow of `kind`, at the confidence the knowledge supports.
-pub(crate) fn decide_mse(ctx: &mut Ctx<'_>, kind: Kind, shape: Shape) {
-    let (client, server) = ctx.ends();
-    let a = assess(ctx.knowledge, client, server, ctx.now_ns);
+/// Records an MSE/PE shape on a flow of `kind` from `initiator` to `responder`, at the
+/// confidence the knowledge supports. Nothing is learned from it: an inference vouches for no
+/// endpoint or host (it would, later, vouch for itself). The handshake scanners keep going:
+/// with plaintext selected, the peer wire handshake follows.
+pub(crate) fn decide_mse(
+    ctx: &mut Ctx<'_>,
+    kind: Kind,
+    shape: Shape,
+    initiator: std::net::SocketAddr,
+    responder: std::net::SocketAddr,
+) {
+    let a = assess(ctx.knowledge, initiator, responder, ctx.now_ns);
     let mut evidence = a.evidence;
     let confidence = match shape {
         Shape::OneSided => {
@@ -333,11 +353,6 @@ pub(crate) fn decide_mse(ctx: &mut Ctx<'_>, kind: Kind, shape: Shape) {
         for h in a.infohashes {
             ctx.infohash(h);
         }
-    }
-    // Only a certain decision vouches for the endpoint (a likely one would, on relabelling,
-    // vouch for itself).
-    if confidence == Confidence::Certain {
-        ctx.learn(server, None, Source::PeerFlow);
     }
 }
 

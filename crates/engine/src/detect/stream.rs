@@ -88,11 +88,13 @@ impl Stream {
                     )
                 });
             }
+            // Only the part inside the hole is new.
+            let len = wire_len.min(end.wrapping_sub(seq));
             return Some(Delivered {
-                bytes: payload,
+                bytes: payload.get(..len as usize).unwrap_or(payload),
                 offset: offset.saturating_add(into),
                 contiguous: false,
-                len: wire_len,
+                len,
             });
         }
         // A gap (lost or reordered segments): remember the hole, resynchronise after this one.
@@ -161,6 +163,17 @@ mod tests {
         );
         let d = s.deliver(1269, b"next", 4).unwrap();
         assert_eq!((d.offset, d.contiguous), (268, true));
+    }
+
+    #[test]
+    fn a_late_segment_overlapping_the_hole_end_delivers_only_the_hole() {
+        let mut s = Stream::default();
+        s.syn(0);
+        s.deliver(1, b"0123", 4).unwrap();
+        s.deliver(9, b"89ab", 4).unwrap(); // bytes 4..8 missing
+        let d = s.deliver(5, b"45678", 5).unwrap();
+        assert_eq!((d.bytes, d.offset, d.len), (&b"4567"[..], 4, 4));
+        assert!(s.deliver(5, b"4567", 4).is_none(), "the hole is filled");
     }
 
     #[test]

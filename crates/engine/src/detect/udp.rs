@@ -39,14 +39,14 @@ impl UdpDetect {
             Some(b'd') => !cut && self.dht.datagram(ctx, payload),
             Some(b'B') => !cut && lsd::datagram(ctx, payload),
             // uTP: type in the high nibble (0-4), version 1 in the low one.
-            Some(0x01 | 0x11 | 0x21 | 0x31 | 0x41) => self.utp.datagram(ctx, payload),
+            Some(0x01 | 0x11 | 0x21 | 0x31 | 0x41) => self.utp.datagram(ctx, payload, wire_len),
             Some(_) => false,
         };
         let known = first || (!cut && self.tracker.datagram(ctx, payload));
         if !known {
             self.misses = self.misses.saturating_add(1);
         }
-        if !ctx.is_decided() && self.misses >= MAX_MISSES {
+        if !ctx.is_bittorrent() && self.misses >= MAX_MISSES {
             Status::Done
         } else {
             Status::Running

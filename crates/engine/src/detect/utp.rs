@@ -47,8 +47,11 @@ struct OneWay {
 pub(crate) struct Utp {
     last: [Option<Seen>; 2],
     exchanges: u8,
-    /// The side that opened the uTP connection (its SYN, else its first data).
+    /// The side that sent the connection's SYN (the MSE initiator).
     initiator: Option<Side>,
+    /// The next data sequence number each direction should send (retransmissions are not
+    /// fed to the MSE shape twice).
+    next_seq: [Option<u16>; 2],
     /// The MSE/PE shape of the data stream.
     mse: Track,
     one_way: [OneWay; 2],
@@ -58,7 +61,8 @@ pub(crate) struct Utp {
 
 impl Utp {
     /// Handles a datagram whose first byte looks like uTP; returns whether it was valid uTP.
-    pub fn datagram(&mut self, ctx: &mut Ctx<'_>, payload: &[u8]) -> bool {
+    /// `wire_len`: the datagram's payload length on the wire (`payload` may be cut short).
+    pub fn datagram(&mut self, ctx: &mut Ctx<'_>, payload: &[u8], wire_len: u32) -> bool {
         let Ok(h) = Header::new_checked(payload) else {
             return false;
         };
@@ -85,17 +89,16 @@ impl Utp {
                 ctx.decide(Kind::PeerUtp, Signal::UtpOneWay);
             }
         }
-        if h.kind() == Type::Syn || (h.kind() == Type::Data && !h.payload().is_empty()) {
+        if h.kind() == Type::Syn {
             self.initiator.get_or_insert(ctx.from);
         }
         if h.kind() == Type::Data && self.mse.running() {
-            let from_initiator = self.initiator == Some(ctx.from);
-            let p = h.payload();
-            if let Some(shape) = self.mse.feed(from_initiator, p, p.len() as u32) {
-                decide_mse(ctx, Kind::PeerUtp, shape);
-            }
+            self.feed_mse(ctx, &h, payload.len(), wire_len);
         }
-        if matches!(h.kind(), Type::Fin | Type::Reset) {
+        if matches!(h.kind(), Type::Fin | Type::Reset)
+            && self.initiator.is_some_and(|i| i != ctx.from)
+        {
+            // The responder ends the opening (its flight is complete, or it never answered).
             self.finish(ctx);
         }
         if h.kind() == Type::Data && !self.handshake[dir] && self.data_searched[dir] < DATA_SEARCHED
@@ -116,10 +119,40 @@ impl Utp {
         true
     }
 
+    /// Feeds a data packet to the MSE shape, once per sequence number, in order.
+    fn feed_mse(&mut self, ctx: &mut Ctx<'_>, h: &Header<'_>, captured: usize, wire_len: u32) {
+        let Some(initiator) = self.initiator else {
+            // Without the SYN, who spoke first is unknown.
+            self.mse.stop();
+            return;
+        };
+        let dir = ctx.from as usize;
+        let seq = h.seq_nr();
+        let contiguous = match self.next_seq[dir] {
+            None => true,
+            Some(n) if seq == n => true,
+            // At or before the expected one: a retransmission.
+            Some(n) if (seq.wrapping_sub(n) as i16) < 0 => return,
+            Some(_) => false,
+        };
+        self.next_seq[dir] = Some(seq.wrapping_add(1));
+        let p = h.payload();
+        let header = captured.saturating_sub(p.len());
+        let len = wire_len.saturating_sub(header as u32);
+        if let Some(shape) = self.mse.feed(ctx.from == initiator, p, len, contiguous) {
+            let (i, r) = ends_from(ctx, initiator);
+            decide_mse(ctx, Kind::PeerUtp, shape, i, r);
+        }
+    }
+
     /// The flow (or the uTP connection) ends: judge an MSE opening never completed.
     pub fn finish(&mut self, ctx: &mut Ctx<'_>) {
+        let Some(initiator) = self.initiator else {
+            return;
+        };
         if let Some(shape) = self.mse.close() {
-            decide_mse(ctx, Kind::PeerUtp, shape);
+            let (i, r) = ends_from(ctx, initiator);
+            decide_mse(ctx, Kind::PeerUtp, shape, i, r);
         }
     }
 
@@ -148,6 +181,15 @@ impl Utp {
             };
         }
         ow.count >= ONE_WAY_MIN && elapsed_ns >= ONE_WAY_SPAN_NS
+    }
+}
+
+/// The (initiator, responder) endpoints, `initiator` being the SYN sender's side.
+fn ends_from(ctx: &Ctx<'_>, initiator: Side) -> (std::net::SocketAddr, std::net::SocketAddr) {
+    if ctx.from == initiator {
+        (ctx.src, ctx.dst)
+    } else {
+        (ctx.dst, ctx.src)
     }
 }
 
