@@ -158,6 +158,83 @@ mod tests {
         assert!(!t.running());
     }
 
+    /// A flow's payload segments in order: (sent by the initiator, bytes).
+    type Segments = Vec<(bool, Vec<u8>)>;
+
+    /// Real openings cut from lab captures, by name.
+    fn real_openings() -> Vec<(String, Segments)> {
+        let text = include_str!("testdata/mse-openings.txt");
+        let mut flows: Vec<(String, Segments)> = Vec::new();
+        for line in text.lines().filter(|l| !l.starts_with('#')) {
+            let (tag, rest) = line.split_once(' ').unwrap();
+            match tag {
+                "flow" => flows.push((rest.to_string(), Vec::new())),
+                "i" | "r" => {
+                    let bytes = (0..rest.len())
+                        .step_by(2)
+                        .map(|i| u8::from_str_radix(&rest[i..i + 2], 16).unwrap())
+                        .collect();
+                    flows.last_mut().unwrap().1.push((tag == "i", bytes));
+                }
+                _ => panic!("bad line {line}"),
+            }
+        }
+        flows
+    }
+
+    #[test]
+    fn real_openings_are_two_sided_at_the_initiators_second_flight() {
+        let flows = real_openings();
+        assert_eq!(flows.len(), 4);
+        for (name, segments) in flows {
+            let mut t = Track::default();
+            let last = segments.len() - 1;
+            for (i, (from_initiator, b)) in segments.iter().enumerate() {
+                let got = t.feed(*from_initiator, b, b.len() as u32, true);
+                let want = (i == last).then_some(Shape::TwoSided);
+                assert_eq!(got, want, "{name}: segment {i}");
+            }
+        }
+    }
+
+    #[test]
+    fn real_openings_altered_are_not_mse() {
+        for (name, segments) in real_openings() {
+            // the responder seen first (roles swapped)
+            let mut t = Track::default();
+            for (from_initiator, b) in &segments {
+                assert_eq!(
+                    t.feed(!from_initiator, b, b.len() as u32, true),
+                    None,
+                    "{name}"
+                );
+            }
+            // a plaintext protocol's opening in place of the key
+            let mut t = Track::default();
+            let mut got = None;
+            for (i, (from_initiator, b)) in segments.iter().enumerate() {
+                let mut b = b.clone();
+                if i == 0 {
+                    b[..4].copy_from_slice(&[0x16, 0x03, 0x01, 0x02]);
+                }
+                got = got.or(t.feed(*from_initiator, &b, b.len() as u32, true));
+            }
+            assert_eq!(got.or(t.close()), None, "{name}");
+            // the responder's flight padded beyond the longest pad
+            let mut t = Track::default();
+            let mut got = None;
+            for (from_initiator, b) in &segments {
+                let n = if *from_initiator {
+                    b.len()
+                } else {
+                    b.len() + 700
+                };
+                got = got.or(t.feed(*from_initiator, b, n as u32, true));
+            }
+            assert_eq!(got, None, "{name}");
+        }
+    }
+
     #[test]
     fn one_sided_on_close() {
         let mut t = Track::default();
