@@ -203,7 +203,34 @@ pub struct KnowledgeStats {
     pub by_source: [u64; 10],
     /// Hosts evicted to stay within capacity.
     pub hosts_evicted: u64,
+    /// Facts not journaled because the journal was full.
+    pub journal_lost: u64,
 }
+
+/// One fact recorded in the store, as passed between engines that share what they learn
+/// (the inline path runs one engine per worker thread).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fact {
+    /// See [`Knowledge::learn`].
+    Endpoint {
+        addr: SocketAddr,
+        hash: Option<InfoHash>,
+        source: Source,
+        at_ns: i64,
+    },
+    /// See [`Knowledge::note_host`].
+    Host {
+        ip: IpAddr,
+        port: u16,
+        kind: Kind,
+        peer: Option<IpAddr>,
+        at_ns: i64,
+    },
+}
+
+/// Facts kept for [`Knowledge::take_journal`] at most between two takes (beyond, they are
+/// counted and lost: sharing is best-effort, the store itself is unaffected).
+pub const MAX_JOURNAL: usize = 1 << 16;
 
 /// The bounded, time-limited store of endpoints and hosts.
 #[derive(Debug)]
@@ -213,6 +240,8 @@ pub struct Knowledge {
     stats: KnowledgeStats,
     /// Capture time after which an unconfirmed entry is no longer used.
     pub ttl_ns: i64,
+    /// Facts recorded since the last take, when journaling.
+    journal: Option<Vec<Fact>>,
 }
 
 impl Knowledge {
@@ -222,6 +251,51 @@ impl Knowledge {
             hosts: Lru::new(capacity),
             stats: KnowledgeStats::default(),
             ttl_ns,
+            journal: None,
+        }
+    }
+
+    /// Starts (or stops) keeping a journal of the facts recorded, for other engines.
+    pub fn set_journal(&mut self, on: bool) {
+        self.journal = on.then(Vec::new);
+    }
+
+    /// The facts recorded since the last take (empty when not journaling).
+    pub fn take_journal(&mut self) -> Vec<Fact> {
+        self.journal
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
+    }
+
+    /// Records a fact another engine learned (not journaled again).
+    pub fn apply(&mut self, fact: &Fact) {
+        let journal = self.journal.take();
+        match *fact {
+            Fact::Endpoint {
+                addr,
+                hash,
+                source,
+                at_ns,
+            } => self.learn(addr, hash, source, at_ns),
+            Fact::Host {
+                ip,
+                port,
+                kind,
+                peer,
+                at_ns,
+            } => self.note_host(ip, port, kind, peer, at_ns),
+        }
+        self.journal = journal;
+    }
+
+    fn record(&mut self, fact: Fact) {
+        if let Some(j) = self.journal.as_mut() {
+            if j.len() < MAX_JOURNAL {
+                j.push(fact);
+            } else {
+                self.stats.journal_lost += 1;
+            }
         }
     }
 
@@ -230,6 +304,12 @@ impl Knowledge {
         if addr.port() == 0 || addr.ip().is_unspecified() || addr.ip().is_multicast() {
             return;
         }
+        self.record(Fact::Endpoint {
+            addr,
+            hash,
+            source,
+            at_ns: now_ns,
+        });
         self.stats.learned += 1;
         self.stats.by_source[source as usize] += 1;
         let h = match self.map.find(&addr) {
@@ -309,6 +389,13 @@ impl Knowledge {
         if ip.is_unspecified() || ip.is_multicast() {
             return;
         }
+        self.record(Fact::Host {
+            ip,
+            port,
+            kind,
+            peer,
+            at_ns: now_ns,
+        });
         let h = match self.hosts.find(&ip) {
             Some(h) => {
                 self.hosts.touch(h);
@@ -497,5 +584,35 @@ mod tests {
         assert_eq!(kinds, vec![Kind::PeerUtp, Kind::Dht]);
         let n = h.distinct_peers();
         assert!((180..=220).contains(&n), "estimate {n} of 200");
+    }
+
+    #[test]
+    fn a_journal_carries_facts_to_another_store() {
+        let mut a = Knowledge::new(8, HOUR);
+        let mut b = Knowledge::new(8, HOUR);
+        a.set_journal(true);
+        b.set_journal(true);
+        let peer: SocketAddr = "10.77.0.1:6881".parse().unwrap();
+        a.learn(peer, Some(InfoHash([7; 20])), Source::TrackerHttp, 5);
+        a.note_host(peer.ip(), 6881, Kind::Dht, None, 5);
+        let facts = a.take_journal();
+        assert_eq!(facts.len(), 2);
+        assert!(a.take_journal().is_empty(), "taken");
+        for f in &facts {
+            b.apply(f);
+        }
+        assert_eq!(
+            b.endpoint(&peer, 6).unwrap().infohashes,
+            vec![InfoHash([7; 20])]
+        );
+        assert!(b.host(&peer.ip(), 6).unwrap().speaks_on(6881, 6, HOUR));
+        assert!(
+            b.take_journal().is_empty(),
+            "applied facts are not journaled again"
+        );
+        // without a journal, nothing is kept
+        let mut c = Knowledge::new(8, HOUR);
+        c.learn(peer, None, Source::Pex, 1);
+        assert!(c.take_journal().is_empty());
     }
 }

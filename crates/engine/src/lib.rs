@@ -19,6 +19,7 @@ mod detect;
 mod flow;
 mod knowledge;
 mod lru;
+mod observe;
 pub mod report;
 
 use std::net::SocketAddr;
@@ -31,8 +32,9 @@ pub use flow::{
     Confidence, End, Evidence, FlowKey, FlowRecord, Kind, KindSet, Proto, Signal, Verdict,
 };
 use flow::{Flow, Side, tcp_state};
-pub use knowledge::{Endpoint, Knowledge, KnowledgeStats, Source};
+pub use knowledge::{Endpoint, Fact, Knowledge, KnowledgeStats, Source};
 use lru::{Handle, Lru};
+pub use observe::{DhtMessage, FlowView, MAX_PACKET_INFOHASHES, PacketFacts};
 
 const NS: i64 = 1_000_000_000;
 
@@ -135,6 +137,10 @@ pub struct Engine {
     next_sweep_ns: i64,
     /// Records held until the end of an offline run, to be relabelled.
     held: Vec<FlowRecord>,
+    /// What the last packet showed.
+    facts: PacketFacts,
+    /// The last packet's flow, and whether its client sent the packet.
+    last_flow: Option<(Handle, bool)>,
 }
 
 impl Engine {
@@ -148,7 +154,45 @@ impl Engine {
             now_ns: i64::MIN,
             next_sweep_ns: i64::MIN,
             held: Vec::new(),
+            facts: PacketFacts::default(),
+            last_flow: None,
         }
+    }
+
+    /// The last packet's flow and whether the flow's client sent it; `None` for a packet that
+    /// belongs to no flow (another protocol, a later fragment, an undecodable frame).
+    pub fn last_flow(&self) -> Option<(FlowKey, bool)> {
+        let (h, from_client) = self.last_flow?;
+        self.flows.get(h).map(|(k, _)| (*k, from_client))
+    }
+
+    /// What the last packet given to [`Engine::frame`] or [`Engine::packet`] showed.
+    pub fn last(&self) -> &PacketFacts {
+        &self.facts
+    }
+
+    /// The state of a flow still tracked.
+    pub fn flow(&self, key: &FlowKey) -> Option<FlowView<'_>> {
+        let (k, f) = self.flows.get(self.flows.find(key)?)?;
+        let (c, s) = if f.client_is_lo {
+            (Side::Lo, Side::Hi)
+        } else {
+            (Side::Hi, Side::Lo)
+        };
+        Some(FlowView {
+            key: *k,
+            client: k.addr(c),
+            server: k.addr(s),
+            verdict: &f.verdict,
+            infohashes: f.extra.as_ref().map_or(&[][..], |e| &e.infohashes[..]),
+            detecting: f.detect.is_some(),
+            packets: u64::from(f.packets[0]) + u64::from(f.packets[1]),
+        })
+    }
+
+    /// The knowledge store, to journal what it learns or to apply what other engines learned.
+    pub fn knowledge_mut(&mut self) -> &mut Knowledge {
+        &mut self.knowledge
     }
 
     pub fn totals(&self) -> &Totals {
@@ -195,15 +239,19 @@ impl Engine {
         t.first_ns = Some(t.first_ns.map_or(ts_ns, |f| f.min(ts_ns)));
         t.last_ns = Some(t.last_ns.map_or(ts_ns, |l| l.max(ts_ns)));
         match wire::decode(link, frame) {
-            Ok(d) => self.packet(ts_ns, &d, sink),
+            Ok(d) => return self.packet(ts_ns, &d, sink),
             Err(Skip::NotIp(_)) => t.non_ip += 1,
             Err(Skip::UnsupportedLink(_)) => t.unsupported_link += 1,
             Err(Skip::Bad(..)) => t.undecodable += 1,
         }
+        self.facts.clear();
+        self.last_flow = None;
     }
 
     /// Processes a decoded IP packet.
     pub fn packet(&mut self, ts_ns: i64, d: &Decoded<'_>, sink: &mut impl FnMut(FlowRecord)) {
+        self.facts.clear();
+        self.last_flow = None;
         if d.ip.fragment != Fragment::No {
             self.totals.fragments += 1;
         }
@@ -252,11 +300,13 @@ impl Engine {
             flows,
             knowledge,
             budget,
+            facts,
             ..
         } = self;
         let Some((_, flow)) = flows.get_mut(h) else {
             return;
         };
+        self.last_flow = Some((h, (side == Side::Lo) == flow.client_is_lo));
         let s = side as usize;
         flow.packets[s] = flow.packets[s].saturating_add(1);
         flow.bytes[s] = flow.bytes[s].saturating_add(u64::from(d.ip.wire_len));
@@ -307,6 +357,7 @@ impl Engine {
                 extra: &mut flow.extra,
                 knowledge,
                 budget,
+                packet: facts,
             };
             let status = match (detect, d.transport) {
                 (
@@ -408,6 +459,7 @@ impl Engine {
         };
         let h = self.flows.insert(key, flow, c)?;
         self.totals.flows += 1;
+        self.facts.new_flow = true;
         match proto {
             Proto::Tcp => self.totals.tcp_flows += 1,
             Proto::Udp => self.totals.udp_flows += 1,
@@ -459,6 +511,8 @@ impl Engine {
                 Detect::Tcp(_) => flow.tcp & tcp_state::OPENED != 0,
                 Detect::Udp(_) => true,
             };
+            // The flow ends on no packet: what the detectors say of one is dropped.
+            let mut scratch = PacketFacts::default();
             let mut ctx = Ctx {
                 now_ns: flow.last_ns,
                 index: flow.packets[0].saturating_add(flow.packets[1]),
@@ -472,6 +526,7 @@ impl Engine {
                 extra: &mut flow.extra,
                 knowledge: &mut self.knowledge,
                 budget: &mut self.budget,
+                packet: &mut scratch,
             };
             d.finish(&mut ctx);
             self.budget.give_back(d.buffered());

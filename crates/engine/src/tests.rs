@@ -1268,3 +1268,58 @@ fn mse_over_utp_counts_a_retransmission_once() {
     let (recs, _) = run.finish();
     assert!(recs[0].verdict.evidence.contains(Signal::MseShape));
 }
+
+// --- what the inline path sees of each packet ---------------------------------------------
+
+#[test]
+fn each_packet_says_what_it_carried() {
+    let (a, b) = (sa("10.77.0.2:6881"), sa("10.77.0.3:6881"));
+    let mut run = Run::new();
+    run.send(&build::udp(a, b, &krpc_get_peers(b"aa")));
+    let f = run.engine.last().clone();
+    assert!(f.new_flow);
+    assert_eq!(f.dht, Some(DhtMessage::GetPeers));
+    assert_eq!(f.infohashes, vec![HASH]);
+    let (key, from_client) = run.engine.last_flow().unwrap();
+    assert!(from_client);
+    run.send(&build::udp(b, a, &krpc_values(b"aa")));
+    let f = run.engine.last().clone();
+    assert!(!f.new_flow);
+    assert_eq!(run.engine.last_flow(), Some((key, false)));
+    assert_eq!(f.dht, Some(DhtMessage::Response { peers: true }));
+    assert_eq!(
+        f.infohashes,
+        vec![HASH],
+        "the info-hash its query asked about"
+    );
+    let v = run.engine.flow(&key).unwrap();
+    assert_eq!((v.client, v.server, v.packets), (a, b, 2));
+    assert!(v.verdict.kinds.contains(Kind::Dht) && v.detecting);
+    // a packet outside any flow
+    run.send(&build::ethernet_ip(
+        a.ip(),
+        b.ip(),
+        1,
+        &[8, 0, 0, 0, 0, 0, 0, 0],
+    ));
+    assert_eq!(run.engine.last(), &PacketFacts::default());
+    assert_eq!(run.engine.last_flow(), None);
+}
+
+#[test]
+fn an_encrypted_flow_is_attributed_but_its_packets_carry_nothing() {
+    let (c, s) = (sa("10.77.0.2:40000"), sa("10.77.0.1:23456"));
+    let mut run = Run::new();
+    tracker_announcing(&mut run, sa("10.77.0.2:39999"), s);
+    assert_eq!(
+        run.engine.last().infohashes,
+        Vec::<InfoHash>::new(),
+        "a reply: peers"
+    );
+    mse_connection(&mut run, c, s, 300, 400, 120);
+    let (key, _) = run.engine.last_flow().unwrap();
+    assert!(run.engine.last().infohashes.is_empty());
+    let v = run.engine.flow(&key).unwrap();
+    assert!(v.verdict.encrypted);
+    assert_eq!(v.infohashes, &[HASH]);
+}

@@ -11,9 +11,10 @@ use bt::krpc::{self, Body, Method};
 use super::Ctx;
 use crate::flow::{Kind, Signal};
 use crate::knowledge::Source;
+use crate::observe::DhtMessage;
 
-/// Outstanding `get_peers` queries remembered per flow, to attribute the `values` of their
-/// replies to an info-hash.
+/// Outstanding `get_peers` and `announce_peer` queries remembered per flow, to attribute their
+/// replies (and the `values` in them) to an info-hash.
 const PENDING: usize = 8;
 /// Transaction id bytes compared (real ids are 2–4 bytes).
 const TID: usize = 8;
@@ -39,8 +40,10 @@ impl Dht {
         match msg.body {
             Body::Query(q) => {
                 ctx.decide(Kind::Dht, Signal::KrpcQuery);
+                ctx.packet.dht = Some(DhtMessage::OtherQuery);
                 match q.method {
                     Method::GetPeers { info_hash, .. } => {
+                        ctx.packet.dht = Some(DhtMessage::GetPeers);
                         ctx.infohash(info_hash);
                         self.remember(msg.transaction, info_hash);
                     }
@@ -49,7 +52,9 @@ impl Dht {
                         port,
                         implied_port,
                     } => {
+                        ctx.packet.dht = Some(DhtMessage::AnnouncePeer);
                         ctx.infohash(info_hash);
+                        self.remember(msg.transaction, info_hash);
                         let port = if implied_port {
                             Some(ctx.src.port())
                         } else {
@@ -69,17 +74,27 @@ impl Dht {
             Body::Response(r) => {
                 ctx.decide(Kind::Dht, Signal::KrpcResponse);
                 let hash = self.recall(msg.transaction);
+                ctx.packet.dht = Some(DhtMessage::Response {
+                    peers: r.values().next().is_some(),
+                });
+                if let Some(h) = hash {
+                    ctx.packet.infohash(h);
+                }
                 for peer in r.values() {
                     ctx.learn(peer, hash, Source::DhtValues);
                 }
                 for (_, node) in r.nodes().chain(r.nodes6()) {
                     ctx.learn(node, None, Source::DhtNodes);
                 }
+                // BEP 51 samples name torrents the node knows of; the packet is not about them.
                 for h in r.samples() {
-                    ctx.infohash(h);
+                    ctx.attribute(h);
                 }
             }
-            Body::Error { .. } => ctx.decide(Kind::Dht, Signal::KrpcError),
+            Body::Error { .. } => {
+                ctx.decide(Kind::Dht, Signal::KrpcError);
+                ctx.packet.dht = Some(DhtMessage::Error);
+            }
         }
         // The sender of any KRPC message is a DHT node.
         ctx.learn(ctx.src, None, Source::DhtNodes);

@@ -162,6 +162,8 @@ pub(crate) struct Ctx<'a> {
     pub extra: &'a mut Option<Box<Extra>>,
     pub knowledge: &'a mut Knowledge,
     pub budget: &'a mut Budget,
+    /// What this packet showed (for the inline path).
+    pub packet: &'a mut crate::observe::PacketFacts,
 }
 
 impl Ctx<'_> {
@@ -239,8 +241,15 @@ impl Ctx<'_> {
         self.verdict.kinds.contains(kind) && self.verdict.is_bittorrent()
     }
 
-    /// Records an info-hash carried by the flow.
+    /// Records an info-hash carried by this packet (and so by the flow).
     pub fn infohash(&mut self, h: InfoHash) {
+        self.packet.infohash(h);
+        self.attribute(h);
+    }
+
+    /// Records an info-hash the flow is attributed to (carried by it, or, for an encrypted
+    /// flow, one its responder's endpoint was learned for).
+    pub fn attribute(&mut self, h: InfoHash) {
         let extra = self.extra.get_or_insert_with(Default::default);
         if extra.infohashes.len() < MAX_INFOHASHES_PER_FLOW && !extra.infohashes.contains(&h) {
             extra.infohashes.push(h);

@@ -351,7 +351,7 @@ pub(crate) fn decide_mse(
     ctx.verdict.encrypted = !plaintext;
     if confidence >= Confidence::Likely {
         for h in a.infohashes {
-            ctx.infohash(h);
+            ctx.attribute(h);
         }
     }
 }

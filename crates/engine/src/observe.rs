@@ -1,0 +1,72 @@
+//! What the inline path needs of the packet just processed: its flow, what the packet itself
+//! carried, and a view of the flow's state — enough for a policy to decide per packet and per
+//! torrent without the engine knowing anything of policies.
+
+use std::net::SocketAddr;
+
+use bt::InfoHash;
+
+use crate::flow::{FlowKey, Verdict};
+
+/// Info-hashes kept per packet.
+pub const MAX_PACKET_INFOHASHES: usize = 64;
+
+/// What a DHT (KRPC) packet was.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DhtMessage {
+    /// A `get_peers` query (its info-hash in [`PacketFacts::infohashes`]).
+    GetPeers,
+    /// An `announce_peer` query (its info-hash in [`PacketFacts::infohashes`]).
+    AnnouncePeer,
+    /// Any other query (`ping`, `find_node`, `sample_infohashes`, ...).
+    OtherQuery,
+    /// A response. When it answers a `get_peers` or `announce_peer` seen earlier in the flow,
+    /// that query's info-hash is in [`PacketFacts::infohashes`]; `peers`: it carries `values`.
+    Response {
+        peers: bool,
+    },
+    Error,
+}
+
+/// What one packet showed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PacketFacts {
+    /// The packet opened a new flow.
+    pub new_flow: bool,
+    /// Info-hashes the packet itself carried (a handshake, an announce, a DHT query or the
+    /// query a DHT response answers, an LSD announce), at most [`MAX_PACKET_INFOHASHES`].
+    pub infohashes: Vec<InfoHash>,
+    /// The packet's role, when it was a DHT message.
+    pub dht: Option<DhtMessage>,
+}
+
+impl PacketFacts {
+    pub(crate) fn clear(&mut self) {
+        self.new_flow = false;
+        self.infohashes.clear();
+        self.dht = None;
+    }
+
+    pub(crate) fn infohash(&mut self, h: InfoHash) {
+        if self.infohashes.len() < MAX_PACKET_INFOHASHES && !self.infohashes.contains(&h) {
+            self.infohashes.push(h);
+        }
+    }
+}
+
+/// A flow's state as the inline path sees it.
+#[derive(Debug, Clone, Copy)]
+pub struct FlowView<'a> {
+    pub key: FlowKey,
+    pub client: SocketAddr,
+    pub server: SocketAddr,
+    pub verdict: &'a Verdict,
+    /// Info-hashes the flow carried, or, for an encrypted flow, those its responder's
+    /// endpoint was learned for.
+    pub infohashes: &'a [InfoHash],
+    /// Whether some detector still reads the flow: until it stops, later packets may add to
+    /// the verdict.
+    pub detecting: bool,
+    /// Packets seen, both directions.
+    pub packets: u64,
+}
