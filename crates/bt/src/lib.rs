@@ -27,6 +27,7 @@ pub mod http_tracker;
 mod id;
 pub mod krpc;
 pub mod lsd;
+pub mod metainfo;
 pub mod mse;
 pub mod peer_id;
 pub mod peer_msg;
