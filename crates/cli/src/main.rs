@@ -5,7 +5,9 @@
 //! byte offset; results cover everything read before it); 2 usage error.
 
 mod analyze;
+mod enforce;
 mod eval;
+mod rules;
 mod summary;
 
 use std::process::ExitCode;
@@ -26,6 +28,11 @@ enum Command {
     Analyze(analyze::Args),
     /// Score swarmwall (and another detector's verdicts) against a capture's flow labels.
     Eval(eval::Args),
+    /// Block or allow BitTorrent inline, per torrent, from NFQUEUE (runs until SIGTERM or
+    /// SIGINT; SIGHUP rereads the policy).
+    Enforce(enforce::Args),
+    /// Install, remove or show the firewall rules that feed `enforce`.
+    Rules(rules::Args),
 }
 
 fn main() -> ExitCode {
@@ -33,6 +40,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Analyze(args) => analyze::run(args),
         Command::Eval(args) => eval::run(args),
+        Command::Enforce(args) => enforce::run(args),
+        Command::Rules(args) => rules::run(args),
     };
     match result {
         Ok(code) => code,

@@ -1,0 +1,103 @@
+//! `swarmwall enforce`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Result, bail};
+use engine::Config;
+use netfilter::marks::{MAX_SHIFT, Marks};
+use netfilter::rules::Queues;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The policy file (TOML; see the README).
+    #[arg(long, alias = "config", value_name = "FILE")]
+    policy: PathBuf,
+
+    /// Queue numbers to serve, `N` or `A-B`, one worker thread each; the same as
+    /// `rules install` [default: 0 to CPUs - 1].
+    #[arg(long, value_name = "A-B")]
+    queues: Option<Queues>,
+
+    /// Write decision events, one JSON object per line, to PATH (appended; `-` for standard
+    /// output).
+    #[arg(long, value_name = "PATH")]
+    events: Option<PathBuf>,
+
+    /// Rewrite counters (per kind and action) as JSON to PATH every --stats-every seconds and
+    /// at the end.
+    #[arg(long, value_name = "PATH")]
+    stats: Option<PathBuf>,
+
+    #[arg(long, value_name = "SECS", default_value_t = 10)]
+    stats_every: u64,
+
+    /// Append every finished flow's record (as `analyze --flows`) to PATH.
+    #[arg(long, value_name = "PATH")]
+    flows: Option<PathBuf>,
+
+    /// Decide and report, but drop nothing (also `dry_run = true` in the policy).
+    #[arg(long)]
+    dry_run: bool,
+
+    /// After opening the queues and files, run as this user (keeping CAP_NET_ADMIN).
+    #[arg(long, value_name = "NAME")]
+    user: Option<String>,
+
+    /// Keep every capability instead of only CAP_NET_ADMIN.
+    #[arg(long)]
+    keep_privileges: bool,
+
+    /// Bit position of swarmwall's five mark bits; the same as `rules install`.
+    #[arg(long, value_name = "N", default_value_t = 24)]
+    mark_shift: u8,
+
+    /// Flows tracked at once per worker.
+    #[arg(long, value_name = "N", default_value_t = 1 << 18)]
+    max_flows: usize,
+
+    /// Learned endpoints (and hosts) kept per worker.
+    #[arg(long, value_name = "N", default_value_t = 1 << 18)]
+    max_endpoints: usize,
+
+    /// Packets waiting in each kernel queue at most (beyond, they pass unseen).
+    #[arg(long, value_name = "N", default_value_t = 8192)]
+    queue_maxlen: u32,
+}
+
+pub fn run(a: Args) -> Result<ExitCode> {
+    let Some(marks) = Marks::new(a.mark_shift) else {
+        bail!("--mark-shift {}: expected 0 to {MAX_SHIFT}", a.mark_shift);
+    };
+    let mut o = enforce::Options::new(a.policy);
+    o.queues = a.queues.unwrap_or_else(Queues::per_cpu);
+    o.marks = marks;
+    o.events = a.events;
+    o.stats = a.stats;
+    o.stats_every = Duration::from_secs(a.stats_every.max(1));
+    o.flows = a.flows;
+    o.dry_run = a.dry_run;
+    o.user = a.user;
+    o.keep_privileges = a.keep_privileges;
+    o.engine = Config {
+        max_flows: a.max_flows,
+        max_endpoints: a.max_endpoints,
+        ..Config::default()
+    };
+    o.queue.max_len = a.queue_maxlen;
+    eprintln!("swarmwall enforce: serving queues {}", o.queues);
+    let s = enforce::run_with_signals(&o)?;
+    eprintln!(
+        "swarmwall enforce: stopped; {} packets judged ({} dropped), {} flows, {} batches, {} verdict messages, {} overruns, {} reloads ({} failed)",
+        s.stats.packets,
+        s.stats.packets_dropped,
+        s.stats.flows,
+        s.stats.batches,
+        s.stats.verdict_messages,
+        s.stats.overruns,
+        s.reloads,
+        s.failed_reloads
+    );
+    Ok(ExitCode::SUCCESS)
+}
