@@ -15,6 +15,11 @@ pub struct Args {
     #[arg(long, alias = "config", value_name = "FILE")]
     policy: PathBuf,
 
+    /// Only read the policy (and the lists it names), say what it does, and exit: 0 if it is
+    /// valid, 1 with the error otherwise. Needs no privileges.
+    #[arg(long)]
+    check: bool,
+
     /// Queue numbers to serve, `N` or `A-B`, one worker thread each; the same as
     /// `rules install` [default: 0 to CPUs - 1].
     #[arg(long, value_name = "A-B")]
@@ -67,6 +72,11 @@ pub struct Args {
 }
 
 pub fn run(a: Args) -> Result<ExitCode> {
+    if a.check {
+        let p = enforce::load_policy(&a.policy)?;
+        println!("{}: ok: {}", a.policy.display(), p.summary());
+        return Ok(ExitCode::SUCCESS);
+    }
     let Some(marks) = Marks::new(a.mark_shift) else {
         bail!("--mark-shift {}: expected 0 to {MAX_SHIFT}", a.mark_shift);
     };

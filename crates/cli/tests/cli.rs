@@ -409,3 +409,92 @@ fn closed_stdout_is_not_an_error() {
     let o = child.wait_with_output().unwrap();
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
 }
+
+/// The three policies the enforce interface promises, exactly as written there.
+const ISSUE_POLICIES: [&str; 3] = [
+    "# block every BitTorrent flow\ndefault = \"allow\"\n[[rule]]\napp = \"bittorrent\"\naction = \"drop\"\n",
+    "# block two torrents, allow everything else (hex or magnet)\ndefault = \"allow\"\n[[rule]]\ninfohashes = [\"0123456789abcdef0123456789abcdef01234567\", \"magnet:?xt=urn:btih:89abcdef0123456789abcdef0123456789abcdef\"]\naction = \"drop\"\n",
+    "# conscientious objection: do not help anyone find these torrents through the DHT\ndefault = \"allow\"\n[dht]\nrefuse = [\"0123456789abcdef0123456789abcdef01234567\"]\n",
+];
+
+fn check_policy(path: &Path) -> Output {
+    bin()
+        .args(["enforce", "--check", "--policy"])
+        .arg(path)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn documented_policies_check_ok() {
+    let d = tmp("policies");
+    let want = [
+        "default allow, 1 rule(s), 0 listed info-hash(es), 0 refused in the DHT",
+        "default allow, 1 rule(s), 2 listed info-hash(es), 0 refused in the DHT",
+        "default allow, 0 rule(s), 0 listed info-hash(es), 1 refused in the DHT",
+    ];
+    for (i, (text, want)) in ISSUE_POLICIES.iter().zip(want).enumerate() {
+        let p = d.join(format!("p{i}.toml"));
+        std::fs::write(&p, text).unwrap();
+        let o = check_policy(&p);
+        assert_eq!(o.status.code(), Some(0), "{text}\n{}", stderr(&o));
+        assert!(stdout(&o).contains(want), "{}", stdout(&o));
+    }
+    // --config is the same option
+    let o = bin()
+        .args(["enforce", "--check", "--config"])
+        .arg(d.join("p0.toml"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+}
+
+#[test]
+fn bad_policy_is_one_line_naming_file_and_place() {
+    let d = tmp("bad-policy");
+    let cases: [(&str, &str); 4] = [
+        (
+            "default = \"allow\"\n[[rule]]\naction = \"explode\"\n",
+            "bad.toml:3:",
+        ),
+        (
+            "default = \"allow\"\n[[rule]]\ninfohashes = [\"0123\"]\naction = \"drop\"\n",
+            "bad.toml:3:",
+        ),
+        ("default = \"allow\"\n[dht\n", "bad.toml:2:"),
+        (
+            "default = \"allow\"\n[[rule]]\ninfohash_files = [\"missing.txt\"]\naction = \"drop\"\n",
+            "missing.txt",
+        ),
+    ];
+    for (text, want) in cases {
+        let p = d.join("bad.toml");
+        std::fs::write(&p, text).unwrap();
+        let o = check_policy(&p);
+        let e = stderr(&o);
+        assert_eq!(o.status.code(), Some(1), "{text}\n{e}");
+        assert_eq!(e.trim_end().lines().count(), 1, "{e}");
+        assert_eq!(
+            e.matches(want).count(),
+            1,
+            "{text}\nwanted {want:?} once in {e}"
+        );
+    }
+    let o = check_policy(&d.join("absent.toml"));
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("absent.toml"), "{}", stderr(&o));
+}
+
+#[test]
+fn enforce_and_rules_usage_errors_exit_2() {
+    for args in [
+        &["enforce"][..],
+        &["enforce", "--policy", "p.toml", "--queues", "5-2"],
+        &["enforce", "--policy", "p.toml", "--queues", "x"],
+        &["rules", "install", "--hook", "sideways"],
+        &["rules", "install"],
+    ] {
+        let o = bin().args(args).output().unwrap();
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+    }
+}

@@ -118,7 +118,10 @@ impl Judge {
         if first_final {
             self.reported.insert(key);
             self.stats.count(&subject, d.action, dry_run);
-            if by_rule_logged || blocks_flow || d.logged != 0 {
+            // A dry run reports every decision about BitTorrent (what the policy would do),
+            // a real run only blocks and what rules ask to log.
+            let audit = dry_run && subject.verdict.is_bittorrent();
+            if by_rule_logged || blocks_flow || d.logged != 0 || audit {
                 self.events
                     .push(Event::decision(now_ns, policy, &subject, &key, &d, dry_run));
             }

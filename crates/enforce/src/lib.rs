@@ -89,7 +89,7 @@ impl Options {
 /// Why the daemon could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("{0}")]
+    #[error(transparent)]
     Policy(#[from] policy::Error),
     #[error("{0}: {1}")]
     Io(String, io::Error),
@@ -428,6 +428,12 @@ impl Worker {
                 t.merge(&self.judge.stats);
             }
             self.judge.stats = Stats::default();
+        }
+        // The flows still open, so that --flows holds every flow the daemon saw.
+        let mut open = Vec::new();
+        self.judge.engine_mut().finish(&mut |r| open.push(r));
+        if !open.is_empty() {
+            let _ = self.flows.send(open);
         }
         Ok(())
     }

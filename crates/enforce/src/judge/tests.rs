@@ -204,6 +204,27 @@ fn a_dry_run_lets_everything_through_and_says_what_it_would_do() {
 }
 
 #[test]
+fn a_dry_run_reports_allowed_bittorrent_too_a_real_run_does_not() {
+    for dry_run in [false, true] {
+        let mut t = T::new("default = \"allow\"\n");
+        t.dry_run = dry_run;
+        peer_connection(
+            &mut t,
+            sa("10.77.1.2:40000"),
+            sa("10.77.2.1:51413"),
+            InfoHash([7; 20]),
+        );
+        let events: Vec<String> = t.judge.events.iter().map(|e| e.to_json()).collect();
+        if dry_run {
+            assert_eq!(events.len(), 1, "{events:?}");
+            assert!(events[0].contains(r#""action":"allow""#), "{events:?}");
+        } else {
+            assert!(events.is_empty(), "{events:?}");
+        }
+    }
+}
+
+#[test]
 fn other_mark_bits_are_kept_and_reject_and_mark_actions() {
     let mut t = T::new("[[rule]]\nkind = \"peer-tcp\"\naction = \"mark\"\nmark = 5\n");
     let (c, s) = (sa("10.77.1.2:40000"), sa("10.77.2.1:51413"));
