@@ -69,6 +69,11 @@ pub struct Args {
     /// Packets waiting in each kernel queue at most (beyond, they pass unseen).
     #[arg(long, value_name = "N", default_value_t = 8192)]
     queue_maxlen: u32,
+
+    /// Most packets taken per wake-up and answered with one write (1: a read and a verdict
+    /// per packet, for comparison).
+    #[arg(long, value_name = "N", default_value_t = 128, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    batch: u16,
 }
 
 pub fn run(a: Args) -> Result<ExitCode> {
@@ -96,6 +101,7 @@ pub fn run(a: Args) -> Result<ExitCode> {
         ..Config::default()
     };
     o.queue.max_len = a.queue_maxlen;
+    o.batch = usize::from(a.batch);
     eprintln!("swarmwall enforce: serving queues {}", o.queues);
     let s = enforce::run_with_signals(&o)?;
     eprintln!(

@@ -267,7 +267,11 @@ impl<'a> Iterator for Messages<'a> {
                 let req_seq = body.get(12..16).map_or(seq, u32_ne);
                 Ok(Received::Ack {
                     seq: req_seq,
-                    result: if errno == 0 { Ok(()) } else { Err(-errno) },
+                    result: if errno == 0 {
+                        Ok(())
+                    } else {
+                        Err(errno.saturating_neg())
+                    },
                 })
             }
             MSG_PACKET => packet(body, start),
@@ -424,7 +428,8 @@ mod tests {
         w.bind(0);
         // the kernel's answer: NLMSG_ERROR with the request header echoed
         let req = w.bytes();
-        for errno in [0i32, -1] {
+        // (i32::MIN has no negation: found by the fuzz target)
+        for errno in [0i32, -1, i32::MIN] {
             let mut m = Vec::new();
             m.extend(((HDR + 4 + HDR) as u32).to_ne_bytes());
             m.extend(NLMSG_ERROR.to_ne_bytes());
@@ -434,7 +439,11 @@ mod tests {
             m.extend(errno.to_ne_bytes());
             m.extend(&req[..HDR]);
             let got = Messages::new(&m).next().unwrap().unwrap();
-            let want = if errno == 0 { Ok(()) } else { Err(1) };
+            let want = match errno {
+                0 => Ok(()),
+                -1 => Err(1),
+                _ => Err(i32::MAX),
+            };
             assert_eq!(
                 got,
                 Received::Ack {
