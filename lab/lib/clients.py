@@ -50,19 +50,49 @@ class Client:
     has_lsd = True
     encryptions = ("plain", "prefer", "require-rc4")
 
-    def __init__(self, host, cfg, torrent_path, content, seed, magnet=None):
+    def __init__(self, host, cfg, torrent_path, content, seed, magnet=None, extra=()):
+        """`extra`: more torrents for the same client, as (torrent path, magnet or None,
+        content path) — downloaded (or seeded) alongside the first."""
         self.host = host
         self.cfg = cfg
         self.torrent = Path(torrent_path) if torrent_path else None
         self.magnet = magnet
         self.content = Path(content)
         self.seed = seed
+        self.extra = [(Path(t) if t else None, m, Path(c)) for t, m, c in extra]
         self.dl = host.dir / "data"
         self.dl.mkdir(parents=True, exist_ok=True)
         self.proc = None
         self._done = False
         if seed:
-            shutil.copyfile(self.content, self.dl / self.content.name)
+            for c in [self.content] + [c for _, _, c in self.extra]:
+                shutil.copyfile(c, self.dl / c.name)
+
+    def extra_sources(self):
+        """What to add besides the first torrent: magnet links or .torrent paths."""
+        return [m or str(t) for t, m, _ in self.extra]
+
+    def verified(self, content, piece_len=1 << 16):
+        """The fraction of `content`'s pieces present in the download, byte for byte (a
+        preallocated or partly written file counts only what really arrived; the content is
+        pseudo-random, so zeros never match)."""
+        content = Path(content)
+        total = max(1, -(-content.stat().st_size // piece_len))
+        for name in (content.name, content.name + ".part"):
+            f = self.dl / name
+            if f.exists():
+                break
+        else:
+            return 0.0
+        have = 0
+        with open(content, "rb") as a, open(f, "rb") as b:
+            while True:
+                x = a.read(piece_len)
+                if not x:
+                    break
+                if b.read(piece_len) == x:
+                    have += 1
+        return have / total
 
     @classmethod
     def version(cls):
@@ -140,8 +170,8 @@ class Transmission(Client):
         rpc = ["transmission-remote", "127.0.0.1:9091"]
         if not netlab.wait_until(lambda: h.run(rpc + ["-l"], check=False).returncode == 0, 15):
             raise RuntimeError(f"{h}: transmission RPC did not come up")
-        what = self.magnet or str(self.torrent)
-        h.run(rpc + ["-a", what, "-w", str(self.dl)])
+        for what in [self.magnet or str(self.torrent)] + self.extra_sources():
+            h.run(rpc + ["-a", what, "-w", str(self.dl)])
         if self.seed:
             h.run(rpc + ["-t", "all", "-v"], check=False)
 
@@ -173,6 +203,7 @@ class Aria2(Client):
         if self.seed:
             argv += ["--check-integrity=true", "--bt-seed-unverified=true"]
         argv.append(self.magnet or str(self.torrent))
+        argv += self.extra_sources()
         self.proc = h.spawn(argv, "aria2c")
 
 
@@ -193,6 +224,7 @@ class Libtorrent(Client):
             conf["magnet"] = self.magnet
         elif self.torrent:
             conf["torrent"] = str(self.torrent)
+        conf["extra"] = [{"magnet": m} if m else {"torrent": str(t)} for t, m, _ in self.extra]
         path = h.dir / "lt.json"
         path.write_text(json.dumps(conf))
         self.status = h.dir / "status.json"
@@ -210,6 +242,7 @@ class DhtNode(Libtorrent):
     def __init__(self, host, cfg):
         self.host, self.cfg, self.seed = host, cfg, True
         self.magnet = self.torrent = None
+        self.extra = []
         self.dl = host.dir / "data"
         self.dl.mkdir(parents=True, exist_ok=True)
 
@@ -273,6 +306,7 @@ class Qbittorrent(Client):
         if self.seed:
             argv.append("--skip-hash-check")
         argv.append(self.magnet or str(self.torrent))
+        argv += self.extra_sources()
         self.proc = h.spawn(argv, "qbittorrent", env={"HOME": str(prof), "QT_QPA_PLATFORM": "offscreen"})
 
 
@@ -312,7 +346,7 @@ class Rtorrent(Client):
             "log.add_output = \"info\", \"main\"",
             # DHT nodes can be added only once the DHT runs, after the configuration is read.
             *[f"schedule2 = lab_dht_{i}, 2, 0, \"dht.add_node={n}\"" for i, n in enumerate(c.bootstrap)],
-            f"load.start_verbose = {self.magnet or self.torrent}",
+            *[f"load.start_verbose = {x}" for x in [self.magnet or self.torrent] + self.extra_sources()],
             "",
         ]))
         self.proc = h.spawn(["rtorrent", "-n", "-o", f"import={rc}"], "rtorrent",

@@ -5,7 +5,8 @@ every half second; stops on SIGTERM.
 
 Config keys: listen (ip), port, tcp, utp, dht, lsd, pex (bools), encryption
 ("plain" | "prefer" | "require-rc4" | "require-plaintext"), bootstrap (["ip:port"]),
-torrent (path) or magnet (uri), save (dir), seed (bool), peer_timeout (s), upnp off always.
+torrent (path) or magnet (uri), extra (more {torrent} or {magnet}), save (dir), seed (bool),
+peer_timeout (s), upnp off always.
 """
 
 import json
@@ -66,18 +67,22 @@ ses.add_extension("smart_ban")
 if cfg.get("pex", False):
     ses.add_extension("ut_pex")
 
-params = None
-if cfg.get("torrent"):
-    params = lt.add_torrent_params()
-    params.ti = lt.torrent_info(cfg["torrent"])
-elif cfg.get("magnet"):
-    params = lt.parse_magnet_uri(cfg["magnet"])
-handle = None
-if params is not None:
+def add(spec):
+    if spec.get("torrent"):
+        params = lt.add_torrent_params()
+        params.ti = lt.torrent_info(spec["torrent"])
+    elif spec.get("magnet"):
+        params = lt.parse_magnet_uri(spec["magnet"])
+    else:
+        return None
     params.save_path = cfg["save"]
     if cfg.get("seed"):
         params.flags |= lt.torrent_flags.seed_mode
-    handle = ses.add_torrent(params)
+    return ses.add_torrent(params)
+
+
+handle = add(cfg)
+extra = [add(x) for x in cfg.get("extra", [])]
 
 running = True
 

@@ -58,10 +58,11 @@ def clean_stale(net):
 
 
 class Host:
-    def __init__(self, lab, name, last_octet):
+    def __init__(self, lab, name, last_octet, net=None):
         self.lab = lab
         self.name = name
-        self.ip = f"10.77.{lab.net}.{last_octet}"
+        self.net = net or lab.net
+        self.ip = f"10.77.{self.net}.{last_octet}"
         self.ns = f"{PREFIX}{lab.net}-{name}"
         self.dir = lab.work / name
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -71,7 +72,7 @@ class Host:
 
     def add_address(self, last_octet):
         """Gives the host another address on its link (several nodes in one namespace)."""
-        ip = f"10.77.{self.lab.net}.{last_octet}"
+        ip = f"10.77.{self.net}.{last_octet}"
         self.run(["ip", "addr", "add", f"{ip}/24", "dev", "eth0"])
         return ip
 
@@ -106,25 +107,55 @@ class Lab:
         sw("ip", "link", "set", "br0", "up")
         return self
 
-    def host(self, name, last_octet):
-        h = Host(self, name, last_octet)
-        run(["ip", "netns", "add", h.ns])
-        n = len(self.hosts)
+    def bridge(self, name):
+        """Another bridge in the switch namespace (a second network, joined by a router)."""
+        sw = lambda *a: run(list(a), ns=self.switch)
+        sw("ip", "link", "add", name, "type", "bridge", "mcast_snooping", "0", "stp_state", "0")
+        sw("ip", "link", "set", name, "up")
+
+    def _leg(self, h, dev, bridge, ip, isolated=False):
+        """A veth from host `h` (named `dev` there) to a port of `bridge`."""
+        n = self._legs = getattr(self, "_legs", 0) + 1
         a, b = f"{PREFIX}{self.net}h{n}", f"{PREFIX}{self.net}p{n}"
         run(["ip", "link", "add", a, "type", "veth", "peer", "name", b])
         run(["ip", "link", "set", a, "netns", h.ns])
         run(["ip", "link", "set", b, "netns", self.switch])
-        h.run(["ip", "link", "set", a, "name", "eth0"])
-        h.run(["ip", "link", "set", "lo", "up"])
-        h.run(["ip", "addr", "add", f"{h.ip}/24", "dev", "eth0"])
-        h.run(["ip", "link", "set", "eth0", "up"])
-        # Multicast (LSD) and broadcast leave through eth0.
-        h.run(["ip", "route", "add", "224.0.0.0/4", "dev", "eth0"])
-        run(["ip", "link", "set", b, "master", "br0"], ns=self.switch)
+        h.run(["ip", "link", "set", a, "name", dev])
+        h.run(["ip", "addr", "add", f"{ip}/24", "dev", dev])
+        h.run(["ip", "link", "set", dev, "up"])
+        run(["ip", "link", "set", b, "master", bridge], ns=self.switch)
+        if isolated:
+            # An isolated port reaches only the bridge's non-isolated ports (the router).
+            run(["bridge", "link", "set", "dev", b, "isolated", "on"], ns=self.switch)
         run(["ip", "link", "set", b, "up"], ns=self.switch)
         # Captured frames should be what is on the wire, not offload super-packets.
-        for ns, dev in ((h.ns, "eth0"), (self.switch, b)):
-            run(["ethtool", "-K", dev, "gro", "off", "gso", "off", "tso", "off"], ns=ns, check=False)
+        for ns, d in ((h.ns, dev), (self.switch, b)):
+            run(["ethtool", "-K", d, "gro", "off", "gso", "off", "tso", "off"], ns=ns, check=False)
+
+    def host(self, name, last_octet, bridge="br0", net=None, gateway=None, isolated=False):
+        """A host on `bridge`, address 10.77.<net>.<last_octet> (net: the lab's by default);
+        `gateway`: its default route; `isolated`: it cannot reach the bridge's other isolated
+        hosts, only the others (a router)."""
+        h = Host(self, name, last_octet, net)
+        run(["ip", "netns", "add", h.ns])
+        h.run(["ip", "link", "set", "lo", "up"])
+        self._leg(h, "eth0", bridge, h.ip, isolated)
+        # Multicast (LSD) and broadcast leave through eth0.
+        h.run(["ip", "route", "add", "224.0.0.0/4", "dev", "eth0"])
+        if gateway:
+            h.run(["ip", "route", "add", "default", "via", gateway])
+        self.hosts[name] = h
+        return h
+
+    def router(self, name, legs):
+        """A router with one leg per (bridge, net, last_octet): eth0, eth1, ... forwarding."""
+        bridge, net, octet = legs[0]
+        h = Host(self, name, octet, net)
+        run(["ip", "netns", "add", h.ns])
+        h.run(["ip", "link", "set", "lo", "up"])
+        for i, (bridge, net, octet) in enumerate(legs):
+            self._leg(h, f"eth{i}", bridge, f"10.77.{net}.{octet}")
+        h.run(["sysctl", "-qw", "net.ipv4.ip_forward=1"])
         self.hosts[name] = h
         return h
 

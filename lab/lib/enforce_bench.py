@@ -1,0 +1,283 @@
+"""Benchmarks of `swarmwall enforce` on the router of a lab network (see enforce_lab.py).
+
+* other traffic: iperf3 TCP and UDP, HTTP and HTTPS downloads (nginx, curl), new HTTP
+  connections per second and DNS queries per second (dnsmasq; a new UDP flow per query),
+  through the router without swarmwall and with it (rules installed, daemon blocking all
+  BitTorrent), alternating, several rounds; the median of each, and the ratio;
+* the share of packets that reached user space in long transfers (iperf3 TCP, and a 64 MiB
+  BitTorrent download, plaintext and encrypted) — the kernel's own rule counters;
+* the daemon's rate with one worker: a flood of small UDP datagrams, each on a new flow (a new
+  source port), so every one is queued; packets judged per second while the queue is never
+  empty, read from the daemon's statistics.
+
+Numbers depend on the machine; the output says what ran. Nothing here is a pass/fail test.
+"""
+
+import json
+import os
+import shutil
+import statistics
+import time
+from pathlib import Path
+
+from . import netlab
+from .clients import Libtorrent
+from .enforce_lab import LIB, NETS, POLICY_ALL, Swarmwall, run_download, traffic_lab, userspace_share
+
+PROBE = LIB / "traffic_probe.py"
+PY = "/usr/bin/python3"
+
+
+def nginx_conf(work, ip):
+    www = work / "www"
+    www.mkdir(parents=True, exist_ok=True)
+    (www / "small").write_bytes(b"x" * 1024)
+    with open(www / "big", "wb") as f:
+        f.truncate(1 << 30)  # sparse: served from the page cache, the disk is not measured
+    key, crt = work / "key.pem", work / "crt.pem"
+    netlab.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                "-subj", "/CN=bench.test", "-keyout", str(key), "-out", str(crt)])
+    tmp = work / "nginx-tmp"
+    tmp.mkdir(exist_ok=True)
+    conf = work / "nginx.conf"
+    conf.write_text(f"""daemon off;
+worker_processes 1;
+pid {work}/nginx.pid;
+error_log {work}/nginx.err;
+events {{}}
+http {{
+  access_log off;
+  sendfile on;
+  client_body_temp_path {tmp}; proxy_temp_path {tmp}; fastcgi_temp_path {tmp};
+  uwsgi_temp_path {tmp}; scgi_temp_path {tmp};
+  server {{
+    listen {ip}:80;
+    listen {ip}:443 ssl;
+    ssl_certificate {crt};
+    ssl_certificate_key {key};
+    root {www};
+  }}
+}}
+""")
+    return conf
+
+
+def iperf(client, server, udp):
+    argv = ["iperf3", "-c", server.ip, "-t", "6", "-J"]
+    if udp:
+        argv += ["-u", "-b", "0", "-l", "1400"]
+    js = json.loads(client.run(argv, timeout=30).stdout)
+    end = js["end"]
+    if udp:
+        s = end["sum"]
+        return s["bits_per_second"] * (1 - s.get("lost_percent", 0) / 100)
+    return end["sum_received"]["bits_per_second"]
+
+
+def curl(client, url):
+    r = client.run(["curl", "-sk", "-o", "/dev/null", "-w", "%{speed_download}", "--max-time", "30", url],
+                   timeout=40)
+    return float(r.stdout) * 8
+
+
+def probe(host, *args):
+    r = host.run([PY, str(PROBE), *map(str, args)], timeout=120)
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+def measure(client, server):
+    """One round of every kind of traffic: {name: rate} (bits/s or per second)."""
+    m = {}
+    m["iperf3_tcp_bits"] = iperf(client, server, False)
+    m["iperf3_udp_bits"] = iperf(client, server, True)
+    m["http_bits"] = curl(client, f"http://{server.ip}/big")
+    m["https_bits"] = curl(client, f"https://{server.ip}/big")
+    c = probe(client, "connections", server.ip, 80, 300)
+    m["http_connections_per_second"] = c["per_second"] if c["ok"] == c["requests"] else 0.0
+    d = probe(client, "dns", server.ip, "bench.test", 1000)
+    m["dns_queries_per_second"] = d["per_second"] if d["answered"] == d["queries"] else 0.0
+    return m
+
+
+def run_traffic(rounds=3, out=None, log=print):
+    work = Path("/tmp/swarmwall-enforce") / "bench-traffic"
+    shutil.rmtree(work, ignore_errors=True)
+    result = {"bench": "traffic", "rounds": rounds}
+    with netlab.Lab(NETS["traffic"], work) as lab:
+        router, client, server = traffic_lab(lab, work)
+        conf = nginx_conf(work, server.ip)
+        server.spawn(["nginx", "-c", str(conf)], "nginx")
+        server.spawn(["iperf3", "-s", "-B", server.ip], "iperf3-server")
+        server.spawn(["dnsmasq", "-k", "-C", "/dev/null", "--no-resolv", "--no-hosts",
+                      f"--listen-address={server.ip}", "--bind-interfaces", "--user=root",
+                      "--address=/bench.test/10.77.99.1", f"--pid-file={work}/dnsmasq.pid"], "dnsmasq")
+        time.sleep(1.5)
+        runs = {"without": [], "with": []}
+        shares = []
+        for i in range(rounds):
+            for state in ("without", "with"):
+                sw = None
+                if state == "with":
+                    (work / f"sw-{i}").mkdir()
+                    sw = Swarmwall(lab, router, work / f"sw-{i}", POLICY_ALL)
+                    sw.install()
+                    sw.start()
+                m = measure(client, server)
+                if sw:
+                    shares.append(userspace_share(sw.counters()))
+                    sw.stop()
+                    sw.remove()
+                log(f"  round {i + 1} {state} swarmwall: " + ", ".join(f"{k} {v:.4g}" for k, v in m.items()))
+                runs[state].append(m)
+        med = {s: {k: statistics.median(r[k] for r in rs) for k in rs[0]} for s, rs in runs.items()}
+        result["median"] = med
+        result["ratio"] = {k: round(med["with"][k] / med["without"][k], 4) if med["without"][k] else None
+                           for k in med["without"]}
+        q = sum(a for a, _ in shares)
+        t = sum(b for _, b in shares)
+        result["userspace_all_traffic"] = {"queued": q, "packets": t, "share": round(q / t, 5) if t else None}
+        result["runs"] = runs
+    if out:
+        with open(out, "a") as f:
+            f.write(json.dumps(result) + "\n")
+    return result
+
+
+def run_flood(packets=200_000, batch=128, out=None, log=print):
+    """One worker (queue 0), a flood of new UDP flows; the judged rate while backlogged.
+    `batch` 1 answers every packet on its own (as a queue library without batch verdicts)."""
+    work = Path("/tmp/swarmwall-enforce") / f"bench-flood-{batch}"
+    shutil.rmtree(work, ignore_errors=True)
+    result = {"bench": "flood", "packets": packets, "workers": 1, "batch": batch}
+    with netlab.Lab(NETS["traffic"], work) as lab:
+        router, client, server = traffic_lab(lab, work)
+        server.run(["iptables", "-w", "-A", "INPUT", "-p", "udp", "--dport", "9", "-j", "DROP"])
+        sw = Swarmwall(lab, router, work, POLICY_ALL, queues="0-0",
+                       args=["--queue-maxlen", "262144", "--stats-every", "1", "--batch", str(batch)])
+        sw.install()
+        sw.start()
+        time.sleep(0.5)
+        samples = []
+        flood = client.spawn([PY, str(PROBE), "flood", client.ip, server.ip, str(packets)], "flood")
+        last = None
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            st = sw.stats().get("packets")
+            if st is not None and st != last:
+                samples.append((time.time(), st))
+                last = st
+            if flood.poll() is not None and len(samples) > 2 and time.time() - samples[-1][0] > 2.5:
+                break
+            time.sleep(0.05)
+        sent = json.loads((client.dir / "flood.log").read_text().strip().splitlines()[-1])
+        arrived = server.run(["iptables", "-w", "-L", "INPUT", "-n", "-v", "-x"]).stdout
+        arrived = sum(int(l.split()[0]) for l in arrived.splitlines()[2:] if "dpt:9" in l)
+        sw.stop()
+        sw.remove()
+        stats = sw.stats()
+    # The best rate between consecutive statistics writes (one a second) while work was
+    # waiting: the daemon judges as fast as it can only while the queue is not empty.
+    rates = [(b[1] - a[1]) / (b[0] - a[0]) for a, b in zip(samples, samples[1:]) if b[0] > a[0]]
+    result.update({
+        "sender": sent,
+        "judged": stats.get("packets"),
+        "arrived_at_server": arrived,
+        "passed_unjudged": max(0, arrived - (stats.get("packets") or 0)),
+        "overruns": stats.get("overruns"),
+        "flows": stats.get("flows"),
+        "judged_per_second_best": round(max(rates), 1) if rates else None,
+        "judged_per_second_median": round(statistics.median(rates), 1) if rates else None,
+        "judged_per_second_overall": round((samples[-1][1] - samples[0][1]) / (samples[-1][0] - samples[0][0]), 1)
+        if len(samples) > 1 and samples[-1][0] > samples[0][0] else None,
+    })
+    if out:
+        with open(out, "a") as f:
+            f.write(json.dumps(result) + "\n")
+    return result
+
+
+def run_long_bt(out=None, log=print):
+    """64 MiB BitTorrent downloads (libtorrent leecher, plaintext and encrypted), policy
+    listing the other torrent: the share of the transfer's packets that were queued."""
+    res = []
+    for mode in ("plain", "mse"):
+        r = run_download(mode, "hashes", clients=[Libtorrent], window=180, size_kb=64 << 10, out=None)
+        res.append({"mode": mode, "ok": r["ok"], "have": r["have"], "userspace": r["userspace"],
+                    "complete_seconds": r.get("complete_seconds")})
+        log(f"  64 MiB {mode}: {r['userspace']}")
+    result = {"bench": "long-bittorrent", "runs": res}
+    if out:
+        with open(out, "a") as f:
+            f.write(json.dumps(result) + "\n")
+    return result
+
+
+def write_doc(results, path):
+    """docs/enforce.md from one `lab/enforce bench` run."""
+    traffic = next((r for r in results if r["bench"] == "traffic"), None)
+    floods = [r for r in results if r["bench"] == "flood"]
+    flood = next((r for r in floods if r["batch"] > 1), None)
+    single = next((r for r in floods if r["batch"] == 1), None)
+    longbt = next((r for r in results if r["bench"] == "long-bittorrent"), None)
+    cpu = ""
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    L = ["# swarmwall enforce: measured cost", "",
+         "Generated by `sudo lab/enforce bench` (lab/lib/enforce_bench.py); rerun it to refresh.",
+         f"Machine: {os.cpu_count()} CPUs ({cpu}), {time.strftime('%Y-%m-%d')}. Everything — "
+         "clients, router, daemon, servers — shares these CPUs, so these are lower bounds for a "
+         "router with cores of its own.", ""]
+    if traffic:
+        names = {"iperf3_tcp_bits": ("iperf3 TCP", "Gbit/s", 1e-9),
+                 "iperf3_udp_bits": ("iperf3 UDP (1400-byte datagrams, received)", "Gbit/s", 1e-9),
+                 "http_bits": ("HTTP download, 1 GiB (nginx, curl)", "Gbit/s", 1e-9),
+                 "https_bits": ("HTTPS download, 1 GiB", "Gbit/s", 1e-9),
+                 "http_connections_per_second": ("HTTP requests, a new connection each", "per s", 1),
+                 "dns_queries_per_second": ("DNS queries, a new UDP flow each (dnsmasq)", "per s", 1)}
+        L += ["## Other traffic through the router", "",
+              f"Median of {traffic['rounds']} alternating rounds without and with swarmwall (rules on "
+              "FORWARD, daemon on 2 queues, policy \"block all BitTorrent\"). Goal: with ≥ 97% of without.", "",
+              "| traffic | without | with | with / without |", "|---|---:|---:|---:|"]
+        for k, (label, unit, f) in names.items():
+            a, b = traffic["median"]["without"][k], traffic["median"]["with"][k]
+            L.append(f"| {label} | {a * f:.3g} {unit} | {b * f:.3g} {unit} | {traffic['ratio'][k]:.1%} |")
+        u = traffic["userspace_all_traffic"]
+        L += ["", f"Packets of all that traffic that reached user space: {u['queued']} of {u['packets']} "
+              f"({u['share']:.3%}).", ""]
+    if longbt:
+        L += ["## Share of a long transfer that reaches user space", "",
+              "A libtorrent leecher downloads a 64 MiB torrent from a libtorrent seeder through the "
+              "router (policy: another torrent listed). Packets queued to the daemon / packets of "
+              "the SWARMWALL chain (kernel counters). Goal: under 1%.", "",
+              "| connection | queued | packets | share | download complete |", "|---|---:|---:|---:|---|"]
+        for r in longbt["runs"]:
+            u = r["userspace"]
+            label = {"plain": "plaintext TCP", "mse": "encrypted (MSE/PE, RC4 required)"}[r["mode"]]
+            L.append(f"| {label} | {u['queued']} | {u['packets']} | {u['share']:.3%} | "
+                     f"{'yes' if r['ok'] else 'no'} ({r['complete_seconds']} s) |")
+        L.append("")
+    if flood:
+        L += ["## Daemon rate, one worker", "",
+              f"{flood['packets']} UDP datagrams of 32 bytes, each from another source port (new flows "
+              f"until the 64 512 ports wrap), sent by a raw socket as fast as it goes "
+              f"({flood['sender']['per_second']:.0f}/s); one queue, one worker, up to {flood['batch']} packets "
+              f"per wake-up; every datagram queued.", "",
+              f"- packets judged per second (best 1 s interval): {flood['judged_per_second_best']:.0f}",
+              f"- median over the flood: {flood['judged_per_second_median']:.0f}; overall "
+              f"{flood['judged_per_second_overall']:.0f}",
+              f"- judged {flood['judged']}, arrived at the server {flood['arrived_at_server']}, "
+              f"passed unjudged because the queue was full (fail-open): {flood['passed_unjudged']}",
+              "", "Each judged packet is one new flow for the first 64 512, so the same figure is "
+              "the rate of new flows per second one worker sustains.", ""]
+        if single:
+            L += [f"The same flood answered one packet at a time (`--batch 1`: a read and a verdict "
+                  f"per packet, what a queue library without batch verdicts does): "
+                  f"{single['judged_per_second_best']:.0f} per second (best 1 s interval), "
+                  f"{single['passed_unjudged']} passed unjudged. This is why the queue code is "
+                  f"swarmwall's own (crates/netfilter/src/queue).", ""]
+    Path(path).write_text("\n".join(L))
