@@ -192,29 +192,40 @@ impl Ruleset {
             "-A {CHAIN} -m mark --mark {} -j RETURN",
             mk(state::SEEN)
         ));
+        // A packet back from the daemon with a flow decision: remember it in the flow's
+        // conntrack mark, and apply it to this packet from its own mark — a packet without a
+        // conntrack entry (untracked, invalid) must not go round to the queue again.
         line(format!(
             "-A {CHAIN} -m mark ! --mark 0x0/{mask:#x} -j CONNMARK --save-mark --nfmask {mask:#x} --ctmask {mask:#x}"
-        ));
-        line(format!(
-            "-A {CHAIN} -m connmark --mark {} -j RETURN",
-            mk(state::ALLOW)
-        ));
-        line(format!(
-            "-A {CHAIN} -m connmark --mark {} -j DROP",
-            mk(state::DROP)
-        ));
-        line(format!(
-            "-A {CHAIN} -p tcp -m connmark --mark {} -j REJECT --reject-with tcp-reset",
-            mk(state::REJECT)
         ));
         let unreachable = match family {
             Family::V4 => "icmp-port-unreachable",
             Family::V6 => "icmp6-port-unreachable",
         };
+        let blocks = |matcher: &str| {
+            [
+                format!("-A {CHAIN} -m {matcher} --mark {} -j DROP", mk(state::DROP)),
+                format!(
+                    "-A {CHAIN} -p tcp -m {matcher} --mark {} -j REJECT --reject-with tcp-reset",
+                    mk(state::REJECT)
+                ),
+                format!(
+                    "-A {CHAIN} -m {matcher} --mark {} -j REJECT --reject-with {unreachable}",
+                    mk(state::REJECT)
+                ),
+            ]
+        };
+        blocks("mark").into_iter().for_each(&mut line);
+        // Allowed, marked, or anything else: judged once, never queued again.
         line(format!(
-            "-A {CHAIN} -m connmark --mark {} -j REJECT --reject-with {unreachable}",
-            mk(state::REJECT)
+            "-A {CHAIN} -m mark ! --mark 0x0/{mask:#x} -j RETURN"
         ));
+        // A packet not judged yet, of a flow decided before.
+        line(format!(
+            "-A {CHAIN} -m connmark --mark {} -j RETURN",
+            mk(state::ALLOW)
+        ));
+        blocks("connmark").into_iter().for_each(&mut line);
         let marked = format!("{:#x}/{:#x}", m.value(state::MARK), m.value(state::MARK));
         line(format!(
             "-A {CHAIN} -m connmark --mark {marked} -j CONNMARK --restore-mark --nfmask {mask:#x} --ctmask {mask:#x}"
@@ -279,6 +290,20 @@ impl Ruleset {
                 "\t\tmeta mark & {mask:#010x} == {v:#010x} ct mark set ct mark & {keep:#010x} | {v:#010x}"
             );
         }
+        // This packet's own decision (also without a conntrack entry: never queued twice).
+        let pm = |st: u32| format!("meta mark & {mask:#010x} == {:#010x}", m.value(st));
+        let _ = writeln!(s, "\t\t{} drop", pm(state::DROP));
+        let _ = writeln!(
+            s,
+            "\t\t{} meta l4proto tcp reject with tcp reset",
+            pm(state::REJECT)
+        );
+        let _ = writeln!(
+            s,
+            "\t\t{} reject with icmpx type port-unreachable",
+            pm(state::REJECT)
+        );
+        let _ = writeln!(s, "\t\tmeta mark & {mask:#010x} != 0x00000000 accept");
         let ct = |st: u32| format!("ct mark & {mask:#010x} == {:#010x}", m.value(st));
         let _ = writeln!(s, "\t\t{} accept", ct(state::ALLOW));
         let _ = writeln!(s, "\t\t{} drop", ct(state::DROP));
@@ -555,28 +580,50 @@ mod tests {
         let lines: Vec<&str> = t.lines().collect();
         assert_eq!(lines[0], "*filter");
         assert_eq!(lines[1], ":SWARMWALL - [0:0]");
-        // judged packets go on; decisions are saved, then applied; the rest is queued
+        // judged packets go on; decisions are saved, then applied from the packet's mark (a
+        // packet without conntrack entry too: never queued twice); then from the flow's; the
+        // rest is queued
         assert_eq!(
             lines[3],
             "-A SWARMWALL -m mark --mark 0x1000000/0x1f000000 -j RETURN"
         );
         assert!(lines[4].contains("CONNMARK --save-mark --nfmask 0x1f000000 --ctmask 0x1f000000"));
-        assert!(lines[6].ends_with("--mark 0x3000000/0x1f000000 -j DROP"));
-        assert!(lines[7].contains("-p tcp") && lines[7].ends_with("--reject-with tcp-reset"));
-        assert!(lines[8].ends_with("icmp-port-unreachable"));
         assert_eq!(
-            lines[11],
+            lines[5],
+            "-A SWARMWALL -m mark --mark 0x3000000/0x1f000000 -j DROP"
+        );
+        assert!(
+            lines[6].contains("-p tcp -m mark") && lines[6].ends_with("--reject-with tcp-reset")
+        );
+        assert!(lines[7].contains("-m mark") && lines[7].ends_with("icmp-port-unreachable"));
+        assert_eq!(
+            lines[8],
+            "-A SWARMWALL -m mark ! --mark 0x0/0x1f000000 -j RETURN"
+        );
+        assert_eq!(
+            lines[9],
+            "-A SWARMWALL -m connmark --mark 0x2000000/0x1f000000 -j RETURN"
+        );
+        assert!(lines[10].ends_with("-m connmark --mark 0x3000000/0x1f000000 -j DROP"));
+        assert!(lines[11].contains("-p tcp -m connmark") && lines[11].ends_with("tcp-reset"));
+        assert!(lines[12].contains("-m connmark") && lines[12].ends_with("icmp-port-unreachable"));
+        assert!(
+            lines[13]
+                .contains("-m connmark --mark 0x10000000/0x10000000 -j CONNMARK --restore-mark")
+        );
+        assert_eq!(
+            lines[15],
             "-A SWARMWALL -j NFQUEUE --queue-balance 0:1 --queue-bypass"
         );
         // only the missing hook's jumps, first in the chain
         assert_eq!(
-            &lines[12..14],
+            &lines[16..18],
             [
                 "-I FORWARD 1 -p udp -j SWARMWALL",
                 "-I FORWARD 1 -p tcp -j SWARMWALL"
             ]
         );
-        assert_eq!(lines[14], "COMMIT");
+        assert_eq!(lines[18], "COMMIT");
         let v6 = rules(&[Hook::Output], "2").iptables_restore(Family::V6, &[]);
         assert!(v6.contains("icmp6-port-unreachable"));
         assert!(v6.contains("-j NFQUEUE --queue-num 2 --queue-bypass"));
@@ -603,8 +650,16 @@ mod tests {
         assert!(t.contains("queue num 0-3 bypass"));
         assert!(t.contains("type filter hook forward priority filter - 5"));
         assert!(!t.contains("hook output"));
+        // a packet's own decision applies without conntrack, and never queues it again
+        assert!(t.contains("meta mark & 0x1f000000 == 0x03000000 drop"));
+        assert!(t.contains("meta mark & 0x1f000000 != 0x00000000 accept"));
         // the queue comes after every decision
         let q = t.find("queue num").unwrap();
+        assert!(
+            t.find("meta mark & 0x1f000000 != 0x00000000 accept")
+                .unwrap()
+                < q
+        );
         assert!(t.rfind("ct mark &").unwrap() < q);
     }
 }
