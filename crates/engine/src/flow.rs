@@ -377,7 +377,13 @@ impl Verdict {
 /// Rarely needed per-flow facts, kept out of line.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Extra {
+    /// Every info-hash the flow named or was attributed to (its record's list).
     pub infohashes: Vec<InfoHash>,
+    /// Those of them that are the connection's own: carried by a handshake or a tracker
+    /// request, or attributed to an encrypted connection — not those that DHT messages on the
+    /// same socket named (a UDP socket's DHT traffic is about other torrents than the uTP
+    /// connection it shares a 5-tuple with).
+    pub own_infohashes: Vec<InfoHash>,
     /// Peer ids seen from the lo and hi endpoints.
     pub peer_ids: [Option<PeerId>; 2],
 }

@@ -184,7 +184,7 @@ impl Engine {
             client: k.addr(c),
             server: k.addr(s),
             verdict: &f.verdict,
-            infohashes: f.extra.as_ref().map_or(&[][..], |e| &e.infohashes[..]),
+            infohashes: f.extra.as_ref().map_or(&[][..], |e| &e.own_infohashes[..]),
             detecting: f.detect.is_some(),
             packets: u64::from(f.packets[0]) + u64::from(f.packets[1]),
         })

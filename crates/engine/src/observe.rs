@@ -61,8 +61,10 @@ pub struct FlowView<'a> {
     pub client: SocketAddr,
     pub server: SocketAddr,
     pub verdict: &'a Verdict,
-    /// Info-hashes the flow carried, or, for an encrypted flow, those its responder's
-    /// endpoint was learned for.
+    /// The connection's own info-hashes: carried by its handshake or tracker requests, or,
+    /// for an encrypted flow, those its responder's endpoint was learned for. Not those that
+    /// DHT messages on the same socket named: those are each packet's
+    /// ([`PacketFacts::infohashes`]), and the flow record lists them all.
     pub infohashes: &'a [InfoHash],
     /// Whether some detector still reads the flow: until it stops, later packets may add to
     /// the verdict.

@@ -1306,6 +1306,40 @@ fn each_packet_says_what_it_carried() {
     assert_eq!(run.engine.last_flow(), None);
 }
 
+/// One UDP socket pair speaking DHT about one torrent and uTP for another: the connection is
+/// about the second only (the lab's DHT swarm, libtorrent and transmission); the record lists
+/// both.
+#[test]
+fn dht_on_a_utp_socket_names_torrents_the_connection_is_not_about() {
+    let (a, b) = (sa("10.77.0.2:6881"), sa("10.77.0.3:51413"));
+    let other = InfoHash([7; 20]);
+    let mut run = Run::new();
+    run.send(&build::udp(a, b, &krpc_get_peers(b"xy")));
+    assert_eq!(run.engine.last().infohashes, vec![HASH]);
+    let (key, _) = run.engine.last_flow().unwrap();
+    assert!(run.engine.flow(&key).unwrap().infohashes.is_empty());
+    run.send(&build::udp(
+        a,
+        b,
+        &utp::emit(Type::Syn, 100, 1_000, 0, 65535, 1, 0, &[]),
+    ));
+    run.send(&build::udp(
+        b,
+        a,
+        &utp::emit(Type::State, 100, 9_000, 10, 65535, 500, 1, &[]),
+    ));
+    let hs = handshake::emit(Reserved::default(), other, PeerId(*b"-LT2080-eeeeeeeeeeee"));
+    run.send(&build::udp(
+        a,
+        b,
+        &utp::emit(Type::Data, 101, 2_000, 10, 65535, 2, 500, &hs),
+    ));
+    assert_eq!(run.engine.last().infohashes, vec![other]);
+    assert_eq!(run.engine.flow(&key).unwrap().infohashes, &[other]);
+    let (recs, _) = run.finish();
+    assert_eq!(recs[0].infohashes, vec![HASH, other]);
+}
+
 #[test]
 fn an_encrypted_flow_is_attributed_but_its_packets_carry_nothing() {
     let (c, s) = (sa("10.77.0.2:40000"), sa("10.77.0.1:23456"));

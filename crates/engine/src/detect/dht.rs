@@ -44,7 +44,7 @@ impl Dht {
                 match q.method {
                     Method::GetPeers { info_hash, .. } => {
                         ctx.packet.dht = Some(DhtMessage::GetPeers);
-                        ctx.infohash(info_hash);
+                        ctx.mention(info_hash);
                         self.remember(msg.transaction, info_hash);
                     }
                     Method::AnnouncePeer {
@@ -53,7 +53,7 @@ impl Dht {
                         implied_port,
                     } => {
                         ctx.packet.dht = Some(DhtMessage::AnnouncePeer);
-                        ctx.infohash(info_hash);
+                        ctx.mention(info_hash);
                         self.remember(msg.transaction, info_hash);
                         let port = if implied_port {
                             Some(ctx.src.port())
@@ -88,7 +88,7 @@ impl Dht {
                 }
                 // BEP 51 samples name torrents the node knows of; the packet is not about them.
                 for h in r.samples() {
-                    ctx.attribute(h);
+                    ctx.note(h);
                 }
             }
             Body::Error { .. } => {

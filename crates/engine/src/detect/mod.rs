@@ -250,10 +250,23 @@ impl Ctx<'_> {
     /// Records an info-hash the flow is attributed to (carried by it, or, for an encrypted
     /// flow, one its responder's endpoint was learned for).
     pub fn attribute(&mut self, h: InfoHash) {
-        let extra = self.extra.get_or_insert_with(Default::default);
-        if extra.infohashes.len() < MAX_INFOHASHES_PER_FLOW && !extra.infohashes.contains(&h) {
-            extra.infohashes.push(h);
+        self.note(h);
+        if let Some(extra) = self.extra.as_mut() {
+            push_new(&mut extra.own_infohashes, h);
         }
+    }
+
+    /// Records an info-hash a DHT message on this packet names: the packet's, and listed in
+    /// the flow's record, but not the flow's own (see [`Extra::own_infohashes`]).
+    pub fn mention(&mut self, h: InfoHash) {
+        self.packet.infohash(h);
+        self.note(h);
+    }
+
+    /// Lists an info-hash in the flow's record only.
+    pub fn note(&mut self, h: InfoHash) {
+        let extra = self.extra.get_or_insert_with(Default::default);
+        push_new(&mut extra.infohashes, h);
     }
 
     /// Records the peer id of the endpoint on `side`.
@@ -346,4 +359,11 @@ fn assess_with(
         _ => {}
     }
     a
+}
+
+/// Appends `h` unless present or the list is full.
+fn push_new(list: &mut Vec<InfoHash>, h: InfoHash) {
+    if list.len() < MAX_INFOHASHES_PER_FLOW && !list.contains(&h) {
+        list.push(h);
+    }
 }
