@@ -138,13 +138,12 @@ class Swarmwall:
 
 def userspace_share(rows):
     """Of the packets that entered the chain once (not counting their second pass after a
-    verdict), the share that was queued to user space."""
+    verdict), the share that was queued to user space: first passes either match a rule on
+    the flow's conntrack mark (decided in the kernel) or are queued."""
     queued = sum(n for t, n, _ in rows if t == "NFQUEUE")
-    # Second passes hit the first two rules (judged-mark RETURN, save); packets of decided
-    # flows one of the rest (a marked flow's packets two: restore, then RETURN).
-    decided = sum(n for i, (t, n, _) in enumerate(rows) if i >= 2 and t not in ("NFQUEUE", "CONNMARK"))
-    total = queued + decided
-    return queued, total
+    # (a marked flow's packets match two connmark rules: restore, then RETURN)
+    decided = sum(n for t, n, line in rows if " connmark match " in f" {line} " and t != "CONNMARK")
+    return queued, queued + decided
 
 
 def build(lab, net, work, mode, clients, rng, size_kb):
@@ -450,7 +449,7 @@ def run_reload(out=None, log=print):
     with guarded_traffic("reload") as (lab, work, client, server, sw, http):
         time.sleep(1)
         conns = client.spawn(["/usr/bin/python3", str(LIB / "traffic_probe.py"), "connections",
-                              server.ip, "8080", "300"], "connections")
+                              server.ip, "8080", "3000"], "connections")
         bad = 'default = "allow"\n[[rule]]\napp = "bittorrent"\naction = "explode"\n'
         for i in range(10):
             sw.policy.write_text(bad if i % 2 == 0 else policy_hashes("ab" * 20))
@@ -476,6 +475,40 @@ def run_reload(out=None, log=print):
                     and "policy.toml:4:" in (result["failure_message"] or "")
                     and "\n" not in result["failure_message"]
                     and probe["ok"] == probe["requests"])
+    if out:
+        with open(out, "a") as f:
+            f.write(json.dumps(result) + "\n")
+    return result
+
+
+PING = "d1:ad2:id20:" + "a" * 20 + "e1:q4:ping1:t2:aa1:y1:qe"
+
+
+def run_untracked(out=None, log=print):
+    """Packets without a conntrack entry (the router's raw table says NOTRACK): a blocked flow
+    must be dropped once per packet, not sent round to the queue again and again."""
+    result = {"test": "untracked"}
+    started = time.time()
+    with guarded_traffic("untracked") as (lab, work, client, server, sw, http):
+        router = lab.hosts["router"]
+        router.run(["iptables", "-w", "-t", "raw", "-A", "PREROUTING", "-p", "udp", "-j", "NOTRACK"])
+        server.run(["iptables", "-w", "-A", "INPUT", "-p", "udp", "--dport", "6881", "-j", "DROP"])
+        sent = 5
+        client.run(["/usr/bin/python3", "-c",
+                    "import socket,time\n"
+                    "s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\n"
+                    f"for _ in range({sent}):\n"
+                    f"    s.sendto({PING!r}.encode(),('{server.ip}',6881)); time.sleep(0.05)"])
+        time.sleep(1.5)  # two statistics writes
+        arrived = server.run(["iptables", "-w", "-L", "INPUT", "-n", "-v", "-x"]).stdout
+        arrived = sum(int(l.split()[0]) for l in arrived.splitlines()[2:] if "dpt:6881" in l)
+        stats = sw.stats()
+        sw.stop()
+        sw.remove()
+        stats = sw.stats() or stats
+    result.update({"sent": sent, "arrived": arrived, "judged": stats.get("packets"),
+                   "dropped": stats.get("packets_dropped"), "seconds": round(time.time() - started, 1)})
+    result["ok"] = arrived == 0 and result["judged"] == sent and result["dropped"] == sent
     if out:
         with open(out, "a") as f:
             f.write(json.dumps(result) + "\n")
