@@ -38,9 +38,12 @@ MODES = {
     "utp": ("http", dict(tcp=False, utp=True),
             {Transmission: dict(utp=True), Libtorrent: dict(tcp=False, utp=True),
              Qbittorrent: dict(tcp=False, utp=True)}, False),
+    # transmission and rtorrent are left out of the DHT mode: behind the router, with nothing
+    # blocked (`lab/enforce download dht none --clients transmission,rtorrent`), neither got
+    # a piece within 120 s (transmission: "DHT announce failed (poor, 10 nodes)"), so a
+    # block could not be told from a failure to start.
     "dht": (None, dict(dht=True, utp=True),
-            {Libtorrent: dict(dht=True, utp=True), Transmission: dict(dht=True, utp=True),
-             Aria2: dict(dht=True), Rtorrent: dict(dht=True)}, True),
+            {Libtorrent: dict(dht=True, utp=True), Aria2: dict(dht=True)}, True),
 }
 
 # Each mode has its own pair of nets; the other tests theirs.

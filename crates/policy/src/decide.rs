@@ -158,7 +158,10 @@ impl Policy {
             if v.confidence < Some(r.confidence) {
                 return None;
             }
-            let kinds = if r.confidence == Confidence::Suspect {
+            let kinds = if s.packet.dht.is_some() {
+                // A DHT message is DHT, whatever else its 5-tuple carries (uTP).
+                [Kind::Dht].into_iter().collect()
+            } else if r.confidence == Confidence::Suspect {
                 v.kinds.union(v.suspected)
             } else {
                 v.kinds

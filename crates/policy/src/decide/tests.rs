@@ -157,6 +157,37 @@ fn dht_packets_are_judged_one_by_one() {
     assert_eq!(p.decide(&s.subject()).action, Action::Allow);
 }
 
+/// A socket pair carrying a uTP connection and DHT messages: a rule on peer connections is
+/// about the connection, not about the DHT packets that share its 5-tuple, and the reverse.
+#[test]
+fn dht_packets_on_a_utp_flow_are_dht_for_kind_rules() {
+    let rule = |kind: &str| {
+        policy(&format!(
+            "default = \"allow\"\n[[rule]]\ninfohashes = [\"{H1}\"]\nkind = [\"{kind}\"]\naction = \"drop\"\n"
+        ))
+    };
+    let mut s = S::new(verdict(
+        &[Kind::PeerUtp, Kind::Dht],
+        Some(Confidence::Certain),
+        false,
+    ));
+    s.flow = vec![h(H2)];
+    s.packet.dht = Some(DhtMessage::GetPeers);
+    s.packet.infohashes = vec![h(H1)];
+    assert_eq!(rule("peer-utp").decide(&s.subject()).action, Action::Allow);
+    let d = rule("dht").decide(&s.subject());
+    assert_eq!((d.action, d.scope), (Action::Drop, Scope::Packet));
+    // the connection's own packets: the peer rule looks at the connection's torrent
+    s.packet = PacketFacts::default();
+    assert_eq!(rule("peer-utp").decide(&s.subject()).action, Action::Allow);
+    s.flow = vec![h(H1)];
+    let d = rule("peer-utp").decide(&s.subject());
+    assert_eq!(
+        (d.action, d.scope, d.fin),
+        (Action::Drop, Scope::Flow, true)
+    );
+}
+
 #[test]
 fn refusing_dht_lookups() {
     let p = policy(&format!(
