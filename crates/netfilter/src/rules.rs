@@ -188,6 +188,11 @@ impl Ruleset {
         line(format!(":{CHAIN} - [0:0]"));
         line(format!("-F {CHAIN}"));
         let mk = |st: u32| format!("{:#x}/{mask:#x}", m.value(st));
+        // The most common packet first: one of a flow allowed for good.
+        line(format!(
+            "-A {CHAIN} -m connmark --mark {} -j RETURN",
+            mk(state::ALLOW)
+        ));
         line(format!(
             "-A {CHAIN} -m mark --mark {} -j RETURN",
             mk(state::SEEN)
@@ -220,11 +225,7 @@ impl Ruleset {
         line(format!(
             "-A {CHAIN} -m mark ! --mark 0x0/{mask:#x} -j RETURN"
         ));
-        // A packet not judged yet, of a flow decided before.
-        line(format!(
-            "-A {CHAIN} -m connmark --mark {} -j RETURN",
-            mk(state::ALLOW)
-        ));
+        // A packet not judged yet, of a flow blocked or marked before.
         blocks("connmark").into_iter().for_each(&mut line);
         let marked = format!("{:#x}/{:#x}", m.value(state::MARK), m.value(state::MARK));
         line(format!(
@@ -278,6 +279,9 @@ impl Ruleset {
             "table inet {TABLE}\ndelete table inet {TABLE}\ntable inet {TABLE} {{"
         );
         let _ = writeln!(s, "\tchain main {{");
+        let ct = |st: u32| format!("ct mark & {mask:#010x} == {:#010x}", m.value(st));
+        // The most common packet first: one of a flow allowed for good.
+        let _ = writeln!(s, "\t\t{} accept", ct(state::ALLOW));
         let _ = writeln!(
             s,
             "\t\tmeta mark & {mask:#010x} == {:#010x} accept",
@@ -304,8 +308,6 @@ impl Ruleset {
             pm(state::REJECT)
         );
         let _ = writeln!(s, "\t\tmeta mark & {mask:#010x} != 0x00000000 accept");
-        let ct = |st: u32| format!("ct mark & {mask:#010x} == {:#010x}", m.value(st));
-        let _ = writeln!(s, "\t\t{} accept", ct(state::ALLOW));
         let _ = writeln!(s, "\t\t{} drop", ct(state::DROP));
         let _ = writeln!(
             s,
@@ -580,29 +582,29 @@ mod tests {
         let lines: Vec<&str> = t.lines().collect();
         assert_eq!(lines[0], "*filter");
         assert_eq!(lines[1], ":SWARMWALL - [0:0]");
-        // judged packets go on; decisions are saved, then applied from the packet's mark (a
-        // packet without conntrack entry too: never queued twice); then from the flow's; the
-        // rest is queued
+        // packets of allowed flows go on at once; judged packets go on; decisions are saved,
+        // then applied from the packet's mark (a packet without conntrack entry too: never
+        // queued twice); then from the flow's; the rest is queued
         assert_eq!(
             lines[3],
+            "-A SWARMWALL -m connmark --mark 0x2000000/0x1f000000 -j RETURN"
+        );
+        assert_eq!(
+            lines[4],
             "-A SWARMWALL -m mark --mark 0x1000000/0x1f000000 -j RETURN"
         );
-        assert!(lines[4].contains("CONNMARK --save-mark --nfmask 0x1f000000 --ctmask 0x1f000000"));
+        assert!(lines[5].contains("CONNMARK --save-mark --nfmask 0x1f000000 --ctmask 0x1f000000"));
         assert_eq!(
-            lines[5],
+            lines[6],
             "-A SWARMWALL -m mark --mark 0x3000000/0x1f000000 -j DROP"
         );
         assert!(
-            lines[6].contains("-p tcp -m mark") && lines[6].ends_with("--reject-with tcp-reset")
+            lines[7].contains("-p tcp -m mark") && lines[7].ends_with("--reject-with tcp-reset")
         );
-        assert!(lines[7].contains("-m mark") && lines[7].ends_with("icmp-port-unreachable"));
-        assert_eq!(
-            lines[8],
-            "-A SWARMWALL -m mark ! --mark 0x0/0x1f000000 -j RETURN"
-        );
+        assert!(lines[8].contains("-m mark") && lines[8].ends_with("icmp-port-unreachable"));
         assert_eq!(
             lines[9],
-            "-A SWARMWALL -m connmark --mark 0x2000000/0x1f000000 -j RETURN"
+            "-A SWARMWALL -m mark ! --mark 0x0/0x1f000000 -j RETURN"
         );
         assert!(lines[10].ends_with("-m connmark --mark 0x3000000/0x1f000000 -j DROP"));
         assert!(lines[11].contains("-p tcp -m connmark") && lines[11].ends_with("tcp-reset"));

@@ -1,9 +1,11 @@
 //! NFQUEUE: packets the ruleset queues to user space, and the verdicts sent back.
 //!
-//! Written on netlink directly rather than with the `nfq` crate (0.2.5), which has no batch
-//! verdicts and does not hand over several packets per wake-up; both are what keep the cost
-//! per queued packet low (see ARCHITECTURE.md). The socket calls go through `nix`, so there is
-//! no `unsafe` here; the message layout is in [`msg`], tested without a kernel.
+//! Written on netlink directly rather than with the `nfq` crate (0.2.5): its released version
+//! gives no access to the socket (no `AsRawFd`), so a worker could not wait with a timeout and
+//! notice shutdown or a reload while its queue is quiet; and it has no batch verdicts. (Batch
+//! verdicts turned out to save little CPU: `lab/enforce bench` measures both, docs/enforce.md.)
+//! The socket calls go through `nix`, so there is no `unsafe` here; the message layout is in
+//! [`msg`], tested without a kernel.
 //!
 //! Queues are opened fail-open (a full queue accepts packets instead of dropping them) and
 //! with GSO (large packets are not segmented for us).
