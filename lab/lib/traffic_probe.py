@@ -3,6 +3,7 @@
   traffic_probe.py connections HOST PORT N   N HTTP GETs, each on a new TCP connection
                                              (`ok`: answered)
   traffic_probe.py dns SERVER NAME N         N DNS queries, each from a new UDP socket (port)
+  traffic_probe.py dns-parallel SERVER NAME N K   the same, K outstanding at a time
   traffic_probe.py flood SRC DST N [PORT]    N small UDP datagrams, each from another source
                                              port (a new flow each, until the ports wrap), sent
                                              as fast as a raw socket allows
@@ -59,6 +60,41 @@ def dns(server, name, n):
             "per_second": round(n / dt, 1)}
 
 
+def dns_parallel(server, name, n, window):
+    """N queries, up to `window` outstanding, each from a new socket: queries per second when
+    waiting for one answer does not pace the next."""
+    import selectors
+    sel = selectors.DefaultSelector()
+    sent = answered = 0
+    t = time.perf_counter()
+    deadline = t + 60
+    while (sent < n or sel.get_map()) and time.perf_counter() < deadline:
+        while sent < n and len(sel.get_map()) < window:
+            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            s.setblocking(False)
+            qid = random.randrange(65536)
+            s.sendto(dns_query(name, qid), (server, 53))
+            sel.register(s, selectors.EVENT_READ, (qid, time.perf_counter()))
+            sent += 1
+        for key, _ in sel.select(timeout=0.5):
+            qid, _ = key.data
+            try:
+                r = key.fileobj.recv(1500)
+                answered += len(r) >= 12 and struct.unpack("!H", r[:2])[0] == qid
+            except OSError:
+                pass
+            sel.unregister(key.fileobj)
+            key.fileobj.close()
+        now = time.perf_counter()
+        for key in list(sel.get_map().values()):
+            if now - key.data[1] > 2:  # lost: give up on it
+                sel.unregister(key.fileobj)
+                key.fileobj.close()
+    dt = time.perf_counter() - t
+    return {"queries": n, "answered": answered, "window": window, "seconds": round(dt, 3),
+            "per_second": round(n / dt, 1)}
+
+
 def checksum(b):
     s = sum(struct.unpack(f"!{len(b) // 2}H", b))
     s = (s >> 16) + (s & 0xFFFF)
@@ -93,6 +129,8 @@ def main():
         r = connections(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
     elif what == "dns":
         r = dns(sys.argv[2], sys.argv[3], int(sys.argv[4]))
+    elif what == "dns-parallel":
+        r = dns_parallel(sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]))
     elif what == "flood":
         r = flood(sys.argv[2], sys.argv[3], int(sys.argv[4]), *(int(x) for x in sys.argv[5:6]))
     else:
