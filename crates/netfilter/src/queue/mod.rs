@@ -2,8 +2,8 @@
 //!
 //! Written on netlink directly rather than with the `nfq` crate (0.2.5): its released version
 //! gives no access to the socket (no `AsRawFd`), so a worker could not wait with a timeout and
-//! notice shutdown or a reload while its queue is quiet; and it has no batch verdicts. (Batch
-//! verdicts turned out to save little CPU: `lab/enforce bench` measures both, docs/enforce.md.)
+//! notice shutdown or a reload while its queue is quiet; and it has no batch verdicts (which
+//! save a little CPU per packet: `lab/enforce bench` measures both, docs/enforce.md).
 //! The socket calls go through `nix`, so there is no `unsafe` here; the message layout is in
 //! [`msg`], tested without a kernel.
 //!
