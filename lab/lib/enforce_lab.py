@@ -38,13 +38,16 @@ MODES = {
     "utp": ("http", dict(tcp=False, utp=True),
             {Transmission: dict(utp=True), Libtorrent: dict(tcp=False, utp=True),
              Qbittorrent: dict(tcp=False, utp=True)}, False),
-    # transmission and rtorrent are left out of the DHT mode: behind the router, with nothing
-    # blocked (`lab/enforce download dht none --clients transmission,rtorrent`), neither got
-    # a piece within 120 s (transmission: "DHT announce failed (poor, 10 nodes)"), so a
-    # block could not be told from a failure to start.
     "dht": (None, dict(dht=True, utp=True),
-            {Libtorrent: dict(dht=True, utp=True), Aria2: dict(dht=True)}, True),
+            {Libtorrent: dict(dht=True, utp=True), Aria2: dict(dht=True),
+             Transmission: dict(dht=True, utp=True), Rtorrent: dict(dht=True)}, True),
 }
+
+# The clients a mode runs unless told otherwise. transmission and rtorrent are left out of the
+# DHT mode: behind the router, with nothing blocked (`lab/enforce download dht none --clients
+# transmission,rtorrent`), neither got a piece within 120 s (transmission: "DHT announce
+# failed (poor, 10 nodes)"), so a block could not be told from a failure to start.
+DEFAULT_CLIENTS = {"dht": [Libtorrent, Aria2]}
 
 # Each mode has its own pair of nets; the other tests theirs.
 NETS = {"plain": 60, "mse": 62, "utp": 64, "dht": 66, "refuse-dht": 68, "traffic": 70}
@@ -220,7 +223,7 @@ def run_download(mode, policy, clients=None, window=90.0, size_kb=2048, out=None
                  dry_run=False, seed=1):
     """One download run with `policy` (a key of POLICIES) — returns a result dict with `ok`
     and the measurements. The policies that list a torrent list A."""
-    clients = clients or list(MODES[mode][2])
+    clients = clients or DEFAULT_CLIENTS.get(mode) or list(MODES[mode][2])
     net = NETS[mode]
     work = Path("/tmp/swarmwall-enforce") / f"{mode}-{policy}{'-dry' if dry_run else ''}"
     shutil.rmtree(work, ignore_errors=True)
