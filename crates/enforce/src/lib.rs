@@ -141,23 +141,11 @@ pub fn run(opts: &Options, stop: &AtomicBool, reload: &AtomicBool) -> Result<Sum
     let mut events = match &opts.events {
         None => None,
         Some(p) if p.as_os_str() == "-" => Some(Box::new(io::stdout()) as Box<dyn Write + Send>),
-        Some(p) => Some(Box::new(
-            File::options()
-                .create(true)
-                .append(true)
-                .open(p)
-                .map_err(|e| Error::Io(p.display().to_string(), e))?,
-        ) as Box<dyn Write + Send>),
+        Some(p) => Some(Box::new(append(p)?) as Box<dyn Write + Send>),
     };
     let flows_out = match &opts.flows {
         None => None,
-        Some(p) => Some(BufWriter::new(
-            File::options()
-                .create(true)
-                .append(true)
-                .open(p)
-                .map_err(|e| Error::Io(p.display().to_string(), e))?,
-        )),
+        Some(p) => Some(BufWriter::new(append(p)?)),
     };
     let stats_file = match &opts.stats {
         None => None,
@@ -228,28 +216,10 @@ pub fn run(opts: &Options, stop: &AtomicBool, reload: &AtomicBool) -> Result<Sum
     let mut stats_file = stats_file;
     let mut flows_out = flows_out;
     let mut last_stats = Instant::now();
-    let write_events = |events: &mut Option<Box<dyn Write + Send>>, list: Vec<Event>| {
-        if let Some(out) = events.as_mut() {
-            for e in &list {
-                let _ = writeln!(out, "{}", e.to_json());
-            }
-            let _ = out.flush();
-        }
-    };
     let mut failure = None;
     while !stop.load(Ordering::Relaxed) {
         thread::sleep(Duration::from_millis(50));
-        while let Ok(list) = ev_rx.try_recv() {
-            write_events(&mut events, list);
-        }
-        while let Ok(records) = flow_rx.try_recv() {
-            if let Some(out) = flows_out.as_mut() {
-                for r in &records {
-                    let _ = swarmwall_io::record::write_line(out, r);
-                }
-                let _ = out.flush();
-            }
-        }
+        drain(&ev_rx, &flow_rx, &mut events, &mut flows_out);
         if reload.swap(false, Ordering::Relaxed) {
             let (ok, msg) = match load_policy(&opts.policy) {
                 Ok(p) => {
@@ -288,19 +258,7 @@ pub fn run(opts: &Options, stop: &AtomicBool, reload: &AtomicBool) -> Result<Sum
             Err(_) => failure = Some(Error::Worker(num, io::Error::other("the worker panicked"))),
         }
     }
-    while let Ok(list) = ev_rx.try_recv() {
-        write_events(&mut events, list);
-    }
-    while let Ok(records) = flow_rx.try_recv() {
-        if let Some(out) = flows_out.as_mut() {
-            for r in &records {
-                let _ = swarmwall_io::record::write_line(out, r);
-            }
-        }
-    }
-    if let Some(out) = flows_out.as_mut() {
-        let _ = out.flush();
-    }
+    drain(&ev_rx, &flow_rx, &mut events, &mut flows_out);
     write_stats(stats_file.as_mut(), &totals);
     summary.stats = totals.lock().map(|s| s.clone()).unwrap_or_default();
     let msg = format!(
@@ -314,6 +272,45 @@ pub fn run(opts: &Options, stop: &AtomicBool, reload: &AtomicBool) -> Result<Sum
     match failure {
         Some(e) => Err(e),
         None => Ok(summary),
+    }
+}
+
+fn write_events(events: &mut Option<Box<dyn Write + Send>>, list: Vec<Event>) {
+    if let Some(out) = events.as_mut() {
+        for e in &list {
+            let _ = writeln!(out, "{}", e.to_json());
+        }
+        let _ = out.flush();
+    }
+}
+
+/// Opens `p` for appending, creating it.
+fn append(p: &Path) -> Result<File, Error> {
+    File::options()
+        .create(true)
+        .append(true)
+        .open(p)
+        .map_err(|e| Error::Io(p.display().to_string(), e))
+}
+
+/// Writes out what the workers reported since the last call: decision events and the records
+/// of flows that ended.
+fn drain(
+    events_in: &Receiver<Vec<Event>>,
+    flows_in: &Receiver<Vec<engine::FlowRecord>>,
+    events: &mut Option<Box<dyn Write + Send>>,
+    flows: &mut Option<BufWriter<File>>,
+) {
+    while let Ok(list) = events_in.try_recv() {
+        write_events(events, list);
+    }
+    while let Ok(records) = flows_in.try_recv() {
+        if let Some(out) = flows.as_mut() {
+            for r in &records {
+                let _ = swarmwall_io::record::write_line(out, r);
+            }
+            let _ = out.flush();
+        }
     }
 }
 

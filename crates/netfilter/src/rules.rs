@@ -294,31 +294,25 @@ impl Ruleset {
                 "\t\tmeta mark & {mask:#010x} == {v:#010x} ct mark set ct mark & {keep:#010x} | {v:#010x}"
             );
         }
+        // Blocks, from the packet's own mark or from the flow's.
+        let blocks = |s: &mut String, key: &str| {
+            let is = |st: u32| format!("{key} & {mask:#010x} == {:#010x}", m.value(st));
+            let _ = writeln!(s, "\t\t{} drop", is(state::DROP));
+            let _ = writeln!(
+                s,
+                "\t\t{} meta l4proto tcp reject with tcp reset",
+                is(state::REJECT)
+            );
+            let _ = writeln!(
+                s,
+                "\t\t{} reject with icmpx type port-unreachable",
+                is(state::REJECT)
+            );
+        };
         // This packet's own decision (also without a conntrack entry: never queued twice).
-        let pm = |st: u32| format!("meta mark & {mask:#010x} == {:#010x}", m.value(st));
-        let _ = writeln!(s, "\t\t{} drop", pm(state::DROP));
-        let _ = writeln!(
-            s,
-            "\t\t{} meta l4proto tcp reject with tcp reset",
-            pm(state::REJECT)
-        );
-        let _ = writeln!(
-            s,
-            "\t\t{} reject with icmpx type port-unreachable",
-            pm(state::REJECT)
-        );
+        blocks(&mut s, "meta mark");
         let _ = writeln!(s, "\t\tmeta mark & {mask:#010x} != 0x00000000 accept");
-        let _ = writeln!(s, "\t\t{} drop", ct(state::DROP));
-        let _ = writeln!(
-            s,
-            "\t\t{} meta l4proto tcp reject with tcp reset",
-            ct(state::REJECT)
-        );
-        let _ = writeln!(
-            s,
-            "\t\t{} reject with icmpx type port-unreachable",
-            ct(state::REJECT)
-        );
+        blocks(&mut s, "ct mark");
         for mark in 1..=15 {
             let v = m.value(state::MARK + mark);
             let _ = writeln!(

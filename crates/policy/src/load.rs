@@ -126,13 +126,8 @@ pub fn parse(
             log: false,
         };
         if let Some(app) = &r.app {
-            if app.get_ref() != "bittorrent" {
-                return Err(err(
-                    Some(app.span()),
-                    format!("unknown app {:?}: expected \"bittorrent\"", app.get_ref()),
-                ));
-            }
-            rule.app = true;
+            rule.app =
+                keyword(app, "app", &[("bittorrent", true)]).map_err(|(s, m)| err(Some(s), m))?;
         }
         if let Some(k) = &r.kind {
             let names: Vec<&str> = match k.get_ref() {
@@ -161,19 +156,16 @@ pub fn parse(
             rule.kinds = Some(set);
         }
         if let Some(c) = &r.confidence {
-            rule.confidence = match c.get_ref().as_str() {
-                "certain" => Confidence::Certain,
-                "likely" => Confidence::Likely,
-                "suspect" => Confidence::Suspect,
-                other => {
-                    return Err(err(
-                        Some(c.span()),
-                        format!(
-                            "unknown confidence {other:?}: expected \"certain\", \"likely\" or \"suspect\""
-                        ),
-                    ));
-                }
-            };
+            rule.confidence = keyword(
+                c,
+                "confidence",
+                &[
+                    ("certain", Confidence::Certain),
+                    ("likely", Confidence::Likely),
+                    ("suspect", Confidence::Suspect),
+                ],
+            )
+            .map_err(|(s, m)| err(Some(s), m))?;
         }
         if r.infohashes.is_some() || r.infohash_files.is_some() {
             let mut set = HashSet::new();
@@ -204,18 +196,17 @@ pub fn parse(
             rule.local = Some(nets(l).map_err(|(s, m)| err(Some(s), m))?);
         }
         if let Some(d) = &r.direction {
-            rule.direction = Some(match d.get_ref().as_str() {
-                "outbound" => Direction::Outbound,
-                "inbound" => Direction::Inbound,
-                other => {
-                    return Err(err(
-                        Some(d.span()),
-                        format!(
-                            "unknown direction {other:?}: expected \"outbound\" or \"inbound\""
-                        ),
-                    ));
-                }
-            });
+            rule.direction = Some(
+                keyword(
+                    d,
+                    "direction",
+                    &[
+                        ("outbound", Direction::Outbound),
+                        ("inbound", Direction::Inbound),
+                    ],
+                )
+                .map_err(|(s, m)| err(Some(s), m))?,
+            );
             if rule.local.is_none() && policy.local.is_empty() {
                 return Err(err(
                     Some(d.span()),
@@ -304,6 +295,26 @@ fn action(name: &str, mark: Option<i64>) -> Option<Option<Action>> {
 
 fn expected_action(got: &str) -> String {
     format!("unknown action {got:?}: expected \"allow\", \"drop\", \"reject\", \"mark\" or \"log\"")
+}
+
+/// The value of a setting that is one of a few words: `choices`, or a message naming them.
+fn keyword<T: Copy>(
+    v: &Spanned<String>,
+    what: &str,
+    choices: &[(&str, T)],
+) -> Result<T, (Range<usize>, String)> {
+    if let Some(&(_, t)) = choices.iter().find(|(name, _)| *name == v.get_ref()) {
+        return Ok(t);
+    }
+    let names: Vec<String> = choices.iter().map(|(n, _)| format!("{n:?}")).collect();
+    let expected = match names.split_last() {
+        Some((last, rest)) if !rest.is_empty() => format!("{} or {last}", rest.join(", ")),
+        _ => names.concat(),
+    };
+    Err((
+        v.span(),
+        format!("unknown {what} {:?}: expected {expected}", v.get_ref()),
+    ))
 }
 
 fn kind_names() -> String {
