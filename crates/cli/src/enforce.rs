@@ -98,7 +98,7 @@ pub fn run(a: Args) -> Result<ExitCode> {
     o.engine = Config {
         max_flows: a.max_flows,
         max_endpoints: a.max_endpoints,
-        ..Config::default()
+        ..Config::inline()
     };
     o.queue.max_len = a.queue_maxlen;
     o.batch = usize::from(a.batch);

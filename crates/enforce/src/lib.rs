@@ -79,7 +79,7 @@ impl Options {
             dry_run: false,
             user: None,
             keep_privileges: false,
-            engine: Config::default(),
+            engine: Config::inline(),
             queue: queue::Options::default(),
             batch: 128,
         }

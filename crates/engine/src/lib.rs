@@ -62,6 +62,9 @@ pub struct Config {
     pub max_held: usize,
     /// Bytes all flows together may hold in reassembly buffers.
     pub reassembly_budget: usize,
+    /// Datagrams of a UDP flow that no BitTorrent protocol recognises before the flow is
+    /// given up (taken as at least 1).
+    pub udp_max_misses: u16,
 }
 
 impl Default for Config {
@@ -76,6 +79,21 @@ impl Default for Config {
             relabel_at_end: true,
             max_held: 1 << 16,
             reassembly_budget: 64 << 20,
+            udp_max_misses: detect::MAX_MISSES,
+        }
+    }
+}
+
+impl Config {
+    /// Limits for inline use (`enforce`), where every packet the engine reads waits for it in
+    /// a queue: a decision uses only what is known at that moment (no relabelling at the
+    /// end), and a UDP flow is given up at its first datagram that no BitTorrent protocol
+    /// recognises (a DNS query, a QUIC Initial), so that its other packets pass in the kernel.
+    pub fn inline() -> Self {
+        Config {
+            relabel_at_end: false,
+            udp_max_misses: 1,
+            ..Config::default()
         }
     }
 }
@@ -449,7 +467,7 @@ impl Engine {
             verdict: Verdict::default(),
             detect: Some(match proto {
                 Proto::Tcp => Detect::tcp(),
-                Proto::Udp => Detect::udp(),
+                Proto::Udp => Detect::udp(self.config.udp_max_misses),
             }),
             extra: None,
         };

@@ -353,6 +353,89 @@ fn plain_http_is_not_a_tracker() {
     assert_eq!(engine.budget().used, 0);
 }
 
+#[test]
+fn other_protocols_are_let_go_at_their_first_bytes() {
+    // Inline, every packet the engine reads waits in a queue: a flow whose opening rules out
+    // a handshake, MSE/PE and a tracker request is given up there.
+    let (c, s) = (sa("10.77.0.2:40000"), sa("10.77.0.9:80"));
+    let mut hello = key_like(300, 1);
+    hello[..5].copy_from_slice(&[0x16, 0x03, 0x01, 0x01, 0x27]);
+    let openings: [(&str, Vec<u8>); 3] = [
+        (
+            "http",
+            b"GET /index.html HTTP/1.1\r\nHost: t\r\n\r\n".to_vec(),
+        ),
+        ("tls", hello),
+        (
+            "binary",
+            vec![0x00, 0x00, 0x00, 0x2a, 0x01, 0x02, 0x03, 0x04],
+        ),
+    ];
+    for (name, opening) in openings {
+        let mut run = Run::new();
+        tcp_handshake(&mut run, c, s);
+        assert_eq!(run.engine.detecting_flows(), 1, "{name}");
+        run.send(&build::tcp(c, s, 1001, 5001, ACK, &opening));
+        assert_eq!(run.engine.detecting_flows(), 0, "{name}");
+    }
+    // An MSE/PE key, a handshake, a tracker announce: read on.
+    let announce = format!(
+        "GET /announce?info_hash={}&peer_id=-qB4520-dddddddddddd&port=6881 HTTP/1.1\r\n\r\n",
+        "%11".repeat(20)
+    );
+    let openings: [(&str, Vec<u8>); 3] = [
+        ("mse", key_like(300, 2)),
+        ("handshake", bt_handshake(b"-TR3000-aaaaaaaaaaaa").to_vec()),
+        ("announce", announce.into_bytes()),
+    ];
+    for (name, opening) in openings {
+        let mut run = Run::new();
+        tcp_handshake(&mut run, c, s);
+        run.send(&build::tcp(c, s, 1001, 5001, ACK, &opening));
+        assert_eq!(run.engine.detecting_flows(), 1, "{name}");
+    }
+    // A server that speaks first is read until the client has spoken.
+    let mut run = Run::new();
+    tcp_handshake(&mut run, c, s);
+    run.send(&build::tcp(
+        s,
+        c,
+        5001,
+        1001,
+        ACK,
+        b"SSH-2.0-OpenSSH_9.2\r\n",
+    ));
+    assert_eq!(run.engine.detecting_flows(), 1);
+    run.send(&build::tcp(
+        c,
+        s,
+        1001,
+        5022,
+        ACK,
+        b"SSH-2.0-OpenSSH_9.2\r\n",
+    ));
+    assert_eq!(run.engine.detecting_flows(), 0);
+}
+
+#[test]
+fn a_handshake_answering_an_opening_that_is_not_bittorrent_is_not_believed() {
+    let (c, s) = (sa("10.77.0.2:40000"), sa("10.77.0.9:6881"));
+    let mut run = Run::new();
+    tcp_handshake(&mut run, c, s);
+    let opening = [0u8, 0, 0, 5, 1, 2, 3, 4, 5];
+    run.send(&build::tcp(c, s, 1001, 5001, ACK, &opening));
+    run.send(&build::tcp(
+        s,
+        c,
+        5001,
+        1010,
+        ACK,
+        &bt_handshake(b"-TR3000-aaaaaaaaaaaa"),
+    ));
+    let (recs, _) = run.finish();
+    assert!(!recs[0].is_bittorrent());
+}
+
 fn krpc_get_peers(tid: &'static [u8]) -> Vec<u8> {
     Item::Dict(vec![
         (
@@ -677,6 +760,29 @@ fn random_udp_gives_up() {
     }
     let (recs, _) = run.finish();
     assert!(!recs[0].is_bittorrent());
+}
+
+#[test]
+fn inline_limits_give_udp_up_at_the_first_unknown_datagram() {
+    let (a, b) = (sa("10.77.0.2:5000"), sa("10.77.0.3:53"));
+    // A DNS query: id, flags, one question (bench.test A IN).
+    let query =
+        b"\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x05bench\x04test\x00\x00\x01\x00\x01";
+    let mut run = Run::with(Config::inline());
+    run.send(&build::udp(a, b, query));
+    assert_eq!(run.engine.detecting_flows(), 0);
+    let mut run = Run::new();
+    run.send(&build::udp(a, b, query));
+    assert_eq!(
+        run.engine.detecting_flows(),
+        1,
+        "offline, a few more are read"
+    );
+    // A BitTorrent socket is read on whatever follows.
+    let mut run = Run::with(Config::inline());
+    run.send(&build::udp(a, b, &krpc_get_peers(b"aa")));
+    run.send(&build::udp(a, b, query));
+    assert_eq!(run.engine.detecting_flows(), 1);
 }
 
 #[test]

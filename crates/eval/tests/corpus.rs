@@ -47,17 +47,24 @@ fn lab_scenarios(dir: &Path) -> Vec<String> {
     v
 }
 
-/// Every lab scenario, analysed and scored against its labels (the capture must read cleanly).
+/// Every lab scenario, analysed with the engine's offline and inline (`enforce`) limits and
+/// scored against its labels (the capture must read cleanly); names end in the mode.
 fn lab_scores(dir: &Path) -> Vec<(String, Score)> {
+    let mut v = lab_scores_with(dir, "offline", &Config::default());
+    v.extend(lab_scores_with(dir, "inline", &Config::inline()));
+    v
+}
+
+fn lab_scores_with(dir: &Path, mode: &str, config: &Config) -> Vec<(String, Score)> {
     lab_scenarios(dir)
         .into_iter()
         .map(|name| {
             let labels = read_flows_csv(&dir.join(format!("lab/{name}.flows.csv"))).unwrap();
             let (records, _, result) =
-                analyze_file(&dir.join(format!("lab/{name}.pcap")), Config::default());
+                analyze_file(&dir.join(format!("lab/{name}.pcap")), config.clone());
             result.unwrap();
             let s = score(&labels, &records);
-            (name, s)
+            (format!("{name} ({mode})"), s)
         })
         .collect()
 }

@@ -30,7 +30,7 @@ use crate::knowledge::{Knowledge, Source};
 
 #[cfg(test)]
 pub(crate) use msgs::READ_LIMIT;
-pub(crate) use udp::UdpDetect;
+pub(crate) use udp::{MAX_MISSES, UdpDetect};
 
 /// Detector state of one flow, allocated to the size its protocol needs.
 #[derive(Debug)]
@@ -51,8 +51,8 @@ impl Detect {
         Detect::Tcp(Box::default())
     }
 
-    pub fn udp() -> Detect {
-        Detect::Udp(Box::default())
+    pub fn udp(max_misses: u16) -> Detect {
+        Detect::Udp(Box::new(UdpDetect::new(max_misses)))
     }
 
     /// Bytes this state holds in reassembly buffers (charged to the [`Budget`]).

@@ -67,7 +67,12 @@ impl Track {
         match (self.phase, from_initiator) {
             (Phase::Done, _) | (Phase::Start, false) => self.stop(),
             (Phase::Start, true) => {
-                self.flights.initiator_key = mse::looks_like_key(bytes);
+                // Without a key-like opening the shape can only be `No`: stop now rather
+                // than at the responder's answer (inline, each packet read waits for this).
+                if !mse::looks_like_key(bytes) {
+                    return self.stop();
+                }
+                self.flights.initiator_key = true;
                 self.phase = Phase::Initiator;
                 self.grow(true, wire_len)
             }
@@ -248,9 +253,10 @@ mod tests {
         let mut t = Track::default();
         assert_eq!(t.feed(false, &random(300, 1), 300, true), None);
         assert!(!t.running());
-        // a text opening
+        // a text opening: stopped at once, it cannot become MSE
         let mut t = Track::default();
         t.feed(true, &b"GET / HTTP/1.1\r\n".repeat(10), 160, true);
+        assert!(!t.running());
         t.feed(false, &random(300, 2), 300, true);
         assert_eq!(t.feed(true, &random(80, 4), 80, true), None);
         // a responder flight too long
@@ -279,6 +285,7 @@ mod tests {
         for c in key.chunks(40) {
             assert_eq!(t.feed(true, c, c.len() as u32, true), None);
         }
+        assert!(!t.running());
         t.feed(false, &random(200, 2), 200, true);
         assert_eq!(t.feed(true, &random(80, 4), 80, true), None);
     }

@@ -41,6 +41,8 @@ struct Scan {
     state: ScanState,
     /// Whether this direction's stream started with printable text.
     text: bool,
+    /// Whether this direction's first bytes were seen and do not start a handshake.
+    no_start: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,6 +61,7 @@ impl Default for Scan {
             carry_len: 0,
             state: ScanState::Searching,
             text: false,
+            no_start: false,
         }
     }
 }
@@ -212,6 +215,8 @@ impl TcpDetect {
         let scan = &mut self.scans[dir];
         if d.offset == 0 {
             scan.text = looks_like_text(d.bytes);
+            let n = d.bytes.len().min(PROTOCOL.len());
+            scan.no_start = n > 0 && d.bytes[..n] != PROTOCOL[..n];
         }
         match scan.state {
             ScanState::Searching => match scan.scan(&d) {
@@ -274,6 +279,7 @@ impl TcpDetect {
                 }
             }
         }
+        self.rule_out(ctx, dir);
         if !ctx.has(Kind::PeerTcp) {
             self.http.deliver(ctx, &d, closing);
         }
@@ -281,6 +287,27 @@ impl TcpDetect {
             self.responder_closes(ctx);
         }
         self.status()
+    }
+
+    /// Stops the scans that can no longer find a handshake, so that a flow of another
+    /// protocol is let go at its first bytes (inline, every packet read waits in a queue). A
+    /// handshake is believed at the start of a stream, or later only after the MSE/PE shape;
+    /// and the initiator speaks first (it sends the info-hash the recipient answers, or its
+    /// MSE/PE key): an opening that is neither leaves nothing to find on the other side.
+    fn rule_out(&mut self, ctx: &Ctx<'_>, dir: usize) {
+        let later = self.mse.running() || ctx.verdict.evidence.contains(Signal::MseShape);
+        for s in &mut self.scans {
+            if s.state == ScanState::Searching && s.no_start && (s.text || !later) {
+                s.state = ScanState::GaveUp;
+            }
+        }
+        let initiator = if ctx.from_client { dir } else { 1 - dir };
+        if ctx.roles_known && !later && self.scans[initiator].no_start {
+            let responder = &mut self.scans[1 - initiator];
+            if responder.state == ScanState::Searching {
+                responder.state = ScanState::GaveUp;
+            }
+        }
     }
 
     /// The flow ends: judge an MSE opening that was never completed.

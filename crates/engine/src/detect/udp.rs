@@ -9,21 +9,34 @@ use super::udp_tracker::UdpTracker;
 use super::utp::Utp;
 use super::{Ctx, Status};
 
-/// Datagrams no detector recognised before an undecided flow is given up. A BitTorrent
-/// client's socket speaks only DHT, uTP and tracker protocols, so misses are rare there;
-/// other protocols (STUN requests, RTP, QUIC, ...) miss at once.
+/// Datagrams no detector recognised before an undecided flow is given up, by default
+/// ([`crate::Config::udp_max_misses`]). A BitTorrent client's socket speaks only DHT, uTP
+/// and tracker protocols, so misses are rare there; other protocols (STUN requests, RTP,
+/// QUIC, DNS, ...) miss at once.
 pub const MAX_MISSES: u16 = 4;
 
 /// Detector state of a UDP flow.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct UdpDetect {
     utp: Utp,
     dht: Dht,
     tracker: UdpTracker,
     misses: u16,
+    max_misses: u16,
 }
 
 impl UdpDetect {
+    /// A flow given up after `max_misses` unrecognised datagrams (at least one).
+    pub fn new(max_misses: u16) -> Self {
+        UdpDetect {
+            utp: Utp::default(),
+            dht: Dht::default(),
+            tracker: UdpTracker::default(),
+            misses: 0,
+            max_misses: max_misses.max(1),
+        }
+    }
+
     /// The flow ends.
     pub fn finish(&mut self, ctx: &mut Ctx<'_>) {
         self.utp.finish(ctx);
@@ -46,7 +59,7 @@ impl UdpDetect {
         if !known {
             self.misses = self.misses.saturating_add(1);
         }
-        if !ctx.is_bittorrent() && self.misses >= MAX_MISSES {
+        if !ctx.is_bittorrent() && self.misses >= self.max_misses {
             Status::Done
         } else {
             Status::Running
