@@ -88,7 +88,8 @@ def policy_refuse(listed):
 class Swarmwall:
     """The rules and the daemon on the router."""
 
-    def __init__(self, lab, router, work, policy_text, dry_run=False, queues="0-1", args=()):
+    def __init__(self, lab, router, work, policy_text, dry_run=False, queues="0-1", args=(),
+                 flows=True):
         self.lab, self.router, self.work = lab, router, Path(work)
         self.policy = self.work / "policy.toml"
         self.policy.write_text(policy_text)
@@ -96,15 +97,18 @@ class Swarmwall:
         self.stats_path = self.work / "stats.json"
         self.flows = self.work / "flows.jsonl"
         self.dry_run, self.queues, self.args = dry_run, queues, list(args)
+        self.keep_flows = flows
         self.proc = None
 
     def install(self):
         self.router.run([str(BIN), "rules", "install", "--hook", "forward", "--queues", self.queues])
+        self.forwarded0 = self.forwarded()
 
     def start(self):
         argv = [str(BIN), "enforce", "--policy", str(self.policy), "--queues", self.queues,
-                "--events", str(self.events), "--stats", str(self.stats_path), "--stats-every", "1",
-                "--flows", str(self.flows)]
+                "--events", str(self.events), "--stats", str(self.stats_path), "--stats-every", "1"]
+        if self.keep_flows:
+            argv += ["--flows", str(self.flows)]
         if self.dry_run:
             argv.append("--dry-run")
         argv += self.args
@@ -142,14 +146,26 @@ class Swarmwall:
         return rows
 
 
-def userspace_share(rows):
-    """Of the packets that entered the chain once (not counting their second pass after a
-    verdict), the share that was queued to user space: first passes either match a rule on
-    the flow's conntrack mark (decided in the kernel) or are queued."""
+    def forwarded(self):
+        """IPv4 packets the router has forwarded (its /proc/net/snmp; a GRO-merged packet
+        counts once, as in the rule counters)."""
+        out = self.router.run(["cat", "/proc/net/snmp"]).stdout
+        ip = [l.split() for l in out.splitlines() if l.startswith("Ip:")]
+        return int(ip[1][ip[0].index("ForwDatagrams")])
+
+    def traffic(self):
+        """(packets queued to the daemon, packets through the router) since `install`."""
+        return userspace_share(self.counters(), self.forwarded() - self.forwarded0)
+
+
+def userspace_share(rows, forwarded):
+    """Packets queued to user space (first passes; a packet back from the daemon passes the
+    rules again, it is not queued twice), and all the packets: those the router forwarded
+    (most never enter the chain: the packets of a flow allowed for good skip the jump) and
+    those dropped in the chain (a blocked flow's)."""
     queued = sum(n for t, n, _ in rows if t == "NFQUEUE")
-    # (a marked flow's packets match two connmark rules: restore, then RETURN)
-    decided = sum(n for t, n, line in rows if " connmark match " in f" {line} " and t != "CONNMARK")
-    return queued, queued + decided
+    dropped = sum(n for t, n, _ in rows if t in ("DROP", "REJECT"))
+    return queued, forwarded + dropped
 
 
 def build(lab, net, work, mode, clients, rng, size_kb):
@@ -266,7 +282,7 @@ def run_download(mode, policy, clients=None, window=90.0, size_kb=2048, out=None
         sw.stop()
         rows = sw.counters()
         result["counters"] = [(t, n) for t, n, _ in rows]
-        queued, total = userspace_share(rows)
+        queued, total = sw.traffic()
         result["userspace"] = {"queued": queued, "packets": total,
                                "share": round(queued / total, 5) if total else None}
         sw.remove()
