@@ -4,8 +4,9 @@
                                              (`ok`: answered)
   traffic_probe.py dns SERVER NAME N         N DNS queries, each from a new UDP socket (port)
   traffic_probe.py dns-parallel SERVER NAME N K   the same, K outstanding at a time
-  traffic_probe.py flood SRC DST N [PORT]    N small UDP datagrams, each from another source
-                                             port (a new flow each, until the ports wrap), sent
+  traffic_probe.py flood SRC DST N [PORT]    N small UDP datagrams, each of a new flow
+                                             (another source port, then the next of 8
+                                             destination ports from PORT, until they wrap), sent
                                              as fast as a raw socket allows
 
 The first two measure what each new flow costs (its first packets wait for a verdict); the
@@ -103,15 +104,20 @@ def checksum(b):
 
 
 def flood(src, dst, n, dport=9):
+    """Destination ports `dport` to `dport` + 7, each with source ports 1024-65535: up to
+    516 096 flows."""
     s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
     saddr, daddr = socket.inet_aton(src), socket.inet_aton(dst)
     payload = bytes(random.randrange(256) for _ in range(32))
     frames = []
-    for sport in range(1024, 65536):
-        udp = struct.pack("!HHHH", sport, dport, 8 + len(payload), 0) + payload
-        ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 0, 0x4000, 64, 17, 0, saddr, daddr)
-        ip = ip[:10] + struct.pack("!H", checksum(ip)) + ip[12:]
-        frames.append(ip + udp)
+    for port in range(dport, dport + 8):
+        for sport in range(1024, 65536):
+            if len(frames) == n:
+                break
+            udp = struct.pack("!HHHH", sport, port, 8 + len(payload), 0) + payload
+            ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 0, 0x4000, 64, 17, 0, saddr, daddr)
+            ip = ip[:10] + struct.pack("!H", checksum(ip)) + ip[12:]
+            frames.append(ip + udp)
     t = time.perf_counter()
     sent = 0
     while sent < n:
