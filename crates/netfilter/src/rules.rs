@@ -239,18 +239,18 @@ impl Ruleset {
             format!("--queue-balance {}:{}", q.first, q.last)
         };
         line(format!("-A {CHAIN} -j NFQUEUE {target} --queue-bypass"));
-        // The jumps skip the packets of flows allowed for good, so that those cost one rule
-        // each and no jump (the chain's first rule stays for jumps of an older install).
+        // The jumps take every TCP and UDP packet. (Skipping flows allowed for good in the
+        // jump itself, `-m connmark ! --mark`, would also skip packets without a conntrack
+        // entry — the match fails on them — and leave untracked traffic unjudged.)
         for h in &self.hooks {
             if present.contains(h) {
                 continue;
             }
             for proto in ["udp", "tcp"] {
                 line(format!(
-                    "-I {} 1 {}-p {proto} -m connmark ! --mark {} -j {CHAIN}",
+                    "-I {} 1 {}-p {proto} -j {CHAIN}",
                     h.iptables(),
-                    h.not_loopback(false),
-                    mk(state::ALLOW)
+                    h.not_loopback(false)
                 ));
             }
         }
@@ -329,10 +329,8 @@ impl Ruleset {
         for h in &self.hooks {
             let _ = writeln!(
                 s,
-                "\tchain {name} {{\n\t\ttype filter hook {name} priority filter - 5; policy accept;\n\t\t{}meta l4proto {{ tcp, udp }} {} jump main\n\t}}",
+                "\tchain {name} {{\n\t\ttype filter hook {name} priority filter - 5; policy accept;\n\t\t{}meta l4proto {{ tcp, udp }} jump main\n\t}}",
                 h.not_loopback(true),
-                // Packets of flows allowed for good: one rule each, no jump.
-                ct(state::ALLOW).replace("==", "!="),
                 name = h.as_str(),
             );
         }
@@ -641,15 +639,15 @@ mod tests {
         assert_eq!(
             &lines[16..18],
             [
-                "-I FORWARD 1 -p udp -m connmark ! --mark 0x2000000/0x1f000000 -j SWARMWALL",
-                "-I FORWARD 1 -p tcp -m connmark ! --mark 0x2000000/0x1f000000 -j SWARMWALL"
+                "-I FORWARD 1 -p udp -j SWARMWALL",
+                "-I FORWARD 1 -p tcp -j SWARMWALL"
             ]
         );
         assert_eq!(lines[18], "COMMIT");
         let v6 = rules(&[Hook::Output], "2").iptables_restore(Family::V6, &[]);
         assert!(v6.contains("icmp6-port-unreachable"));
         assert!(v6.contains("-j NFQUEUE --queue-num 2 --queue-bypass"));
-        assert!(v6.contains("-I OUTPUT 1 ! -o lo -p tcp -m connmark ! --mark"));
+        assert!(v6.contains("-I OUTPUT 1 ! -o lo -p tcp -j SWARMWALL"));
         let rm = Ruleset::iptables_remove(&["-A INPUT ! -i lo -p udp -j SWARMWALL".to_string()]);
         assert_eq!(
             rm,
@@ -672,10 +670,6 @@ mod tests {
         assert!(t.contains("queue num 0-3 bypass"));
         assert!(t.contains("type filter hook forward priority filter - 5"));
         assert!(!t.contains("hook output"));
-        // flows allowed for good skip the jump
-        assert!(
-            t.contains("meta l4proto { tcp, udp } ct mark & 0x1f000000 != 0x02000000 jump main")
-        );
         // a packet's own decision applies without conntrack, and never queues it again
         assert!(t.contains("meta mark & 0x1f000000 == 0x03000000 drop"));
         assert!(t.contains("meta mark & 0x1f000000 != 0x00000000 accept"));
@@ -686,7 +680,6 @@ mod tests {
                 .unwrap()
                 < q
         );
-        let main = &t[..t.find("chain forward").unwrap()];
-        assert!(main.rfind("ct mark &").unwrap() < q);
+        assert!(t.rfind("ct mark &").unwrap() < q);
     }
 }
