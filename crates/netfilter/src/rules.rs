@@ -239,19 +239,25 @@ impl Ruleset {
             format!("--queue-balance {}:{}", q.first, q.last)
         };
         line(format!("-A {CHAIN} -j NFQUEUE {target} --queue-bypass"));
-        // The jumps take every TCP and UDP packet. (Skipping flows allowed for good in the
-        // jump itself, `-m connmark ! --mark`, would also skip packets without a conntrack
-        // entry — the match fails on them — and leave untracked traffic unjudged.)
+        // The jumps skip the packets of flows allowed for good, so that those cost a rule
+        // test and no jump. The mark match fails on a packet without a conntrack entry
+        // (untracked, invalid): those jump by their own rules, or they would go unjudged.
         for h in &self.hooks {
             if present.contains(h) {
                 continue;
             }
-            for proto in ["udp", "tcp"] {
-                line(format!(
-                    "-I {} 1 {}-p {proto} -j {CHAIN}",
-                    h.iptables(),
-                    h.not_loopback(false)
-                ));
+            let conditions = [
+                "-m conntrack --ctstate INVALID,UNTRACKED".to_string(),
+                format!("-m connmark ! --mark {}", mk(state::ALLOW)),
+            ];
+            for cond in &conditions {
+                for proto in ["udp", "tcp"] {
+                    line(format!(
+                        "-I {} 1 {}-p {proto} {cond} -j {CHAIN}",
+                        h.iptables(),
+                        h.not_loopback(false)
+                    ));
+                }
             }
         }
         line("COMMIT".into());
@@ -329,8 +335,11 @@ impl Ruleset {
         for h in &self.hooks {
             let _ = writeln!(
                 s,
-                "\tchain {name} {{\n\t\ttype filter hook {name} priority filter - 5; policy accept;\n\t\t{}meta l4proto {{ tcp, udp }} jump main\n\t}}",
-                h.not_loopback(true),
+                "\tchain {name} {{\n\t\ttype filter hook {name} priority filter - 5; policy accept;\n\t\t{lo}meta l4proto {{ tcp, udp }} {} jump main\n\t\t{lo}meta l4proto {{ tcp, udp }} ct state {{ invalid, untracked }} jump main\n\t}}",
+                // Packets of flows allowed for good: a rule test and no jump; packets without
+                // a conntrack entry, on which the mark test fails, by the second rule.
+                ct(state::ALLOW).replace("==", "!="),
+                lo = h.not_loopback(true),
                 name = h.as_str(),
             );
         }
@@ -636,18 +645,23 @@ mod tests {
             "-A SWARMWALL -j NFQUEUE --queue-balance 0:1 --queue-bypass"
         );
         // only the missing hook's jumps, first in the chain
+        // (inserted first in reverse: the mark tests come first, then packets without
+        // conntrack entry)
         assert_eq!(
-            &lines[16..18],
+            &lines[16..20],
             [
-                "-I FORWARD 1 -p udp -j SWARMWALL",
-                "-I FORWARD 1 -p tcp -j SWARMWALL"
+                "-I FORWARD 1 -p udp -m conntrack --ctstate INVALID,UNTRACKED -j SWARMWALL",
+                "-I FORWARD 1 -p tcp -m conntrack --ctstate INVALID,UNTRACKED -j SWARMWALL",
+                "-I FORWARD 1 -p udp -m connmark ! --mark 0x2000000/0x1f000000 -j SWARMWALL",
+                "-I FORWARD 1 -p tcp -m connmark ! --mark 0x2000000/0x1f000000 -j SWARMWALL",
             ]
         );
-        assert_eq!(lines[18], "COMMIT");
+        assert_eq!(lines[20], "COMMIT");
         let v6 = rules(&[Hook::Output], "2").iptables_restore(Family::V6, &[]);
         assert!(v6.contains("icmp6-port-unreachable"));
         assert!(v6.contains("-j NFQUEUE --queue-num 2 --queue-bypass"));
-        assert!(v6.contains("-I OUTPUT 1 ! -o lo -p tcp -j SWARMWALL"));
+        assert!(v6.contains("-I OUTPUT 1 ! -o lo -p tcp -m connmark ! --mark"));
+        assert!(v6.contains("-I OUTPUT 1 ! -o lo -p tcp -m conntrack --ctstate INVALID,UNTRACKED"));
         let rm = Ruleset::iptables_remove(&["-A INPUT ! -i lo -p udp -j SWARMWALL".to_string()]);
         assert_eq!(
             rm,
@@ -670,6 +684,11 @@ mod tests {
         assert!(t.contains("queue num 0-3 bypass"));
         assert!(t.contains("type filter hook forward priority filter - 5"));
         assert!(!t.contains("hook output"));
+        // flows allowed for good skip the jump; packets without conntrack entry do not
+        assert!(
+            t.contains("meta l4proto { tcp, udp } ct mark & 0x1f000000 != 0x02000000 jump main")
+        );
+        assert!(t.contains("meta l4proto { tcp, udp } ct state { invalid, untracked } jump main"));
         // a packet's own decision applies without conntrack, and never queues it again
         assert!(t.contains("meta mark & 0x1f000000 == 0x03000000 drop"));
         assert!(t.contains("meta mark & 0x1f000000 != 0x00000000 accept"));
@@ -680,6 +699,7 @@ mod tests {
                 .unwrap()
                 < q
         );
-        assert!(t.rfind("ct mark &").unwrap() < q);
+        let main = &t[..t.find("chain forward").unwrap()];
+        assert!(main.rfind("ct mark &").unwrap() < q);
     }
 }
