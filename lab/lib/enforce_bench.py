@@ -336,12 +336,17 @@ def write_doc(results, path):
               "in the conntrack mark), so on a bare router it brings conntrack's cost along.", "",
               "### Throughput", "",
               "Goal: ≥ 97% of the router without swarmwall.", "",
-              "| traffic | bare | stateful | swarmwall | swarmwall / stateful | swarmwall / bare |",
-              "|---|---:|---:|---:|---:|---:|"]
+              "*rounds*: swarmwall / stateful within each round, lowest and highest — the noise "
+              "of this machine.", "",
+              "| traffic | bare | stateful | swarmwall | swarmwall / stateful | rounds | swarmwall / bare |",
+              "|---|---:|---:|---:|---:|---:|---:|"]
+        per_round = traffic.get("ratio_stateful_rounds", {})
         for k, (label, unit, f) in bulk.items():
             a, c, b = (med[st][k] for st in ("without", "stateful", "with"))
+            rr = [x for x in per_round.get(k, []) if x is not None]
+            spread = f"{min(rr):.0%}–{max(rr):.0%}" if rr else "–"
             L.append(f"| {label} | {a * f:.3g} {unit} | {c * f:.3g} {unit} | {b * f:.3g} {unit} | "
-                     f"{rs[k]:.1%} | {rb[k]:.1%} |")
+                     f"{rs[k]:.1%} | {spread} | {rb[k]:.1%} |")
         L += ["", "### New flows one at a time", "",
               "Each flow here waits for the one before it, and its first packets wait for the "
               "daemon's verdict (the engine must see a flow's first payload before it can tell "
