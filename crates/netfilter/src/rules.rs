@@ -175,8 +175,10 @@ pub enum Family {
 
 impl Ruleset {
     /// The `iptables-restore --noflush` input for `family`: the chain (created or flushed and
-    /// refilled), and the jumps from `hooks` that `present` does not have yet.
-    pub fn iptables_restore(&self, family: Family, present: &[Hook]) -> String {
+    /// refilled), and the jumps from `hooks`, replacing `old_jumps` (rules as `iptables -S`
+    /// prints them: those of an earlier install, perhaps of another version) in the same
+    /// transaction.
+    pub fn iptables_restore(&self, family: Family, old_jumps: &[String]) -> String {
         let m = self.marks;
         let mask = m.mask();
         let mut s = String::new();
@@ -242,10 +244,12 @@ impl Ruleset {
         // The jumps skip the packets of flows allowed for good, so that those cost a rule
         // test and no jump. The mark match fails on a packet without a conntrack entry
         // (untracked, invalid): those jump by their own rules, or they would go unjudged.
-        for h in &self.hooks {
-            if present.contains(h) {
-                continue;
+        for j in old_jumps {
+            if let Some(rest) = j.strip_prefix("-A ") {
+                line(format!("-D {rest}"));
             }
+        }
+        for h in &self.hooks {
             let conditions = [
                 "-m conntrack --ctstate INVALID,UNTRACKED".to_string(),
                 format!("-m connmark ! --mark {}", mk(state::ALLOW)),
@@ -490,11 +494,14 @@ pub fn install(backend: Backend, rules: &Ruleset) -> Result<Vec<Hook>, Error> {
     match backend {
         Backend::Iptables => {
             for family in [Family::V4, Family::V6] {
-                let here = iptables_hooks(family)?;
+                let old: Vec<String> = iptables_jumps(family)?
+                    .into_iter()
+                    .map(|(_, j)| j)
+                    .collect();
                 run(
                     restore(family),
                     &["-w", "--noflush"],
-                    Some(&all.iptables_restore(family, &here)),
+                    Some(&all.iptables_restore(family, &old)),
                 )?;
             }
         }
@@ -605,7 +612,8 @@ mod tests {
     #[test]
     fn iptables_chain_order_and_jumps() {
         let r = rules(&[Hook::Forward, Hook::Output], "0-1");
-        let t = r.iptables_restore(Family::V4, &[Hook::Output]);
+        let old = ["-A OUTPUT ! -o lo -p tcp -j SWARMWALL".to_string()];
+        let t = r.iptables_restore(Family::V4, &old);
         let lines: Vec<&str> = t.lines().collect();
         assert_eq!(lines[0], "*filter");
         assert_eq!(lines[1], ":SWARMWALL - [0:0]");
@@ -645,10 +653,12 @@ mod tests {
             "-A SWARMWALL -j NFQUEUE --queue-balance 0:1 --queue-bypass"
         );
         // only the missing hook's jumps, first in the chain
-        // (inserted first in reverse: the mark tests come first, then packets without
-        // conntrack entry)
+        // an earlier install's jumps replaced in the same transaction; every hook's jumps
+        // inserted first, in reverse: the mark tests come first, then packets without
+        // conntrack entry
+        assert_eq!(lines[16], "-D OUTPUT ! -o lo -p tcp -j SWARMWALL");
         assert_eq!(
-            &lines[16..20],
+            &lines[17..21],
             [
                 "-I FORWARD 1 -p udp -m conntrack --ctstate INVALID,UNTRACKED -j SWARMWALL",
                 "-I FORWARD 1 -p tcp -m conntrack --ctstate INVALID,UNTRACKED -j SWARMWALL",
@@ -656,7 +666,12 @@ mod tests {
                 "-I FORWARD 1 -p tcp -m connmark ! --mark 0x2000000/0x1f000000 -j SWARMWALL",
             ]
         );
-        assert_eq!(lines[20], "COMMIT");
+        assert!(
+            lines[21..25]
+                .iter()
+                .all(|l| l.starts_with("-I OUTPUT 1 ! -o lo -p "))
+        );
+        assert_eq!(lines[25], "COMMIT");
         let v6 = rules(&[Hook::Output], "2").iptables_restore(Family::V6, &[]);
         assert!(v6.contains("icmp6-port-unreachable"));
         assert!(v6.contains("-j NFQUEUE --queue-num 2 --queue-bypass"));
