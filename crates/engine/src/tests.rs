@@ -397,23 +397,10 @@ fn other_protocols_are_let_go_at_their_first_bytes() {
     // A server that speaks first is read until the client has spoken.
     let mut run = Run::new();
     tcp_handshake(&mut run, c, s);
-    run.send(&build::tcp(
-        s,
-        c,
-        5001,
-        1001,
-        ACK,
-        b"SSH-2.0-OpenSSH_9.2\r\n",
-    ));
+    let banner = b"SSH-2.0-OpenSSH_9.2\r\n";
+    run.send(&build::tcp(s, c, 5001, 1001, ACK, banner));
     assert_eq!(run.engine.detecting_flows(), 1);
-    run.send(&build::tcp(
-        c,
-        s,
-        1001,
-        5022,
-        ACK,
-        b"SSH-2.0-OpenSSH_9.2\r\n",
-    ));
+    run.send(&build::tcp(c, s, 1001, 5022, ACK, banner));
     assert_eq!(run.engine.detecting_flows(), 0);
 }
 
@@ -424,14 +411,8 @@ fn a_handshake_answering_an_opening_that_is_not_bittorrent_is_not_believed() {
     tcp_handshake(&mut run, c, s);
     let opening = [0u8, 0, 0, 5, 1, 2, 3, 4, 5];
     run.send(&build::tcp(c, s, 1001, 5001, ACK, &opening));
-    run.send(&build::tcp(
-        s,
-        c,
-        5001,
-        1010,
-        ACK,
-        &bt_handshake(b"-TR3000-aaaaaaaaaaaa"),
-    ));
+    let hs = bt_handshake(b"-TR3000-aaaaaaaaaaaa");
+    run.send(&build::tcp(s, c, 5001, 1010, ACK, &hs));
     let (recs, _) = run.finish();
     assert!(!recs[0].is_bittorrent());
 }

@@ -241,19 +241,15 @@ impl Ruleset {
             format!("--queue-balance {}:{}", q.first, q.last)
         };
         line(format!("-A {CHAIN} -j NFQUEUE {target} --queue-bypass"));
+        deletions(old_jumps).for_each(&mut line);
         // The jumps skip the packets of flows allowed for good, so that those cost a rule
         // test and no jump. The mark match fails on a packet without a conntrack entry
         // (untracked, invalid): those jump by their own rules, or they would go unjudged.
-        for j in old_jumps {
-            if let Some(rest) = j.strip_prefix("-A ") {
-                line(format!("-D {rest}"));
-            }
-        }
+        let conditions = [
+            "-m conntrack --ctstate INVALID,UNTRACKED".to_string(),
+            format!("-m connmark ! --mark {}", mk(state::ALLOW)),
+        ];
         for h in &self.hooks {
-            let conditions = [
-                "-m conntrack --ctstate INVALID,UNTRACKED".to_string(),
-                format!("-m connmark ! --mark {}", mk(state::ALLOW)),
-            ];
             for cond in &conditions {
                 for proto in ["udp", "tcp"] {
                     line(format!(
@@ -272,10 +268,8 @@ impl Ruleset {
     /// prints them, `-A HOOK ... -j SWARMWALL`) and the chain.
     pub fn iptables_remove(jumps: &[String]) -> String {
         let mut s = String::from("*filter\n");
-        for j in jumps {
-            if let Some(rest) = j.strip_prefix("-A ") {
-                let _ = writeln!(s, "-D {rest}");
-            }
+        for d in deletions(jumps) {
+            let _ = writeln!(s, "{d}");
         }
         let _ = writeln!(s, "-F {CHAIN}\n-X {CHAIN}\nCOMMIT");
         s
@@ -339,10 +333,10 @@ impl Ruleset {
         for h in &self.hooks {
             let _ = writeln!(
                 s,
-                "\tchain {name} {{\n\t\ttype filter hook {name} priority filter - 5; policy accept;\n\t\t{lo}meta l4proto {{ tcp, udp }} {} jump main\n\t\t{lo}meta l4proto {{ tcp, udp }} ct state {{ invalid, untracked }} jump main\n\t}}",
+                "\tchain {name} {{\n\t\ttype filter hook {name} priority filter - 5; policy accept;\n\t\t{lo}meta l4proto {{ tcp, udp }} ct mark & {mask:#010x} != {allow:#010x} jump main\n\t\t{lo}meta l4proto {{ tcp, udp }} ct state {{ invalid, untracked }} jump main\n\t}}",
                 // Packets of flows allowed for good: a rule test and no jump; packets without
                 // a conntrack entry, on which the mark test fails, by the second rule.
-                ct(state::ALLOW).replace("==", "!="),
+                allow = m.value(state::ALLOW),
                 lo = h.not_loopback(true),
                 name = h.as_str(),
             );
@@ -350,6 +344,13 @@ impl Ruleset {
         let _ = writeln!(s, "}}");
         s
     }
+}
+
+/// The `-D` lines that delete `jumps` (rules as `iptables -S` prints them).
+fn deletions(jumps: &[String]) -> impl Iterator<Item = String> + '_ {
+    jumps
+        .iter()
+        .filter_map(|j| j.strip_prefix("-A ").map(|rest| format!("-D {rest}")))
 }
 
 /// Why rules could not be applied, read or removed.
