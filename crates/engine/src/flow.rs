@@ -41,6 +41,17 @@ pub enum Side {
     Hi,
 }
 
+impl Side {
+    /// The other endpoint.
+    #[inline]
+    pub fn other(self) -> Side {
+        match self {
+            Side::Lo => Side::Hi,
+            Side::Hi => Side::Lo,
+        }
+    }
+}
+
 impl FlowKey {
     /// The key of a packet from `src` to `dst`, and which side of the key sent it.
     #[inline]

@@ -65,6 +65,14 @@ pub struct Config {
     /// Datagrams of a UDP flow that no BitTorrent protocol recognises before the flow is
     /// given up (taken as at least 1).
     pub udp_max_misses: u16,
+    /// The SYN and SYN-ACK of a TCP connection do not reach the engine unless they carry data
+    /// (enforce's rules pass them in the kernel). A connection first seen at a packet
+    /// without SYN is then taken as opened by that packet's sender — the opener's ACK that
+    /// completes the handshake reaches the router before anything of the other side's, which
+    /// cannot accept the connection without it — and each direction's stream starts where
+    /// the sequence and acknowledgement numbers of the first packets say, not at its first
+    /// payload (segments of an opening that arrive out of order keep their place).
+    pub tcp_opening_unseen: bool,
 }
 
 impl Default for Config {
@@ -80,6 +88,7 @@ impl Default for Config {
             max_held: 1 << 16,
             reassembly_budget: 64 << 20,
             udp_max_misses: detect::MAX_MISSES,
+            tcp_opening_unseen: false,
         }
     }
 }
@@ -88,11 +97,13 @@ impl Config {
     /// Limits for inline use (`enforce`), where every packet the engine reads waits for it in
     /// a queue: a decision uses only what is known at that moment (no relabelling at the
     /// end), and a UDP flow is given up at its first datagram that no BitTorrent protocol
-    /// recognises (a DNS query, a QUIC Initial), so that its other packets pass in the kernel.
+    /// recognises (a DNS query, a QUIC Initial), so that its other packets pass in the kernel;
+    /// a TCP connection's SYN and SYN-ACK without payload stay in the kernel.
     pub fn inline() -> Self {
         Config {
             relabel_at_end: false,
             udp_max_misses: 1,
+            tcp_opening_unseen: true,
             ..Config::default()
         }
     }
@@ -319,6 +330,7 @@ impl Engine {
             knowledge,
             budget,
             facts,
+            config,
             ..
         } = self;
         let Some((_, flow)) = flows.get_mut(h) else {
@@ -335,7 +347,7 @@ impl Engine {
         flow.last_ns = flow.last_ns.max(ts_ns);
         let mut closed = false;
         if let Transport::Tcp { flags: f, .. } = d.transport {
-            if f & flags::SYN != 0 {
+            if f & flags::SYN != 0 || (config.tcp_opening_unseen && facts.new_flow) {
                 flow.tcp |= tcp_state::OPENED;
             }
             if f & flags::FIN != 0 {
@@ -382,6 +394,7 @@ impl Engine {
                     Detect::Tcp(t),
                     Transport::Tcp {
                         seq,
+                        ack,
                         flags: f,
                         payload,
                         payload_wire_len,
@@ -393,6 +406,13 @@ impl Engine {
                         t.syn(side, seq);
                         seq.wrapping_add(1)
                     } else {
+                        if config.tcp_opening_unseen && f & (flags::ACK | flags::RST) == flags::ACK
+                        {
+                            // The sender's next byte is `seq`; it has all of the other
+                            // side's bytes before `ack`.
+                            t.starts_at(side, seq);
+                            t.starts_at(side.other(), ack);
+                        }
                         seq
                     };
                     let fin = f & (flags::FIN | flags::RST) != 0;

@@ -767,6 +767,76 @@ fn inline_limits_give_udp_up_at_the_first_unknown_datagram() {
 }
 
 #[test]
+fn inline_a_connection_without_its_syn_is_opened_by_its_first_sender() {
+    // enforce's rules keep a SYN and SYN-ACK without payload in the kernel: the first packet
+    // the engine sees is the opener's ACK that completes the handshake.
+    let (c, s) = (sa("10.77.0.2:40000"), sa("10.77.0.1:23456"));
+    let p = sa("10.77.0.2:39999");
+    let unseen_opening = |run: &mut Run| {
+        tracker_announcing(run, p, s);
+        run.send(&build::tcp(c, s, 1001, 5001, ACK, &[]));
+        mse_flights(run, c, s, 300, 400, 120);
+    };
+    let mut run = Run::with(Config::inline());
+    unseen_opening(&mut run);
+    let (recs, engine) = run.finish();
+    let r = find(&recs, c);
+    assert_eq!((r.client, r.server), (c, s));
+    assert_eq!(r.kind(), Some(Kind::PeerTcp));
+    assert!(r.verdict.encrypted);
+    assert!(r.verdict.evidence.contains(Signal::MseShape));
+    assert_eq!(r.confidence(), Some(Confidence::Certain));
+    assert!(engine.knowledge().get(&s).is_some());
+    // Offline, a capture starting there does not say who opened: no MSE shape is read.
+    let mut run = Run::with(Config {
+        relabel_at_end: false,
+        ..Config::default()
+    });
+    unseen_opening(&mut run);
+    let (recs, _) = run.finish();
+    assert!(!find(&recs, c).is_bittorrent());
+}
+
+#[test]
+fn inline_a_reordered_opening_is_read_from_the_start_the_ack_gave() {
+    let (c, s) = (sa("10.77.0.2:40000"), sa("10.77.0.1:51413"));
+    let hs = bt_handshake(b"-TR3000-aaaaaaaaaaaa");
+    let bitfield = [0, 0, 0, 3, 5, 0xff, 0xff];
+    // The handshake-completing ACK, then the opener's handshake and its next message in two
+    // segments that arrive the wrong way round.
+    let reordered = |run: &mut Run| {
+        run.send(&build::tcp(c, s, 1001, 5001, ACK, &[]));
+        run.send(&build::tcp(c, s, 1069, 5001, ACK, &bitfield));
+        run.send(&build::tcp(c, s, 1001, 5001, ACK, &hs));
+    };
+    let mut run = Run::with(Config::inline());
+    reordered(&mut run);
+    let (recs, _) = run.finish();
+    assert_eq!(recs[0].kind(), Some(Kind::PeerTcp));
+    assert_eq!(recs[0].infohashes, vec![HASH]);
+    // Offline, a capture starting there has its stream start at the first payload seen: the
+    // message taken for the opening, the handshake for a retransmission.
+    let mut run = Run::new();
+    reordered(&mut run);
+    let (recs, _) = run.finish();
+    assert!(!recs[0].is_bittorrent());
+
+    // The responder's stream starts where the opener's ACK says, too.
+    let mut run = Run::with(Config::inline());
+    run.send(&build::tcp(c, s, 1001, 5001, ACK, &[]));
+    run.send(&build::tcp(c, s, 1001, 5001, ACK, &hs));
+    run.send(&build::tcp(s, c, 5069, 1069, ACK, &bitfield));
+    run.send(&build::tcp(s, c, 5001, 1069, ACK, &hs));
+    let (recs, _) = run.finish();
+    assert_eq!(recs[0].kind(), Some(Kind::PeerTcp));
+    assert_eq!(
+        recs[0].server_peer_id,
+        Some(PeerId(*b"-TR3000-aaaaaaaaaaaa")),
+        "the responder's handshake was read"
+    );
+}
+
+#[test]
 fn idle_timeout_splits_flows_and_close_then_syn_reuses() {
     let (c, s) = (sa("10.77.0.2:40000"), sa("10.77.0.1:80"));
     let mut run = Run::new();
@@ -910,6 +980,11 @@ fn key_like(n: usize, seed: u32) -> Vec<u8> {
 /// the initiator; returns the run (not finished).
 fn mse_connection(run: &mut Run, c: SocketAddr, s: SocketAddr, a1: usize, b1: usize, a2: usize) {
     tcp_handshake(run, c, s);
+    mse_flights(run, c, s, a1, b1, a2);
+}
+
+/// The flights of [`mse_connection`] without its SYN and SYN-ACK.
+fn mse_flights(run: &mut Run, c: SocketAddr, s: SocketAddr, a1: usize, b1: usize, a2: usize) {
     let (mut cs, mut ss) = (1001u32, 5001u32);
     let p = key_like(a1, 1);
     run.send(&build::tcp(c, s, cs, ss, ACK, &p));

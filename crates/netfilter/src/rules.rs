@@ -234,6 +234,11 @@ impl Ruleset {
             "-A {CHAIN} -m connmark --mark {marked} -j CONNMARK --restore-mark --nfmask {mask:#x} --ctmask {mask:#x}"
         ));
         line(format!("-A {CHAIN} -m connmark --mark {marked} -j RETURN"));
+        for u32 in handshake_u32(family) {
+            line(format!(
+                "-A {CHAIN} -p tcp --tcp-flags FIN,SYN,RST SYN -m u32 --u32 \"{u32}\" -j RETURN"
+            ));
+        }
         let q = self.queues;
         let target = if q.first == q.last {
             format!("--queue-num {}", q.first)
@@ -328,6 +333,10 @@ impl Ruleset {
                 ct(state::MARK + mark)
             );
         }
+        for (ip4, ip6) in handshake_nft() {
+            let _ = writeln!(s, "\t\ttcp flags & (fin | syn | rst) == syn {ip4} accept");
+            let _ = writeln!(s, "\t\ttcp flags & (fin | syn | rst) == syn {ip6} accept");
+        }
         let _ = writeln!(s, "\t\tqueue num {} bypass", self.queues);
         let _ = writeln!(s, "\t}}");
         for h in &self.hooks {
@@ -344,6 +353,37 @@ impl Ruleset {
         let _ = writeln!(s, "}}");
         s
     }
+}
+
+/// TCP header lengths in 32-bit words (the data offset field).
+const TCP_DOFFS: std::ops::RangeInclusive<u32> = 5..=15;
+
+/// `u32` match expressions, one per TCP header length, that hold for a TCP segment without
+/// payload: the IP length is the IP header's plus the TCP header's.
+///
+/// A SYN or SYN-ACK without payload tells the engine nothing it needs (inline, it takes the
+/// first packet it sees of a connection as the opener's: see `engine::Config::inline`), and
+/// a new connection would otherwise wait for the daemon twice before its first byte. `u32`
+/// cannot compare two fields, hence one expression per header length. IPv4 with options,
+/// IPv6 with extension headers and SYNs carrying data (TCP Fast Open) match none: queued.
+fn handshake_u32(family: Family) -> impl Iterator<Item = String> {
+    TCP_DOFFS.map(move |doff| match family {
+        // version 4 and a 20-byte header; total length; data offset
+        Family::V4 => format!("0>>24=0x45&&0&0xFFFF={}&&32>>28={doff}", 20 + 4 * doff),
+        // next header TCP; payload length; data offset
+        Family::V6 => format!("4>>8&0xFF=6&&4>>16={}&&52>>28={doff}", 4 * doff),
+    })
+}
+
+/// The same test in nftables, for IPv4 and IPv6 (a set of concatenations would be one rule,
+/// but `nft list` of this version aborts on a concatenation with `tcp doff`).
+fn handshake_nft() -> impl Iterator<Item = (String, String)> {
+    TCP_DOFFS.map(|doff| {
+        (
+            format!("ip hdrlength 5 ip length {} tcp doff {doff}", 20 + 4 * doff),
+            format!("ip6 nexthdr tcp ip6 length {} tcp doff {doff}", 4 * doff),
+        )
+    })
 }
 
 /// The `-D` lines that delete `jumps` (rules as `iptables -S` prints them).
@@ -649,10 +689,18 @@ mod tests {
             lines[13]
                 .contains("-m connmark --mark 0x10000000/0x10000000 -j CONNMARK --restore-mark")
         );
+        // a SYN or SYN-ACK without payload passes: one rule per TCP header length
         assert_eq!(
             lines[15],
+            "-A SWARMWALL -p tcp --tcp-flags FIN,SYN,RST SYN -m u32 --u32 \"0>>24=0x45&&0&0xFFFF=40&&32>>28=5\" -j RETURN"
+        );
+        assert!(lines[20].ends_with("\"0>>24=0x45&&0&0xFFFF=60&&32>>28=10\" -j RETURN"));
+        assert!(lines[25].ends_with("\"0>>24=0x45&&0&0xFFFF=80&&32>>28=15\" -j RETURN"));
+        assert_eq!(
+            lines[26],
             "-A SWARMWALL -j NFQUEUE --queue-balance 0:1 --queue-bypass"
         );
+        let lines = [&lines[..16], &lines[27..]].concat();
         // only the missing hook's jumps, first in the chain
         // an earlier install's jumps replaced in the same transaction; every hook's jumps
         // inserted first, in reverse: the mark tests come first, then packets without
@@ -676,6 +724,9 @@ mod tests {
         let v6 = rules(&[Hook::Output], "2").iptables_restore(Family::V6, &[]);
         assert!(v6.contains("icmp6-port-unreachable"));
         assert!(v6.contains("-j NFQUEUE --queue-num 2 --queue-bypass"));
+        assert!(v6.contains(
+            "-A SWARMWALL -p tcp --tcp-flags FIN,SYN,RST SYN -m u32 --u32 \"4>>8&0xFF=6&&4>>16=40&&52>>28=10\" -j RETURN"
+        ));
         assert!(v6.contains("-I OUTPUT 1 ! -o lo -p tcp -m connmark ! --mark"));
         assert!(v6.contains("-I OUTPUT 1 ! -o lo -p tcp -m conntrack --ctstate INVALID,UNTRACKED"));
         let rm = Ruleset::iptables_remove(&["-A INPUT ! -i lo -p udp -j SWARMWALL".to_string()]);
@@ -708,8 +759,16 @@ mod tests {
         // a packet's own decision applies without conntrack, and never queues it again
         assert!(t.contains("meta mark & 0x1f000000 == 0x03000000 drop"));
         assert!(t.contains("meta mark & 0x1f000000 != 0x00000000 accept"));
+        // a SYN or SYN-ACK without payload passes, in IPv4 and IPv6
+        assert!(t.contains(
+            "tcp flags & (fin | syn | rst) == syn ip hdrlength 5 ip length 60 tcp doff 10 accept"
+        ));
+        assert!(t.contains(
+            "tcp flags & (fin | syn | rst) == syn ip6 nexthdr tcp ip6 length 40 tcp doff 10 accept"
+        ));
         // the queue comes after every decision
         let q = t.find("queue num").unwrap();
+        assert!(t.find("tcp doff 15 accept").unwrap() < q);
         assert!(
             t.find("meta mark & 0x1f000000 != 0x00000000 accept")
                 .unwrap()

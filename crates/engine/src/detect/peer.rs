@@ -182,6 +182,11 @@ impl TcpDetect {
         self.streams[from as usize].syn(seq);
     }
 
+    /// Notes that `from`'s data starts at `seq` (unless known already).
+    pub fn starts_at(&mut self, from: Side, seq: u32) {
+        self.streams[from as usize].syn(seq.wrapping_sub(1));
+    }
+
     /// Feeds one segment's payload (`seq`: sequence number of its first byte). `closing`: the
     /// segment carries FIN or RST.
     pub fn segment(
