@@ -184,7 +184,7 @@ impl TcpDetect {
 
     /// Notes that `from`'s data starts at `seq` (unless known already).
     pub fn starts_at(&mut self, from: Side, seq: u32) {
-        self.streams[from as usize].syn(seq.wrapping_sub(1));
+        self.streams[from as usize].starts_at(seq);
     }
 
     /// Feeds one segment's payload (`seq`: sequence number of its first byte). `closing`: the

@@ -37,8 +37,13 @@ const HALF: u32 = 1 << 30;
 impl Stream {
     /// Notes a SYN: data starts at `seq + 1`.
     pub fn syn(&mut self, seq: u32) {
+        self.starts_at(seq.wrapping_add(1));
+    }
+
+    /// Notes that data starts at `seq`, unless where it starts is known already.
+    pub fn starts_at(&mut self, seq: u32) {
         if self.next_seq.is_none() {
-            self.next_seq = Some(seq.wrapping_add(1));
+            self.next_seq = Some(seq);
         }
     }
 
