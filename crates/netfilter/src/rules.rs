@@ -190,11 +190,7 @@ impl Ruleset {
         line(format!(":{CHAIN} - [0:0]"));
         line(format!("-F {CHAIN}"));
         let mk = |st: u32| format!("{:#x}/{mask:#x}", m.value(st));
-        // The most common packet first: one of a flow allowed for good.
-        line(format!(
-            "-A {CHAIN} -m connmark --mark {} -j RETURN",
-            mk(state::ALLOW)
-        ));
+        // Packets of flows allowed for good never get here (see the jumps below).
         line(format!(
             "-A {CHAIN} -m mark --mark {} -j RETURN",
             mk(state::SEEN)
@@ -245,24 +241,35 @@ impl Ruleset {
         } else {
             format!("--queue-balance {}:{}", q.first, q.last)
         };
-        line(format!("-A {CHAIN} -j NFQUEUE {target} --queue-bypass"));
+        for proto in ["tcp", "udp"] {
+            line(format!(
+                "-A {CHAIN} -p {proto} -j NFQUEUE {target} --queue-bypass"
+            ));
+        }
+        // Any other protocol (ICMP, GRE, ESP, ...) is not judged: its flow is allowed for good
+        // at its first packet. Not an ICMP error, whose conntrack entry is the TCP or UDP
+        // flow it is about (RELATED).
+        line(format!(
+            "-A {CHAIN} -m conntrack ! --ctstate RELATED -j CONNMARK --set-xmark {}",
+            mk(state::ALLOW)
+        ));
         deletions(old_jumps).for_each(&mut line);
-        // The jumps skip the packets of flows allowed for good, so that those cost a rule
-        // test and no jump. The mark match fails on a packet without a conntrack entry
-        // (untracked, invalid): those jump by their own rules, or they would go unjudged.
+        // Every packet of a decided flow crosses these jumps, so they are as few and as plain
+        // as can be (each rule a packet crosses costs about the same, whatever it tests:
+        // `lab/enforce bench rules`): two, of one test each, any protocol. The packets of
+        // flows allowed for good match neither; the mark test fails on a packet without a
+        // conntrack entry (untracked, invalid): those jump by the second.
         let conditions = [
             "-m conntrack --ctstate INVALID,UNTRACKED".to_string(),
             format!("-m connmark ! --mark {}", mk(state::ALLOW)),
         ];
         for h in &self.hooks {
             for cond in &conditions {
-                for proto in ["udp", "tcp"] {
-                    line(format!(
-                        "-I {} 1 {}-p {proto} {cond} -j {CHAIN}",
-                        h.iptables(),
-                        h.not_loopback(false)
-                    ));
-                }
+                line(format!(
+                    "-I {} 1 {}{cond} -j {CHAIN}",
+                    h.iptables(),
+                    h.not_loopback(false)
+                ));
             }
         }
         line("COMMIT".into());
@@ -292,8 +299,7 @@ impl Ruleset {
         );
         let _ = writeln!(s, "\tchain main {{");
         let ct = |st: u32| format!("ct mark & {mask:#010x} == {:#010x}", m.value(st));
-        // The most common packet first: one of a flow allowed for good.
-        let _ = writeln!(s, "\t\t{} accept", ct(state::ALLOW));
+        // Packets of flows allowed for good never get here (see the hooks' chains below).
         let _ = writeln!(
             s,
             "\t\tmeta mark & {mask:#010x} == {:#010x} accept",
@@ -337,14 +343,26 @@ impl Ruleset {
             let _ = writeln!(s, "\t\ttcp flags & (fin | syn | rst) == syn {ip4} accept");
             let _ = writeln!(s, "\t\ttcp flags & (fin | syn | rst) == syn {ip6} accept");
         }
-        let _ = writeln!(s, "\t\tqueue num {} bypass", self.queues);
+        let _ = writeln!(
+            s,
+            "\t\tmeta l4proto {{ tcp, udp }} queue num {} bypass",
+            self.queues
+        );
+        // Any other protocol is not judged: its flow is allowed for good at its first packet
+        // (not an ICMP error, whose conntrack entry is the flow it is about).
+        let _ = writeln!(
+            s,
+            "\t\tct state != related ct mark set ct mark & {keep:#010x} | {:#010x}",
+            m.value(state::ALLOW)
+        );
         let _ = writeln!(s, "\t}}");
         for h in &self.hooks {
             let _ = writeln!(
                 s,
-                "\tchain {name} {{\n\t\ttype filter hook {name} priority filter - 5; policy accept;\n\t\t{lo}meta l4proto {{ tcp, udp }} ct mark & {mask:#010x} != {allow:#010x} jump main\n\t\t{lo}meta l4proto {{ tcp, udp }} ct state {{ invalid, untracked }} jump main\n\t}}",
-                // Packets of flows allowed for good: a rule test and no jump; packets without
-                // a conntrack entry, on which the mark test fails, by the second rule.
+                "\tchain {name} {{\n\t\ttype filter hook {name} priority filter - 5; policy accept;\n\t\tct mark & {mask:#010x} == {allow:#010x} accept\n\t\t{lo}jump main\n\t}}",
+                // Packets of flows allowed for good: one rule of one test (the table is
+                // swarmwall's own, so accepting here ends only its chain); everything else,
+                // packets without a conntrack entry among them, is judged.
                 allow = m.value(state::ALLOW),
                 lo = h.not_loopback(true),
                 name = h.as_str(),
@@ -658,77 +676,79 @@ mod tests {
         let lines: Vec<&str> = t.lines().collect();
         assert_eq!(lines[0], "*filter");
         assert_eq!(lines[1], ":SWARMWALL - [0:0]");
-        // packets of allowed flows go on at once; judged packets go on; decisions are saved,
-        // then applied from the packet's mark (a packet without conntrack entry too: never
-        // queued twice); then from the flow's; the rest is queued
+        // judged packets go on; decisions are saved, then applied from the packet's mark (a
+        // packet without conntrack entry too: never queued twice); then from the flow's; the
+        // rest is queued (packets of flows allowed for good never jump to the chain)
+        assert!(!t.contains("-A SWARMWALL -m connmark --mark 0x2000000/0x1f000000"));
         assert_eq!(
             lines[3],
-            "-A SWARMWALL -m connmark --mark 0x2000000/0x1f000000 -j RETURN"
-        );
-        assert_eq!(
-            lines[4],
             "-A SWARMWALL -m mark --mark 0x1000000/0x1f000000 -j RETURN"
         );
-        assert!(lines[5].contains("CONNMARK --save-mark --nfmask 0x1f000000 --ctmask 0x1f000000"));
+        assert!(lines[4].contains("CONNMARK --save-mark --nfmask 0x1f000000 --ctmask 0x1f000000"));
         assert_eq!(
-            lines[6],
+            lines[5],
             "-A SWARMWALL -m mark --mark 0x3000000/0x1f000000 -j DROP"
         );
         assert!(
-            lines[7].contains("-p tcp -m mark") && lines[7].ends_with("--reject-with tcp-reset")
+            lines[6].contains("-p tcp -m mark") && lines[6].ends_with("--reject-with tcp-reset")
         );
-        assert!(lines[8].contains("-m mark") && lines[8].ends_with("icmp-port-unreachable"));
+        assert!(lines[7].contains("-m mark") && lines[7].ends_with("icmp-port-unreachable"));
         assert_eq!(
-            lines[9],
+            lines[8],
             "-A SWARMWALL -m mark ! --mark 0x0/0x1f000000 -j RETURN"
         );
-        assert!(lines[10].ends_with("-m connmark --mark 0x3000000/0x1f000000 -j DROP"));
-        assert!(lines[11].contains("-p tcp -m connmark") && lines[11].ends_with("tcp-reset"));
-        assert!(lines[12].contains("-m connmark") && lines[12].ends_with("icmp-port-unreachable"));
+        assert!(lines[9].ends_with("-m connmark --mark 0x3000000/0x1f000000 -j DROP"));
+        assert!(lines[10].contains("-p tcp -m connmark") && lines[10].ends_with("tcp-reset"));
+        assert!(lines[11].contains("-m connmark") && lines[11].ends_with("icmp-port-unreachable"));
         assert!(
-            lines[13]
+            lines[12]
                 .contains("-m connmark --mark 0x10000000/0x10000000 -j CONNMARK --restore-mark")
         );
         // a SYN or SYN-ACK without payload passes: one rule per TCP header length
         assert_eq!(
-            lines[15],
+            lines[14],
             "-A SWARMWALL -p tcp --tcp-flags FIN,SYN,RST SYN -m u32 --u32 \"0>>24=0x45&&0&0xFFFF=40&&32>>28=5\" -j RETURN"
         );
-        assert!(lines[20].ends_with("\"0>>24=0x45&&0&0xFFFF=60&&32>>28=10\" -j RETURN"));
-        assert!(lines[25].ends_with("\"0>>24=0x45&&0&0xFFFF=80&&32>>28=15\" -j RETURN"));
+        assert!(lines[19].ends_with("\"0>>24=0x45&&0&0xFFFF=60&&32>>28=10\" -j RETURN"));
+        assert!(lines[24].ends_with("\"0>>24=0x45&&0&0xFFFF=80&&32>>28=15\" -j RETURN"));
+        // TCP and UDP are queued; the flows of other protocols allowed for good, but for ICMP
+        // errors (RELATED: their conntrack entry is the flow they are about)
         assert_eq!(
-            lines[26],
-            "-A SWARMWALL -j NFQUEUE --queue-balance 0:1 --queue-bypass"
-        );
-        let lines = [&lines[..16], &lines[27..]].concat();
-        // only the missing hook's jumps, first in the chain
-        // an earlier install's jumps replaced in the same transaction; every hook's jumps
-        // inserted first, in reverse: the mark tests come first, then packets without
-        // conntrack entry
-        assert_eq!(lines[16], "-D OUTPUT ! -o lo -p tcp -j SWARMWALL");
-        assert_eq!(
-            &lines[17..21],
+            &lines[25..28],
             [
-                "-I FORWARD 1 -p udp -m conntrack --ctstate INVALID,UNTRACKED -j SWARMWALL",
-                "-I FORWARD 1 -p tcp -m conntrack --ctstate INVALID,UNTRACKED -j SWARMWALL",
-                "-I FORWARD 1 -p udp -m connmark ! --mark 0x2000000/0x1f000000 -j SWARMWALL",
-                "-I FORWARD 1 -p tcp -m connmark ! --mark 0x2000000/0x1f000000 -j SWARMWALL",
+                "-A SWARMWALL -p tcp -j NFQUEUE --queue-balance 0:1 --queue-bypass",
+                "-A SWARMWALL -p udp -j NFQUEUE --queue-balance 0:1 --queue-bypass",
+                "-A SWARMWALL -m conntrack ! --ctstate RELATED -j CONNMARK --set-xmark 0x2000000/0x1f000000",
             ]
         );
-        assert!(
-            lines[21..25]
-                .iter()
-                .all(|l| l.starts_with("-I OUTPUT 1 ! -o lo -p "))
+        // an earlier install's jumps replaced in the same transaction; every hook's jumps
+        // inserted first, in reverse: the mark test comes first, then packets without
+        // conntrack entry; one test each, any protocol
+        assert_eq!(lines[28], "-D OUTPUT ! -o lo -p tcp -j SWARMWALL");
+        assert_eq!(
+            &lines[29..31],
+            [
+                "-I FORWARD 1 -m conntrack --ctstate INVALID,UNTRACKED -j SWARMWALL",
+                "-I FORWARD 1 -m connmark ! --mark 0x2000000/0x1f000000 -j SWARMWALL",
+            ]
         );
-        assert_eq!(lines[25], "COMMIT");
+        assert_eq!(
+            &lines[31..33],
+            [
+                "-I OUTPUT 1 ! -o lo -m conntrack --ctstate INVALID,UNTRACKED -j SWARMWALL",
+                "-I OUTPUT 1 ! -o lo -m connmark ! --mark 0x2000000/0x1f000000 -j SWARMWALL",
+            ]
+        );
+        assert_eq!(lines[33], "COMMIT");
+        assert_eq!(lines.len(), 34);
         let v6 = rules(&[Hook::Output], "2").iptables_restore(Family::V6, &[]);
         assert!(v6.contains("icmp6-port-unreachable"));
-        assert!(v6.contains("-j NFQUEUE --queue-num 2 --queue-bypass"));
+        assert!(v6.contains("-A SWARMWALL -p udp -j NFQUEUE --queue-num 2 --queue-bypass"));
         assert!(v6.contains(
             "-A SWARMWALL -p tcp --tcp-flags FIN,SYN,RST SYN -m u32 --u32 \"4>>8&0xFF=6&&4>>16=40&&52>>28=10\" -j RETURN"
         ));
-        assert!(v6.contains("-I OUTPUT 1 ! -o lo -p tcp -m connmark ! --mark"));
-        assert!(v6.contains("-I OUTPUT 1 ! -o lo -p tcp -m conntrack --ctstate INVALID,UNTRACKED"));
+        assert!(v6.contains("-I OUTPUT 1 ! -o lo -m connmark ! --mark"));
+        assert!(v6.contains("-I OUTPUT 1 ! -o lo -m conntrack --ctstate INVALID,UNTRACKED"));
         let rm = Ruleset::iptables_remove(&["-A INPUT ! -i lo -p udp -j SWARMWALL".to_string()]);
         assert_eq!(
             rm,
@@ -751,11 +771,13 @@ mod tests {
         assert!(t.contains("queue num 0-3 bypass"));
         assert!(t.contains("type filter hook forward priority filter - 5"));
         assert!(!t.contains("hook output"));
-        // flows allowed for good skip the jump; packets without conntrack entry do not
-        assert!(
-            t.contains("meta l4proto { tcp, udp } ct mark & 0x1f000000 != 0x02000000 jump main")
-        );
-        assert!(t.contains("meta l4proto { tcp, udp } ct state { invalid, untracked } jump main"));
+        // flows allowed for good are accepted by the hook's first rule; everything else
+        // (packets without conntrack entry among them) is judged
+        assert!(t.contains(
+            "priority filter - 5; policy accept;\n\t\tct mark & 0x1f000000 == 0x02000000 accept\n\t\tjump main\n"
+        ));
+        // TCP and UDP are queued, other protocols' flows allowed for good (not ICMP errors)
+        assert!(t.contains("meta l4proto { tcp, udp } queue num 0-3 bypass\n\t\tct state != related ct mark set ct mark & 0xe0ffffff | 0x02000000\n\t}"));
         // a packet's own decision applies without conntrack, and never queues it again
         assert!(t.contains("meta mark & 0x1f000000 == 0x03000000 drop"));
         assert!(t.contains("meta mark & 0x1f000000 != 0x00000000 accept"));
@@ -775,6 +797,6 @@ mod tests {
                 < q
         );
         let main = &t[..t.find("chain forward").unwrap()];
-        assert!(main.rfind("ct mark &").unwrap() < q);
+        assert!(main.rfind("ct mark & 0x1f000000 == ").unwrap() < q);
     }
 }
