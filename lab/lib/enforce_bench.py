@@ -477,8 +477,8 @@ def write_doc(results, path):
         L += ["", f"With swarmwall alone: TCP {med['swarmwall']['tcp'] * 1e-9:.3g} Gbit/s, UDP "
               f"{med['swarmwall']['udp'] * 1e-9:.3g} Gbit/s; without it (stateful): TCP "
               f"{med['stateful']['tcp'] * 1e-9:.3g}, UDP {med['stateful']['udp'] * 1e-9:.3g} Gbit/s "
-              f"({rules['ratio_stateful']['tcp']:.1%} and {rules['ratio_stateful']['udp']:.1%}, "
-              "within the noise).", ""]
+              f"({rules['ratio_stateful']['tcp']:.1%} and {rules['ratio_stateful']['udp']:.1%}: "
+              "the direct comparison, as noisy as the throughput table above).", ""]
     if longbt:
         L += ["## Share of a long transfer that reaches user space", "",
               "A libtorrent leecher downloads a 64 MiB torrent from a libtorrent seeder through the "
