@@ -253,7 +253,11 @@ def run_rules(rounds=5, copies=32, out=None, log=print):
         sw.install()
         base = router.run(["iptables-save"]).stdout.splitlines()
         jumps = [l for l in base if l.startswith("-A FORWARD") and l.endswith(" -j SWARMWALL")]
-        allow = jumps[0].split("--mark ")[1].split()[0]
+        marked = [j for j in jumps if "--mark " in j]
+        if not marked:
+            raise RuntimeError("the rules benchmark needs the iptables backend's jumps; found: "
+                               + "; ".join(jumps))
+        allow = marked[0].split("--mark ")[1].split()[0]
         sets = rule_yardsticks(allow)
         sets["jumps"] = jumps
         result["sets"] = sets
@@ -282,9 +286,11 @@ def run_rules(rounds=5, copies=32, out=None, log=print):
                 log(f"  round {i + 1}: " + "; ".join(
                     f"{st} {runs[st]['tcp'][-1] / 1e9:.3f}/{runs[st]['udp'][-1] / 1e9:.3f}" for st in states))
         finally:
-            router.run(["iptables-restore", "-w"], input=texts["swarmwall"])
-            sw.stop()
-            sw.remove()
+            try:
+                router.run(["iptables-restore", "-w"], input=texts["swarmwall"])
+            finally:
+                sw.stop()
+                sw.remove()
     med = {st: {k: statistics.median(v) for k, v in r.items()} for st, r in runs.items()}
     result["median"] = med
     result["runs"] = runs

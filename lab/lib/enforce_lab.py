@@ -100,8 +100,9 @@ class Swarmwall:
         self.keep_flows = flows
         self.proc = None
 
-    def install(self):
-        self.router.run([str(BIN), "rules", "install", "--hook", "forward", "--queues", self.queues])
+    def install(self, hooks=("forward",)):
+        self.router.run([str(BIN), "rules", "install", *(a for h in hooks for a in ("--hook", h)),
+                         "--queues", self.queues])
         self.forwarded0 = self.forwarded()
 
     def start(self):
@@ -536,3 +537,94 @@ def run_untracked(out=None, log=print):
             f.write(json.dumps(result) + "\n")
     return result
 
+
+
+POLICY_REJECT = 'default = "allow"\n[[rule]]\napp = "bittorrent"\naction = "reject"\n'
+
+# A peer that listens for BitTorrent on TCP and UDP port 6881: it reports what reached it.
+PEER = """
+import json, select, socket, sys, time
+t = socket.socket(); t.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+t.bind((sys.argv[1], 6881)); t.listen()
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind((sys.argv[1], 6881))
+got = {"tcp_bytes": 0, "udp_datagrams": 0}
+conns = []
+end = time.time() + float(sys.argv[2])
+while time.time() < end:
+    r, _, _ = select.select([t, u, *conns], [], [], 0.1)
+    for x in r:
+        if x is t:
+            conns.append(t.accept()[0])
+        elif x is u:
+            u.recvfrom(2048); got["udp_datagrams"] += 1
+        else:
+            try:
+                d = x.recv(4096)
+            except OSError:
+                d = b""
+            got["tcp_bytes"] += len(d)
+            if not d:
+                conns.remove(x)
+print(json.dumps(got), flush=True)
+"""
+
+# The other side: a BitTorrent handshake over TCP and a DHT ping over UDP; how each ended.
+KNOCK = """
+import json, socket, sys
+host = sys.argv[1]
+res = {}
+c = socket.create_connection((host, 6881), timeout=3)
+c.sendall(b"\\x13BitTorrent protocol" + bytes(8) + bytes(range(20)) + b"-XX0000-" + bytes(12))
+try:
+    res["tcp"] = "answered" if c.recv(100) else "closed"
+except ConnectionResetError:
+    res["tcp"] = "reset"
+except socket.timeout:
+    res["tcp"] = "timeout"
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.settimeout(3); u.connect((host, 6881))
+u.send(sys.argv[2].encode())
+try:
+    u.recv(2048); res["udp"] = "answered"
+except ConnectionRefusedError:
+    res["udp"] = "refused"
+except socket.timeout:
+    res["udp"] = "timeout"
+print(json.dumps(res), flush=True)
+"""
+
+
+def run_reject(out=None, log=print):
+    """Policy "reject" on a host running a client (hooks input and output): a peer's
+    BitTorrent handshake is answered with a TCP reset, its DHT query with ICMP port
+    unreachable — the answer the kernel makes leaves through the output hook, where it must
+    not be taken for a packet of the rejected flow — and nothing reaches the client."""
+    result = {"test": "reject"}
+    started = time.time()
+    work = Path("/tmp/swarmwall-enforce") / "reject"
+    shutil.rmtree(work, ignore_errors=True)
+    with netlab.Lab(NETS["traffic"], work) as lab:
+        router, client, server = traffic_lab(lab, work)
+        (work / "sw").mkdir(parents=True)
+        sw = Swarmwall(lab, server, work / "sw", POLICY_REJECT)
+        sw.install(hooks=("input", "output"))
+        sw.start()
+        peer = server.spawn(["/usr/bin/python3", "-c", PEER, server.ip, "9"], "peer")
+        time.sleep(0.5)
+        knock = json.loads(client.run(["/usr/bin/python3", "-c", KNOCK, server.ip, PING],
+                                      timeout=20).stdout.strip().splitlines()[-1])
+        peer.wait(timeout=20)
+        got = json.loads((server.dir / "peer.log").read_text().strip().splitlines()[-1])
+        time.sleep(1.2)  # a statistics write
+        stats = sw.stats()
+        sw.stop()
+        sw.remove()
+        stats = sw.stats() or stats
+    result.update({"answers": knock, "reached_client": got, "judged": stats.get("packets"),
+                   "dropped": stats.get("packets_dropped"),
+                   "seconds": round(time.time() - started, 1)})
+    result["ok"] = (knock == {"tcp": "reset", "udp": "refused"}
+                    and got == {"tcp_bytes": 0, "udp_datagrams": 0})
+    if out:
+        with open(out, "a") as f:
+            f.write(json.dumps(result) + "\n")
+    return result

@@ -190,7 +190,15 @@ impl Ruleset {
         line(format!(":{CHAIN} - [0:0]"));
         line(format!("-F {CHAIN}"));
         let mk = |st: u32| format!("{:#x}/{mask:#x}", m.value(st));
-        // Packets of flows allowed for good never get here (see the jumps below).
+        // Packets of flows allowed for good never get here (see the jumps below). ICMP without
+        // a conntrack entry (IPv6 neighbour discovery among it) is never judged.
+        let icmp = match family {
+            Family::V4 => "icmp",
+            Family::V6 => "ipv6-icmp",
+        };
+        line(format!(
+            "-A {CHAIN} -p {icmp} -m conntrack --ctstate INVALID,UNTRACKED -j RETURN"
+        ));
         line(format!(
             "-A {CHAIN} -m mark --mark {} -j RETURN",
             mk(state::SEEN)
@@ -222,6 +230,12 @@ impl Ruleset {
         // Allowed, marked, or anything else: judged once, never queued again.
         line(format!(
             "-A {CHAIN} -m mark ! --mark 0x0/{mask:#x} -j RETURN"
+        ));
+        // The answer REJECT made (a TCP reset, an ICMP error: RELATED to the rejected flow,
+        // leaving through the output hook) goes out.
+        line(format!(
+            "-A {CHAIN} -m conntrack --ctstate RELATED -m connmark --mark {} -j RETURN",
+            mk(state::REJECT)
         ));
         // A packet not judged yet, of a flow blocked or marked before.
         blocks("connmark").into_iter().for_each(&mut line);
@@ -299,7 +313,12 @@ impl Ruleset {
         );
         let _ = writeln!(s, "\tchain main {{");
         let ct = |st: u32| format!("ct mark & {mask:#010x} == {:#010x}", m.value(st));
-        // Packets of flows allowed for good never get here (see the hooks' chains below).
+        // Packets of flows allowed for good never get here (see the hooks' chains below). ICMP
+        // without a conntrack entry (IPv6 neighbour discovery among it) is never judged.
+        let _ = writeln!(
+            s,
+            "\t\tmeta l4proto {{ icmp, ipv6-icmp }} ct state {{ invalid, untracked }} accept"
+        );
         let _ = writeln!(
             s,
             "\t\tmeta mark & {mask:#010x} == {:#010x} accept",
@@ -330,6 +349,8 @@ impl Ruleset {
         // This packet's own decision (also without a conntrack entry: never queued twice).
         blocks(&mut s, "meta mark");
         let _ = writeln!(s, "\t\tmeta mark & {mask:#010x} != 0x00000000 accept");
+        // The answer REJECT made (RELATED to the rejected flow, through the output hook).
+        let _ = writeln!(s, "\t\tct state related {} accept", ct(state::REJECT));
         blocks(&mut s, "ct mark");
         for mark in 1..=15 {
             let v = m.value(state::MARK + mark);
@@ -680,41 +701,51 @@ mod tests {
         // packet without conntrack entry too: never queued twice); then from the flow's; the
         // rest is queued (packets of flows allowed for good never jump to the chain)
         assert!(!t.contains("-A SWARMWALL -m connmark --mark 0x2000000/0x1f000000"));
+        // ICMP without conntrack entry (neighbour discovery) is never judged
         assert_eq!(
             lines[3],
+            "-A SWARMWALL -p icmp -m conntrack --ctstate INVALID,UNTRACKED -j RETURN"
+        );
+        assert_eq!(
+            lines[4],
             "-A SWARMWALL -m mark --mark 0x1000000/0x1f000000 -j RETURN"
         );
-        assert!(lines[4].contains("CONNMARK --save-mark --nfmask 0x1f000000 --ctmask 0x1f000000"));
+        assert!(lines[5].contains("CONNMARK --save-mark --nfmask 0x1f000000 --ctmask 0x1f000000"));
         assert_eq!(
-            lines[5],
+            lines[6],
             "-A SWARMWALL -m mark --mark 0x3000000/0x1f000000 -j DROP"
         );
         assert!(
-            lines[6].contains("-p tcp -m mark") && lines[6].ends_with("--reject-with tcp-reset")
+            lines[7].contains("-p tcp -m mark") && lines[7].ends_with("--reject-with tcp-reset")
         );
-        assert!(lines[7].contains("-m mark") && lines[7].ends_with("icmp-port-unreachable"));
+        assert!(lines[8].contains("-m mark") && lines[8].ends_with("icmp-port-unreachable"));
         assert_eq!(
-            lines[8],
+            lines[9],
             "-A SWARMWALL -m mark ! --mark 0x0/0x1f000000 -j RETURN"
         );
-        assert!(lines[9].ends_with("-m connmark --mark 0x3000000/0x1f000000 -j DROP"));
-        assert!(lines[10].contains("-p tcp -m connmark") && lines[10].ends_with("tcp-reset"));
-        assert!(lines[11].contains("-m connmark") && lines[11].ends_with("icmp-port-unreachable"));
+        // the answer REJECT made (RELATED to the rejected flow) goes out
+        assert_eq!(
+            lines[10],
+            "-A SWARMWALL -m conntrack --ctstate RELATED -m connmark --mark 0x4000000/0x1f000000 -j RETURN"
+        );
+        assert!(lines[11].ends_with("-m connmark --mark 0x3000000/0x1f000000 -j DROP"));
+        assert!(lines[12].contains("-p tcp -m connmark") && lines[12].ends_with("tcp-reset"));
+        assert!(lines[13].contains("-m connmark") && lines[13].ends_with("icmp-port-unreachable"));
         assert!(
-            lines[12]
+            lines[14]
                 .contains("-m connmark --mark 0x10000000/0x10000000 -j CONNMARK --restore-mark")
         );
         // a SYN or SYN-ACK without payload passes: one rule per TCP header length
         assert_eq!(
-            lines[14],
+            lines[16],
             "-A SWARMWALL -p tcp --tcp-flags FIN,SYN,RST SYN -m u32 --u32 \"0>>24=0x45&&0&0xFFFF=40&&32>>28=5\" -j RETURN"
         );
-        assert!(lines[19].ends_with("\"0>>24=0x45&&0&0xFFFF=60&&32>>28=10\" -j RETURN"));
-        assert!(lines[24].ends_with("\"0>>24=0x45&&0&0xFFFF=80&&32>>28=15\" -j RETURN"));
+        assert!(lines[21].ends_with("\"0>>24=0x45&&0&0xFFFF=60&&32>>28=10\" -j RETURN"));
+        assert!(lines[26].ends_with("\"0>>24=0x45&&0&0xFFFF=80&&32>>28=15\" -j RETURN"));
         // TCP and UDP are queued; the flows of other protocols allowed for good, but for ICMP
         // errors (RELATED: their conntrack entry is the flow they are about)
         assert_eq!(
-            &lines[25..28],
+            &lines[27..30],
             [
                 "-A SWARMWALL -p tcp -j NFQUEUE --queue-balance 0:1 --queue-bypass",
                 "-A SWARMWALL -p udp -j NFQUEUE --queue-balance 0:1 --queue-bypass",
@@ -724,25 +755,28 @@ mod tests {
         // an earlier install's jumps replaced in the same transaction; every hook's jumps
         // inserted first, in reverse: the mark test comes first, then packets without
         // conntrack entry; one test each, any protocol
-        assert_eq!(lines[28], "-D OUTPUT ! -o lo -p tcp -j SWARMWALL");
+        assert_eq!(lines[30], "-D OUTPUT ! -o lo -p tcp -j SWARMWALL");
         assert_eq!(
-            &lines[29..31],
+            &lines[31..33],
             [
                 "-I FORWARD 1 -m conntrack --ctstate INVALID,UNTRACKED -j SWARMWALL",
                 "-I FORWARD 1 -m connmark ! --mark 0x2000000/0x1f000000 -j SWARMWALL",
             ]
         );
         assert_eq!(
-            &lines[31..33],
+            &lines[33..35],
             [
                 "-I OUTPUT 1 ! -o lo -m conntrack --ctstate INVALID,UNTRACKED -j SWARMWALL",
                 "-I OUTPUT 1 ! -o lo -m connmark ! --mark 0x2000000/0x1f000000 -j SWARMWALL",
             ]
         );
-        assert_eq!(lines[33], "COMMIT");
-        assert_eq!(lines.len(), 34);
+        assert_eq!(lines[35], "COMMIT");
+        assert_eq!(lines.len(), 36);
         let v6 = rules(&[Hook::Output], "2").iptables_restore(Family::V6, &[]);
         assert!(v6.contains("icmp6-port-unreachable"));
+        assert!(v6.contains(
+            "-A SWARMWALL -p ipv6-icmp -m conntrack --ctstate INVALID,UNTRACKED -j RETURN"
+        ));
         assert!(v6.contains("-A SWARMWALL -p udp -j NFQUEUE --queue-num 2 --queue-bypass"));
         assert!(v6.contains(
             "-A SWARMWALL -p tcp --tcp-flags FIN,SYN,RST SYN -m u32 --u32 \"4>>8&0xFF=6&&4>>16=40&&52>>28=10\" -j RETURN"
@@ -767,6 +801,18 @@ mod tests {
             "meta mark & 0x1f000000 == 0x03000000 ct mark set ct mark & 0xe0ffffff | 0x03000000"
         ));
         assert!(t.contains("ct mark & 0x1f000000 == 0x03000000 drop"));
+        assert!(
+            t.contains("meta l4proto { icmp, ipv6-icmp } ct state { invalid, untracked } accept")
+        );
+        // the answer REJECT made goes out, before the blocks by the flow's mark
+        let answer = t
+            .find("ct state related ct mark & 0x1f000000 == 0x04000000 accept")
+            .unwrap();
+        assert!(
+            answer
+                < t.find("ct mark & 0x1f000000 == 0x04000000 meta l4proto tcp reject")
+                    .unwrap()
+        );
         assert!(t.contains("ct mark & 0x1f000000 == 0x13000000 meta mark set meta mark & 0xe0ffffff | 0x13000000 accept"));
         assert!(t.contains("queue num 0-3 bypass"));
         assert!(t.contains("type filter hook forward priority filter - 5"));
