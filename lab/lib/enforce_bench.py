@@ -24,7 +24,7 @@ from pathlib import Path
 
 from . import netlab
 from .clients import Libtorrent
-from .enforce_lab import LIB, NETS, POLICY_ALL, Swarmwall, run_download, traffic_lab
+from .enforce_lab import LIB, NETS, POLICY_ALL, Swarmwall, run_download, save, traffic_lab
 
 PROBE = LIB / "traffic_probe.py"
 PY = "/usr/bin/python3"
@@ -206,9 +206,7 @@ def run_traffic(rounds=5, out=None, log=print):
                                      for k, n in per.items()}
         result["queued"] = queued
         result["runs"] = runs
-    if out:
-        with open(out, "a") as f:
-            f.write(json.dumps(result) + "\n")
+    save(result, out)
     return result
 
 
@@ -298,9 +296,7 @@ def run_rules(rounds=5, copies=32, out=None, log=print):
     result["per_copy"] = {name: {k: round((med["swarmwall"][k] / med[name][k] - 1) / copies, 5)
                                  for k in ("tcp", "udp")} for name in sets}
     result["ratio_stateful"] = {k: round(med["swarmwall"][k] / med["stateful"][k], 4) for k in ("tcp", "udp")}
-    if out:
-        with open(out, "a") as f:
-            f.write(json.dumps(result) + "\n")
+    save(result, out)
     return result
 
 
@@ -361,9 +357,7 @@ def run_flood(packets=400_000, batch=128, out=None, log=print):
         "judged_per_second_overall": round((samples[-1][1] - samples[0][1]) / (samples[-1][0] - samples[0][0]), 1)
         if len(samples) > 1 and samples[-1][0] > samples[0][0] else None,
     })
-    if out:
-        with open(out, "a") as f:
-            f.write(json.dumps(result) + "\n")
+    save(result, out)
     return result
 
 
@@ -377,9 +371,7 @@ def run_long_bt(out=None, log=print):
                     "complete_seconds": r.get("complete_seconds")})
         log(f"  64 MiB {mode}: {r['userspace']}")
     result = {"bench": "long-bittorrent", "runs": res}
-    if out:
-        with open(out, "a") as f:
-            f.write(json.dumps(result) + "\n")
+    save(result, out)
     return result
 
 

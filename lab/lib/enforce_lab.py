@@ -236,6 +236,13 @@ def have(leechers, contents):
     return {c.host.name: [round(c.verified(x), 3) for x in contents] for c in leechers}
 
 
+def save(result, out):
+    """Appends one run's result to the results file `out` (JSON lines), if one is given."""
+    if out:
+        with open(out, "a") as f:
+            f.write(json.dumps(result) + "\n")
+
+
 def run_download(mode, policy, clients=None, window=90.0, size_kb=2048, out=None, log=print,
                  dry_run=False, seed=1):
     """One download run with `policy` (a key of POLICIES) — returns a result dict with `ok`
@@ -301,9 +308,7 @@ def run_download(mode, policy, clients=None, window=90.0, size_kb=2048, out=None
         result["ok"] = (result["ok"] and result["stats"].get("packets_dropped", 1) == 0
                         and result["flow_records"] > 0 and not result["unlogged_bt_flows"]
                         and result["events"] > 0)
-    if out:
-        with open(out, "a") as f:
-            f.write(json.dumps(result) + "\n")
+    save(result, out)
     return result
 
 
@@ -373,9 +378,7 @@ def run_refuse_dht(out=None, log=print):
     result["ok"] = (b.get(listed) and b.get(other) and a.get(other) and not a.get(listed)
                     and a.get("ping", False))
     result["seconds"] = round(time.time() - started, 1)
-    if out:
-        with open(out, "a") as f:
-            f.write(json.dumps(result) + "\n")
+    save(result, out)
     return result
 
 
@@ -457,9 +460,7 @@ def run_kill9(out=None, log=print):
     result["ok"] = (result["longest_stall_seconds"] < 1.0 and result["bytes_after_kill"] > 0
                     and result["new_connection_status"] == "200"
                     and result["new_connection_seconds"] < 1.0)
-    if out:
-        with open(out, "a") as f:
-            f.write(json.dumps(result) + "\n")
+    save(result, out)
     return result
 
 
@@ -498,9 +499,7 @@ def run_reload(out=None, log=print):
                     and "policy.toml:4:" in (result["failure_message"] or "")
                     and "\n" not in result["failure_message"]
                     and probe["ok"] == probe["requests"])
-    if out:
-        with open(out, "a") as f:
-            f.write(json.dumps(result) + "\n")
+    save(result, out)
     return result
 
 
@@ -532,9 +531,7 @@ def run_untracked(out=None, log=print):
     result.update({"sent": sent, "arrived": arrived, "judged": stats.get("packets"),
                    "dropped": stats.get("packets_dropped"), "seconds": round(time.time() - started, 1)})
     result["ok"] = arrived == 0 and result["judged"] == sent and result["dropped"] == sent
-    if out:
-        with open(out, "a") as f:
-            f.write(json.dumps(result) + "\n")
+    save(result, out)
     return result
 
 
@@ -624,7 +621,5 @@ def run_reject(out=None, log=print):
                    "seconds": round(time.time() - started, 1)})
     result["ok"] = (knock == {"tcp": "reset", "udp": "refused"}
                     and got == {"tcp_bytes": 0, "udp_datagrams": 0})
-    if out:
-        with open(out, "a") as f:
-            f.write(json.dumps(result) + "\n")
+    save(result, out)
     return result
