@@ -37,6 +37,9 @@ pub struct Request<'a> {
     pub query: &'a [u8],
     /// Length of the request line including its line ending.
     pub line_len: usize,
+    /// For a request in absolute form (sent to an HTTP proxy, RFC 9112 section 3.2.2): the
+    /// URI's authority (`host[:port]`) and the scheme's default port.
+    pub absolute: Option<(&'a [u8], u16)>,
 }
 
 impl<'a> Request<'a> {
@@ -98,12 +101,16 @@ pub fn parse_request(buf: &[u8]) -> Result<Request<'_>, Error> {
         return invalid("HTTP/1.x");
     }
     let mut target = &rest[..sp];
+    let mut absolute = None;
     // absolute-form (through a proxy): skip scheme and authority
-    if let Some(after) = target
-        .strip_prefix(b"http://")
-        .or_else(|| target.strip_prefix(b"https://"))
-    {
-        target = memchr::memchr(b'/', after).map_or(&[][..], |i| &after[i..]);
+    let scheme = match target.strip_prefix(b"http://") {
+        Some(after) => Some((after, 80)),
+        None => target.strip_prefix(b"https://").map(|after| (after, 443)),
+    };
+    if let Some((after, port)) = scheme {
+        let end = memchr::memchr(b'/', after).unwrap_or(after.len());
+        absolute = Some((&after[..end], port));
+        target = &after[end..];
     }
     let (path, query) = match memchr::memchr(b'?', target) {
         Some(q) => (&target[..q], &target[q + 1..]),
@@ -115,6 +122,7 @@ pub fn parse_request(buf: &[u8]) -> Result<Request<'_>, Error> {
         path,
         query,
         line_len: eol + 1,
+        absolute,
     };
     if req.info_hashes().next().is_none() {
         return invalid("a 20-byte info_hash parameter");
@@ -405,6 +413,12 @@ mod tests {
         let r = parse_request(s).unwrap();
         assert_eq!(r.kind, Kind::Scrape);
         assert_eq!(r.path, b"/scrape");
+        assert_eq!(r.absolute, Some((&b"tracker.example:6969"[..], 80)));
+        let https = b"GET https://[2001:db8::7]/announce?info_hash=aaaaaaaaaaaaaaaaaaaa&peer_id=-TR3000-abcdefghijkl&port=1 HTTP/1.1\r\n";
+        let a = parse_request(https).unwrap();
+        assert_eq!(a.absolute, Some((&b"[2001:db8::7]"[..], 443)));
+        assert_eq!(a.path, b"/announce");
+        assert_eq!(parse_request(ANNOUNCE).unwrap().absolute, None);
         assert_eq!(r.info_hashes().count(), 2);
     }
 

@@ -81,30 +81,26 @@ impl Judge {
             keep_ended,
             ..
         } = self;
-        engine.frame(LinkType::Raw, now_ns, bytes, wire_len, &mut |r| {
-            reported.remove(&FlowKey::new(r.proto, r.client, r.server).0);
+        let seen = engine.frame(LinkType::Raw, now_ns, bytes, wire_len, &mut |r| {
+            reported.remove(&r.key());
             if *keep_ended {
                 ended.push(r);
             }
         });
         let marks = self.marks;
-        let seen = Outcome {
+        let seen_mark = Outcome {
             verdict: Verdict::Repeat,
             mark: Some(marks.with(mark, state::SEEN)),
         };
-        let Some((key, _)) = self.engine.last_flow() else {
+        let Some(seen) = seen else {
             // Not a flow (a later fragment, a packet that does not decode): it passes.
             self.stats.unjudged += 1;
-            return seen;
+            return seen_mark;
         };
-        let Some(view) = self.engine.flow(&key) else {
-            self.stats.unjudged += 1;
-            return seen;
-        };
-        let facts = self.engine.last();
-        let subject = Subject::new(&view, facts);
+        let key = seen.flow.key;
+        let subject = Subject::new(&seen);
         let d = policy.decide(&subject);
-        if self.engine.last().new_flow {
+        if seen.facts.new_flow {
             self.stats.flows += 1;
         }
         // Report.

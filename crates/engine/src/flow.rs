@@ -116,45 +116,9 @@ fn octets(ip: IpAddr) -> [u8; 16] {
     }
 }
 
-/// The BitTorrent kinds swarmwall recognises.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Kind {
-    /// Peer wire protocol over TCP (BEP 3).
-    PeerTcp,
-    /// Peer wire protocol over uTP (BEP 29).
-    PeerUtp,
-    /// HTTP tracker (BEP 3, 23, 48).
-    TrackerHttp,
-    /// UDP tracker (BEP 15).
-    TrackerUdp,
-    /// Local Service Discovery (BEP 14).
-    Lsd,
-    /// DHT (BEP 5).
-    Dht,
-}
+pub use crate::detect::{Kind, Signal};
 
 impl Kind {
-    /// In order of precedence: a flow that is several kinds at once is reported as the first.
-    pub const ALL: [Kind; 6] = [
-        Kind::PeerTcp,
-        Kind::PeerUtp,
-        Kind::TrackerHttp,
-        Kind::TrackerUdp,
-        Kind::Lsd,
-        Kind::Dht,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Kind::PeerTcp => "peer-tcp",
-            Kind::PeerUtp => "peer-utp",
-            Kind::TrackerHttp => "tracker-http",
-            Kind::TrackerUdp => "tracker-udp",
-            Kind::Lsd => "lsd",
-            Kind::Dht => "dht",
-        }
-    }
-
     pub fn from_name(s: &str) -> Option<Kind> {
         Kind::ALL.into_iter().find(|k| k.as_str() == s)
     }
@@ -208,71 +172,6 @@ impl FromIterator<Kind> for KindSet {
         }
         s
     }
-}
-
-macro_rules! evidence {
-    ($($(#[$doc:meta])* $name:ident = $bit:expr, $text:expr;)*) => {
-        /// One fact a decision rests on.
-        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-        pub enum Signal { $($(#[$doc])* $name = $bit,)* }
-
-        impl Signal {
-            pub const ALL: &'static [Signal] = &[$(Signal::$name,)*];
-            /// The name used in flow records.
-            pub fn as_str(self) -> &'static str {
-                match self { $(Signal::$name => $text,)* }
-            }
-        }
-    };
-}
-
-evidence! {
-    /// A peer wire handshake at the start of a TCP stream.
-    Handshake = 0, "bt-handshake";
-    /// A peer wire handshake later in the stream (e.g. after an MSE exchange that chose plaintext).
-    HandshakeLater = 1, "bt-handshake-after-preamble";
-    /// Valid uTP headers both ways, with related connection ids and acknowledgements.
-    UtpExchange = 2, "utp-exchange";
-    /// A peer wire handshake inside uTP data.
-    UtpHandshake = 3, "utp-bt-handshake";
-    /// Repeated valid uTP headers one way whose clock follows the capture's clock.
-    UtpOneWay = 4, "utp-one-way";
-    KrpcQuery = 5, "krpc-query";
-    KrpcResponse = 6, "krpc-response";
-    KrpcError = 7, "krpc-error";
-    HttpAnnounce = 8, "http-announce";
-    HttpScrape = 9, "http-scrape";
-    /// A connect request with the BEP 15 protocol id.
-    UdpTrackerConnect = 10, "udp-tracker-connect";
-    /// An announce or scrape request answered with the same transaction id.
-    UdpTrackerExchange = 11, "udp-tracker-exchange";
-    LsdSearch = 12, "lsd-bt-search";
-    /// Both first flights shaped like an MSE/PE handshake (96-608 random-looking bytes each,
-    /// initiator first).
-    MseShape = 13, "mse-shape";
-    /// The initiator's first flight shaped like MSE/PE, never answered.
-    MseOneSided = 14, "mse-one-sided";
-    /// The responder's endpoint was announced by an HTTP tracker.
-    EndpointTrackerHttp = 15, "endpoint:tracker-http";
-    EndpointTrackerUdp = 16, "endpoint:tracker-udp";
-    /// ... was in a DHT `get_peers` reply.
-    EndpointDhtValues = 17, "endpoint:dht-values";
-    /// ... is a DHT node (clients use one port for DHT, uTP and TCP).
-    EndpointDhtNodes = 18, "endpoint:dht-nodes";
-    EndpointDhtAnnounce = 19, "endpoint:dht-announce";
-    EndpointLsd = 20, "endpoint:lsd";
-    /// ... was in a peer exchange message.
-    EndpointPex = 21, "endpoint:pex";
-    /// ... was announced to a tracker as a client's listen port.
-    EndpointAnnounce = 22, "endpoint:announce";
-    /// ... was a peer's listen port in its extension handshake.
-    EndpointPeerListen = 23, "endpoint:peer-listen";
-    /// ... took part in a confirmed peer connection.
-    EndpointPeerFlow = 24, "endpoint:peer-flow";
-    /// The responder's host speaks BitTorrent (DHT, uTP or peer wire) on that very port.
-    HostPort = 25, "host:bittorrent-port";
-    /// Both hosts were seen speaking BitTorrent before.
-    HostPair = 26, "host:bittorrent-hosts";
 }
 
 /// The set of signals that matched on a flow.
@@ -374,7 +273,7 @@ pub struct Verdict {
     /// Whether the confidence was raised at the end of an offline run, from what was learned
     /// after the flow.
     pub relabelled: bool,
-    /// Payload packets seen from the lo and hi endpoints when the confidence was reached.
+    /// Payload packets sent by the client and by the server when the confidence was reached.
     pub decided_payloads: [u16; 2],
 }
 
@@ -388,15 +287,66 @@ impl Verdict {
 /// Rarely needed per-flow facts, kept out of line.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Extra {
-    /// Every info-hash the flow named or was attributed to (its record's list).
+    /// Every torrent the flow's hosts take part in (its record's `infohashes`).
     pub infohashes: Vec<InfoHash>,
     /// Those of them that are the connection's own: carried by a handshake or a tracker
     /// request, or attributed to an encrypted connection — not those that DHT messages on the
     /// same socket named (a UDP socket's DHT traffic is about other torrents than the uTP
     /// connection it shares a 5-tuple with).
     pub own_infohashes: Vec<InfoHash>,
+    /// DHT targets searched on the flow (`get_peers`, `find_node`, `sample_infohashes`).
+    pub lookups: Vec<InfoHash>,
     /// Peer ids seen from the lo and hi endpoints.
     pub peer_ids: [Option<PeerId>; 2],
+    /// The tunnel the flow goes through.
+    pub tunnel: Option<Tunnel>,
+}
+
+/// A proxy protocol a flow goes through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TunnelKind {
+    /// HTTP CONNECT.
+    HttpConnect,
+    /// A request with an absolute URI sent to an HTTP proxy.
+    HttpProxy,
+}
+
+impl TunnelKind {
+    /// The name used in flow records (`tunnel.type`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TunnelKind::HttpConnect => "http-connect",
+            TunnelKind::HttpProxy => "http-proxy",
+        }
+    }
+}
+
+/// Where a tunnel leads.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Target {
+    Addr(SocketAddr),
+    /// A host name (at most 255 bytes, as SOCKS5 allows) and port.
+    Name(Box<str>, u16),
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Target::Addr(a) => write!(f, "{a}"),
+            Target::Name(n, p) => write!(f, "{n}:{p}"),
+        }
+    }
+}
+
+/// A flow's tunnel.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Tunnel {
+    pub kind: TunnelKind,
+    /// The inner destination: the peer, tracker or node the client reaches through the
+    /// proxy.
+    pub target: Target,
+    /// The proxy's command: `connect`, `request` (an HTTP proxy request).
+    pub command: &'static str,
 }
 
 /// Most info-hashes kept per flow (a DHT flow may name many).
@@ -431,6 +381,14 @@ pub(crate) struct Flow {
     pub extra: Option<Box<Extra>>,
 }
 
+impl Flow {
+    /// A pair of per-side (lo, hi) values in (client, server) order.
+    #[inline]
+    pub fn client_server<T: Copy>(&self, v: [T; 2]) -> [T; 2] {
+        if self.client_is_lo { v } else { [v[1], v[0]] }
+    }
+}
+
 // Keep the per-flow state small (nDPI's per-flow struct is ~1 KB; STYLE.md).
 const _: () = assert!(std::mem::size_of::<Flow>() <= 96);
 
@@ -448,10 +406,13 @@ pub struct FlowRecord {
     /// Packets with payload sent by the client and by the server.
     pub payload_packets: [u64; 2],
     pub verdict: Verdict,
-    /// Payload packets sent by the client and by the server when the flow reached its
-    /// confidence.
-    pub decided_payloads: [u16; 2],
+    /// Torrents the flow's hosts take part in.
     pub infohashes: Vec<InfoHash>,
+    /// DHT targets searched on the flow.
+    pub lookups: Vec<InfoHash>,
+    /// The tunnel the flow goes through; `client` and `server` are then the ends of the
+    /// flow as it crossed the network (the proxy's client and the proxy).
+    pub tunnel: Option<Tunnel>,
     pub client_peer_id: Option<PeerId>,
     pub server_peer_id: Option<PeerId>,
     pub end: End,
@@ -481,6 +442,11 @@ impl FlowRecord {
     pub fn confidence(&self) -> Option<Confidence> {
         self.verdict.confidence
     }
+    /// The key the flow had in the engine's table.
+    pub fn key(&self) -> FlowKey {
+        FlowKey::new(self.proto, self.client, self.server).0
+    }
+
     pub fn total_packets(&self) -> u64 {
         self.packets[0] + self.packets[1]
     }
@@ -506,11 +472,9 @@ impl FlowRecord {
             bytes: [flow.bytes[c], flow.bytes[s]],
             payload_packets: [u64::from(flow.payloads[c]), u64::from(flow.payloads[s])],
             verdict: flow.verdict,
-            decided_payloads: [
-                flow.verdict.decided_payloads[c],
-                flow.verdict.decided_payloads[s],
-            ],
             infohashes: extra.infohashes,
+            lookups: extra.lookups,
+            tunnel: extra.tunnel,
             client_peer_id: extra.peer_ids[c],
             server_peer_id: extra.peer_ids[s],
             end,

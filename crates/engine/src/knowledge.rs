@@ -19,85 +19,12 @@ use std::net::{IpAddr, SocketAddr};
 
 use bt::InfoHash;
 
-use crate::flow::{Kind, Signal};
+use crate::flow::Kind;
 use crate::lru::Lru;
 
-/// Where an endpoint was learned.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Source {
-    /// Peers in an HTTP tracker reply.
-    TrackerHttp,
-    /// Peers in a UDP tracker reply.
-    TrackerUdp,
-    /// Peers in a DHT `get_peers` reply (`values`).
-    DhtValues,
-    /// DHT nodes (`nodes`, `nodes6`, and every KRPC sender).
-    DhtNodes,
-    /// The sender of a DHT `announce_peer`, at the port it announced.
-    DhtAnnounce,
-    /// An LSD announce's sender and `Port:`.
-    Lsd,
-    /// A client's own listen port from a tracker announce (`port=`).
-    Announce,
-    /// The listening end of a flow that carried a peer wire handshake or uTP.
-    PeerFlow,
-    /// Peers in a peer exchange message (BEP 11).
-    Pex,
-    /// A peer's listen port from its extension handshake (BEP 10 `p`).
-    PeerListen,
-}
+pub use crate::detect::Source;
 
 impl Source {
-    pub const ALL: [Source; 10] = [
-        Source::TrackerHttp,
-        Source::TrackerUdp,
-        Source::DhtValues,
-        Source::DhtNodes,
-        Source::DhtAnnounce,
-        Source::Lsd,
-        Source::Announce,
-        Source::PeerFlow,
-        Source::Pex,
-        Source::PeerListen,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Source::TrackerHttp => "tracker-http",
-            Source::TrackerUdp => "tracker-udp",
-            Source::DhtValues => "dht-values",
-            Source::DhtNodes => "dht-nodes",
-            Source::DhtAnnounce => "dht-announce",
-            Source::Lsd => "lsd",
-            Source::Announce => "announce",
-            Source::PeerFlow => "peer-flow",
-            Source::Pex => "pex",
-            Source::PeerListen => "peer-listen",
-        }
-    }
-
-    /// The evidence a flow to an endpoint from this source carries.
-    pub fn signal(self) -> Signal {
-        match self {
-            Source::TrackerHttp => Signal::EndpointTrackerHttp,
-            Source::TrackerUdp => Signal::EndpointTrackerUdp,
-            Source::DhtValues => Signal::EndpointDhtValues,
-            Source::DhtNodes => Signal::EndpointDhtNodes,
-            Source::DhtAnnounce => Signal::EndpointDhtAnnounce,
-            Source::Lsd => Signal::EndpointLsd,
-            Source::Announce => Signal::EndpointAnnounce,
-            Source::PeerFlow => Signal::EndpointPeerFlow,
-            Source::Pex => Signal::EndpointPex,
-            Source::PeerListen => Signal::EndpointPeerListen,
-        }
-    }
-
-    /// Whether the source names a peer's listening endpoint (every source but DHT nodes,
-    /// which are DHT endpoints: usually, not always, the same port as the peer wire).
-    pub fn is_peer(self) -> bool {
-        self != Source::DhtNodes
-    }
-
     fn bit(self) -> u16 {
         1 << (self as u16)
     }
@@ -200,11 +127,13 @@ pub struct KnowledgeStats {
     /// Endpoints evicted to stay within capacity.
     pub evicted: u64,
     /// Facts per source, in [`Source::ALL`] order.
-    pub by_source: [u64; 10],
+    pub by_source: [u64; Source::ALL.len()],
     /// Hosts evicted to stay within capacity.
     pub hosts_evicted: u64,
     /// Facts not journaled because the journal was full.
     pub journal_lost: u64,
+    /// DHT searches evicted to stay within capacity.
+    pub searches_evicted: u64,
 }
 
 /// One fact recorded in the store, as passed between engines that share what they learn
@@ -226,6 +155,24 @@ pub enum Fact {
         peer: Option<IpAddr>,
         at_ns: i64,
     },
+    /// See [`Knowledge::note_search`].
+    Search {
+        querier: IpAddr,
+        target: InfoHash,
+        announced: bool,
+        at_ns: i64,
+    },
+}
+
+/// What is known of one DHT search: a querier's `get_peers` or `announce_peer` for a target.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Search {
+    pub first_ns: i64,
+    pub last_ns: i64,
+    /// Flows (nodes) on which the querier sent a `get_peers` for it (saturating).
+    pub nodes: u16,
+    /// Whether the querier announced it (`announce_peer`).
+    pub announced: bool,
 }
 
 /// Facts kept for [`Knowledge::take_journal`] at most between two takes (beyond, they are
@@ -237,6 +184,7 @@ pub const MAX_JOURNAL: usize = 1 << 16;
 pub struct Knowledge {
     map: Lru<SocketAddr, Endpoint, 1>,
     hosts: Lru<IpAddr, Host, 1>,
+    searches: Lru<(IpAddr, InfoHash), Search, 1>,
     stats: KnowledgeStats,
     /// Capture time after which an unconfirmed entry is no longer used.
     pub ttl_ns: i64,
@@ -249,6 +197,7 @@ impl Knowledge {
         Knowledge {
             map: Lru::new(capacity),
             hosts: Lru::new(capacity),
+            searches: Lru::new(capacity),
             stats: KnowledgeStats::default(),
             ttl_ns,
             journal: None,
@@ -285,6 +234,12 @@ impl Knowledge {
                 peer,
                 at_ns,
             } => self.note_host(ip, port, kind, peer, at_ns),
+            Fact::Search {
+                querier,
+                target,
+                announced,
+                at_ns,
+            } => self.note_search(querier, target, announced, at_ns),
         }
         self.journal = journal;
     }
@@ -433,6 +388,55 @@ impl Knowledge {
                 host.peers[bit / 64] |= 1 << (bit % 64);
             }
         }
+    }
+
+    /// Records a DHT search by `querier` for `target`: a `get_peers` sent on one more flow,
+    /// or (`announced`) an `announce_peer`.
+    pub fn note_search(&mut self, querier: IpAddr, target: InfoHash, announced: bool, now_ns: i64) {
+        self.record(Fact::Search {
+            querier,
+            target,
+            announced,
+            at_ns: now_ns,
+        });
+        let key = (querier, target);
+        let h = match self.searches.find(&key) {
+            Some(h) => {
+                self.searches.touch(h);
+                h
+            }
+            None => {
+                if self.searches.is_full()
+                    && let Some(old) = self.searches.oldest(0)
+                {
+                    self.searches.remove(old);
+                    self.stats.searches_evicted += 1;
+                }
+                let s = Search {
+                    first_ns: now_ns,
+                    last_ns: now_ns,
+                    ..Search::default()
+                };
+                let Some(h) = self.searches.insert(key, s, 0) else {
+                    return;
+                };
+                h
+            }
+        };
+        if let Some((_, s)) = self.searches.get_mut(h) {
+            s.last_ns = s.last_ns.max(now_ns);
+            if announced {
+                s.announced = true;
+            } else {
+                s.nodes = s.nodes.saturating_add(1);
+            }
+        }
+    }
+
+    /// What is known of `querier`'s searches for `target`, whatever their age.
+    pub fn search(&self, querier: &IpAddr, target: &InfoHash) -> Option<&Search> {
+        let h = self.searches.find(&(*querier, *target))?;
+        self.searches.get(h).map(|(_, s)| s)
     }
 
     /// What was known of host `ip` at `now_ns` (seen by then, within the time limit).

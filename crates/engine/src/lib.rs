@@ -27,14 +27,16 @@ use std::net::SocketAddr;
 use wire::{Decoded, LinkType, Skip, Transport, ip::Fragment, tcp::flags};
 
 pub use detect::Budget;
+pub use detect::registry::Teaches;
 use detect::{Ctx, Detect, Status};
 pub use flow::{
-    Confidence, End, Evidence, FlowKey, FlowRecord, Kind, KindSet, Proto, Signal, Verdict,
+    Confidence, End, Evidence, FlowKey, FlowRecord, Kind, KindSet, Proto, Signal, Target, Tunnel,
+    TunnelKind, Verdict,
 };
 use flow::{Flow, Side, tcp_state};
-pub use knowledge::{Endpoint, Fact, Knowledge, KnowledgeStats, Source};
+pub use knowledge::{Endpoint, Fact, Knowledge, KnowledgeStats, Search, Source};
 use lru::{Handle, Lru};
-pub use observe::{DhtMessage, FlowView, MAX_PACKET_INFOHASHES, PacketFacts};
+pub use observe::{DhtMessage, FlowView, MAX_PACKET_INFOHASHES, PacketFacts, Seen};
 
 const NS: i64 = 1_000_000_000;
 
@@ -166,10 +168,8 @@ pub struct Engine {
     next_sweep_ns: i64,
     /// Records held until the end of an offline run, to be relabelled.
     held: Vec<FlowRecord>,
-    /// What the last packet showed.
+    /// What the packet at hand showed.
     facts: PacketFacts,
-    /// The last packet's flow, and whether its client sent the packet.
-    last_flow: Option<(Handle, bool)>,
 }
 
 impl Engine {
@@ -184,39 +184,13 @@ impl Engine {
             next_sweep_ns: i64::MIN,
             held: Vec::new(),
             facts: PacketFacts::default(),
-            last_flow: None,
         }
-    }
-
-    /// The last packet's flow and whether the flow's client sent it; `None` for a packet that
-    /// belongs to no flow (another protocol, a later fragment, an undecodable frame).
-    pub fn last_flow(&self) -> Option<(FlowKey, bool)> {
-        let (h, from_client) = self.last_flow?;
-        self.flows.get(h).map(|(k, _)| (*k, from_client))
-    }
-
-    /// What the last packet given to [`Engine::frame`] or [`Engine::packet`] showed.
-    pub fn last(&self) -> &PacketFacts {
-        &self.facts
     }
 
     /// The state of a flow still tracked.
     pub fn flow(&self, key: &FlowKey) -> Option<FlowView<'_>> {
         let (k, f) = self.flows.get(self.flows.find(key)?)?;
-        let (c, s) = if f.client_is_lo {
-            (Side::Lo, Side::Hi)
-        } else {
-            (Side::Hi, Side::Lo)
-        };
-        Some(FlowView {
-            key: *k,
-            client: k.addr(c),
-            server: k.addr(s),
-            verdict: &f.verdict,
-            infohashes: f.extra.as_ref().map_or(&[][..], |e| &e.own_infohashes[..]),
-            detecting: f.detect.is_some(),
-            packets: u64::from(f.packets[0]) + u64::from(f.packets[1]),
-        })
+        Some(view(k, f))
     }
 
     /// The knowledge store, to journal what it learns or to apply what other engines learned.
@@ -250,6 +224,9 @@ impl Engine {
     }
 
     /// Processes one captured frame. Flows that end (idle, evicted) are passed to `sink`.
+    /// Returns what the engine saw of the packet — its flow after it, and what the packet
+    /// itself carried — or `None` for a frame that belongs to no flow (not IP, another
+    /// protocol, a later fragment, undecodable).
     pub fn frame(
         &mut self,
         link: LinkType,
@@ -257,7 +234,7 @@ impl Engine {
         frame: &[u8],
         orig_len: u32,
         sink: &mut impl FnMut(FlowRecord),
-    ) {
+    ) -> Option<Seen<'_>> {
         let t = &mut self.totals;
         t.packets += 1;
         t.captured_bytes += frame.len() as u64;
@@ -274,13 +251,17 @@ impl Engine {
             Err(Skip::Bad(..)) => t.undecodable += 1,
         }
         self.facts.clear();
-        self.last_flow = None;
+        None
     }
 
-    /// Processes a decoded IP packet.
-    pub fn packet(&mut self, ts_ns: i64, d: &Decoded<'_>, sink: &mut impl FnMut(FlowRecord)) {
+    /// Processes a decoded IP packet (see [`Engine::frame`]).
+    pub fn packet(
+        &mut self,
+        ts_ns: i64,
+        d: &Decoded<'_>,
+        sink: &mut impl FnMut(FlowRecord),
+    ) -> Option<Seen<'_>> {
         self.facts.clear();
-        self.last_flow = None;
         if d.ip.fragment != Fragment::No {
             self.totals.fragments += 1;
         }
@@ -306,11 +287,11 @@ impl Engine {
             }
             Transport::Fragment => {
                 self.totals.fragments_skipped += 1;
-                return;
+                return None;
             }
             Transport::Other => {
                 self.totals.other_ip += 1;
-                return;
+                return None;
             }
         };
         self.advance_clock(ts_ns, sink);
@@ -321,8 +302,7 @@ impl Engine {
             Transport::Tcp { flags, .. } => flags,
             _ => 0,
         };
-        let h = self.flow_for(key, side, proto, tcp_flags, ts_ns, sink);
-        let Some(h) = h else { return };
+        let h = self.flow_for(key, side, proto, tcp_flags, ts_ns, sink)?;
         self.flows.touch(h);
 
         let Engine {
@@ -333,10 +313,8 @@ impl Engine {
             config,
             ..
         } = self;
-        let Some((_, flow)) = flows.get_mut(h) else {
-            return;
-        };
-        self.last_flow = Some((h, (side == Side::Lo) == flow.client_is_lo));
+        let (_, flow) = flows.get_mut(h)?;
+        let from_client = (side == Side::Lo) == flow.client_is_lo;
         let s = side as usize;
         flow.packets[s] = flow.packets[s].saturating_add(1);
         flow.bytes[s] = flow.bytes[s].saturating_add(u64::from(d.ip.wire_len));
@@ -368,6 +346,7 @@ impl Engine {
                 closed = true;
             }
         }
+        let payloads = flow.client_server(flow.payloads);
         if let Some(detect) = flow.detect.as_mut() {
             let index = flow.packets[0].saturating_add(flow.packets[1]);
             let roles_known = match detect {
@@ -378,11 +357,11 @@ impl Engine {
                 now_ns: ts_ns,
                 index,
                 from: side,
-                from_client: (side == Side::Lo) == flow.client_is_lo,
+                from_client,
                 src,
                 dst,
                 verdict: &mut flow.verdict,
-                payloads: flow.payloads,
+                payloads,
                 roles_known,
                 extra: &mut flow.extra,
                 knowledge,
@@ -432,6 +411,12 @@ impl Engine {
         if closed {
             self.flows.set_class(h, class::TCP_CLOSED);
         }
+        let (k, f) = self.flows.get(h)?;
+        Some(Seen {
+            flow: view(k, f),
+            facts: &self.facts,
+            from_client,
+        })
     }
 
     /// Finds or creates the flow of a packet, ending an old one where a new TCP connection
@@ -551,6 +536,7 @@ impl Engine {
             };
             // The flow ends on no packet: what the detectors say of one is dropped.
             let mut scratch = PacketFacts::default();
+            let payloads = flow.client_server(flow.payloads);
             let mut ctx = Ctx {
                 now_ns: flow.last_ns,
                 index: flow.packets[0].saturating_add(flow.packets[1]),
@@ -559,7 +545,7 @@ impl Engine {
                 src: key.addr(client_side),
                 dst: key.addr(server_side),
                 verdict: &mut flow.verdict,
-                payloads: flow.payloads,
+                payloads,
                 roles_known,
                 extra: &mut flow.extra,
                 knowledge: &mut self.knowledge,
@@ -604,5 +590,27 @@ impl Engine {
     }
 }
 
+/// The inline view of a flow.
+fn view<'a>(k: &FlowKey, f: &'a Flow) -> FlowView<'a> {
+    let (c, s) = if f.client_is_lo {
+        (Side::Lo, Side::Hi)
+    } else {
+        (Side::Hi, Side::Lo)
+    };
+    let tunnel = f.extra.as_ref().and_then(|e| e.tunnel.as_ref());
+    FlowView {
+        key: *k,
+        client: k.addr(c),
+        server: k.addr(s),
+        verdict: &f.verdict,
+        infohashes: f.extra.as_ref().map_or(&[][..], |e| &e.own_infohashes[..]),
+        tunnel,
+        detecting: f.detect.is_some(),
+        packets: u64::from(f.packets[0]) + u64::from(f.packets[1]),
+    }
+}
+
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod testutil;

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 
 use bt::InfoHash;
 
-use crate::flow::{FlowKey, Verdict};
+use crate::flow::{FlowKey, Tunnel, Verdict};
 
 /// Info-hashes kept per packet.
 pub const MAX_PACKET_INFOHASHES: usize = 64;
@@ -66,9 +66,23 @@ pub struct FlowView<'a> {
     /// DHT messages on the same socket named: those are each packet's
     /// ([`PacketFacts::infohashes`]), and the flow record lists them all.
     pub infohashes: &'a [InfoHash],
+    /// The tunnel the flow goes through (its verdict and info-hashes are the inner
+    /// protocol's).
+    pub tunnel: Option<&'a Tunnel>,
     /// Whether some detector still reads the flow: until it stops, later packets may add to
     /// the verdict.
     pub detecting: bool,
     /// Packets seen, both directions.
     pub packets: u64,
+}
+
+/// What the engine saw of one packet.
+#[derive(Debug, Clone, Copy)]
+pub struct Seen<'a> {
+    /// The packet's flow, as it stands after the packet.
+    pub flow: FlowView<'a>,
+    /// What the packet itself carried.
+    pub facts: &'a PacketFacts,
+    /// Whether the flow's client sent the packet.
+    pub from_client: bool,
 }

@@ -41,16 +41,17 @@ impl Part {
         }
     }
 
-    /// Whether a flow of this part carries its torrent's info-hash in plaintext.
+    /// Whether a flow of this part carries its torrent's info-hash in plaintext: a kind that
+    /// names its torrent in every flow (a UDP tracker flow may hold only connect exchanges, a
+    /// DHT flow only pings and node lookups), not encrypted (MSE/PE then plaintext still
+    /// shows the peer wire handshake).
     pub fn carries_infohash(&self) -> bool {
-        match self.kind {
-            Kind::PeerTcp => matches!(self.variant, Variant::Plain | Variant::MsePlaintext),
-            Kind::PeerUtp => self.variant == Variant::Plain,
-            Kind::TrackerHttp | Kind::Lsd => self.variant == Variant::Plain,
-            // A UDP tracker flow may hold only connect exchanges; a DHT flow may hold only
-            // pings and node lookups.
-            Kind::TrackerUdp | Kind::Dht => false,
-        }
+        self.kind.carries_infohash()
+            && match self.variant {
+                Variant::Plain => true,
+                Variant::MsePlaintext => self.kind == Kind::PeerTcp,
+                Variant::Mse | Variant::NoPayload => false,
+            }
     }
 }
 

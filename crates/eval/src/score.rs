@@ -129,7 +129,7 @@ pub fn score(labels: &[LabelledFlow], records: &[FlowRecord]) -> Score {
         d.confidence = d.confidence.max(r.confidence());
         d.encrypted |= r.verdict.encrypted && r.is_bittorrent();
         if d.decided_payloads.is_none() && r.is_bittorrent() {
-            d.decided_payloads = Some(r.decided_payloads);
+            d.decided_payloads = Some(r.verdict.decided_payloads);
             d.relabelled = r.verdict.relabelled;
         }
         for h in &r.infohashes {

@@ -33,6 +33,8 @@ pub struct Json {
     pub relabelled: bool,
     pub evidence: Vec<&'static str>,
     pub infohashes: Vec<String>,
+    pub lookups: Vec<String>,
+    pub tunnel: Option<TunnelJson>,
     pub client_software: Option<String>,
     pub server_software: Option<String>,
     pub decided_at_packet: Option<u32>,
@@ -71,13 +73,30 @@ impl Json {
             relabelled: r.verdict.relabelled,
             evidence: r.verdict.evidence.iter().map(|s| s.as_str()).collect(),
             infohashes: r.infohashes.iter().map(|h| h.to_hex()).collect(),
+            lookups: r.lookups.iter().map(|h| h.to_hex()).collect(),
+            tunnel: r.tunnel.as_ref().map(|t| TunnelJson {
+                kind: t.kind.as_str(),
+                target: t.target.to_string(),
+                command: t.command,
+            }),
             client_software: r.client_peer_id.as_ref().and_then(bt::peer_id::describe),
             server_software: r.server_peer_id.as_ref().and_then(bt::peer_id::describe),
             decided_at_packet: r.verdict.decided_at,
-            decided_after_payloads: r.verdict.decided_at.map(|_| r.decided_payloads),
+            decided_after_payloads: r.verdict.decided_at.map(|_| r.verdict.decided_payloads),
             end: r.end.as_str(),
         }
     }
+}
+
+/// A flow's tunnel: `{"type":"socks5","target":"203.0.113.7:51413","command":"connect"}`.
+#[derive(Debug, Serialize)]
+pub struct TunnelJson {
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    /// `ip:port`, `[ipv6]:port` or `name:port`.
+    pub target: String,
+    /// `connect`, `udp-associate`, `udp` or `request`.
+    pub command: &'static str,
 }
 
 /// Writes one record as a line of JSON.

@@ -19,7 +19,7 @@
 use std::net::SocketAddr;
 
 use bt::InfoHash;
-use engine::{Confidence, DhtMessage, FlowView, Kind, KindSet, PacketFacts, Verdict};
+use engine::{Confidence, DhtMessage, Kind, KindSet, PacketFacts, Seen, Verdict};
 
 use crate::{Action, Direction, Policy, Rule};
 
@@ -41,13 +41,16 @@ pub struct Subject<'a> {
 }
 
 impl<'a> Subject<'a> {
-    pub fn new(flow: &FlowView<'a>, packet: &'a PacketFacts) -> Self {
+    /// The packet the engine just saw, in its flow. A tunnelled flow's verdict and
+    /// info-hashes are those of its inner protocol.
+    pub fn new(seen: &Seen<'a>) -> Self {
+        let flow = &seen.flow;
         Subject {
             client: flow.client,
             server: flow.server,
             verdict: flow.verdict,
             flow_infohashes: flow.infohashes,
-            packet,
+            packet: seen.facts,
             detecting: flow.detecting,
             packets: flow.packets,
         }

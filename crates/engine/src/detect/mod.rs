@@ -1,41 +1,123 @@
-//! Per-flow detectors: state machines over the pure parsers of the `bt` crate.
+//! Per-flow detectors: state machines over the pure parsers of the `bt` and `proxy` crates.
 //!
-//! A flow carries a [`Detect`] only while some detector still has something to learn from
-//! it. Each detector either decides (certain: the protocol's own structure matched), waits
-//! for more packets, or drops out; when every detector is done the state is freed, so a bulk
-//! transfer costs one table lookup and a few counters per packet.
+//! Every detector answers the same three ways ([`Answer`]), as Retina's probes do: *mine*
+//! (it recorded what it found in the [`Ctx`]), *not yet* (offer more), *not mine* (offer it
+//! nothing more). Three shapes exist, listed once in [`registry`] with each protocol's kind,
+//! evidence names and knowledge sources:
+//! * [`StreamDetector`]: over the in-order bytes of both directions of a TCP stream — the
+//!   first to answer *mine* claims the stream;
+//! * [`DatagramDetector`]: over each UDP datagram — one socket of a BitTorrent client carries
+//!   DHT, uTP and tracker traffic, so every datagram is offered to each until one takes it;
+//! * [`TunnelDetector`]: at the start of a TCP stream, a proxy protocol (SOCKS, HTTP CONNECT)
+//!   whose reply opens an inner stream: the stream detectors start again on it, with the
+//!   tunnel's target in place of the proxy (see [`tcp`]).
+//!
+//! A flow carries detector state only while some detector still has something to learn from
+//! it; when every detector is done the state is freed, so a bulk transfer costs one table
+//! lookup and a few counters per packet.
 //!
 //! No decision rests on a port number. The LSD multicast group and port are part of BEP 14,
 //! but even LSD is recognised by its payload.
 
+pub(crate) mod registry;
+
 mod dht;
+mod heads;
 mod http;
+mod http_connect;
 mod lsd;
 mod mse;
-mod msgs;
 mod peer;
 mod stream;
+mod tcp;
 mod udp;
 mod udp_tracker;
 mod utp;
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use bt::{InfoHash, PeerId};
 
 use crate::flow::{
-    Confidence, Evidence, Extra, Kind, MAX_INFOHASHES_PER_FLOW, Side, Signal, Verdict,
+    Confidence, Evidence, Extra, MAX_INFOHASHES_PER_FLOW, Side, Target, Tunnel, Verdict,
 };
-use crate::knowledge::{Knowledge, Source};
+use crate::knowledge::Knowledge;
+pub use registry::{Kind, Signal, Source, Teaches};
 
 #[cfg(test)]
-pub(crate) use msgs::READ_LIMIT;
+pub(crate) use dht::common_prefix_bits as dht_common_prefix_bits;
+#[cfg(test)]
+pub(crate) use peer::READ_LIMIT;
+pub(crate) use stream::Delivered;
+pub(crate) use tcp::TcpDetect;
 pub(crate) use udp::{MAX_MISSES, UdpDetect};
+
+/// What a detector says of the bytes it was offered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Answer {
+    /// They are this detector's protocol; what it found is recorded in the context.
+    Mine,
+    /// They could still be: offer more.
+    NotYet,
+    /// They are not: offer it nothing more of this stream (of a UDP flow: not this datagram).
+    NotMine,
+}
+
+/// A detector over a TCP stream (see the module docs).
+pub(crate) trait StreamDetector: Default {
+    /// Offers the new in-order bytes of the sender's direction. `closing`: the segment that
+    /// carried them also carried FIN or RST.
+    fn bytes(&mut self, ctx: &mut Ctx<'_>, d: &Delivered<'_>, closing: bool) -> Answer;
+    /// The sender's direction ended (FIN or RST) on a segment with no new bytes.
+    fn closed(&mut self, _ctx: &mut Ctx<'_>) {}
+    /// The flow ends: judge what is pending.
+    fn finish(&mut self, _ctx: &mut Ctx<'_>) {}
+    /// Whether it still wants bytes (after *mine*, a detector may read on for more facts).
+    fn running(&self) -> bool;
+    /// Stops reading and returns buffers to the budget.
+    fn stop(&mut self, _budget: &mut Budget) {}
+    /// Bytes held in reassembly buffers (charged to the [`Budget`]).
+    fn buffered(&self) -> usize {
+        0
+    }
+}
+
+/// A detector over UDP datagrams (see the module docs). It is never dropped for declining a
+/// datagram: the next one may be its protocol.
+pub(crate) trait DatagramDetector: Default {
+    /// Offers a whole datagram: `wire_len` bytes on the wire, of which `payload` were
+    /// captured.
+    fn datagram(&mut self, ctx: &mut Ctx<'_>, payload: &[u8], wire_len: u32) -> Answer;
+    /// The flow ends.
+    fn finish(&mut self, _ctx: &mut Ctx<'_>) {}
+}
+
+/// A proxy protocol at the start of a TCP stream (see [`tcp`]).
+pub(crate) trait TunnelDetector: Default {
+    /// Offers the new bytes of one direction before any tunnel opened. `(Mine, Some(_))` once
+    /// the proxy's reply says the tunnel is open.
+    fn bytes(&mut self, ctx: &mut Ctx<'_>, d: &Delivered<'_>) -> (Answer, Option<Opened>);
+    /// Stops looking and returns buffers to the budget.
+    fn stop(&mut self, _budget: &mut Budget) {}
+    /// Bytes held in buffers (charged to the [`Budget`]).
+    fn buffered(&self) -> usize {
+        0
+    }
+}
+
+/// A tunnel that opened: where its inner streams start and where they lead.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Opened {
+    pub tunnel: Tunnel,
+    /// Stream offsets (of the client's and the server's direction) at which the inner bytes
+    /// start. `None`: no inner stream follows.
+    pub inner: Option<[u32; 2]>,
+}
 
 /// Detector state of one flow, allocated to the size its protocol needs.
 #[derive(Debug)]
 pub(crate) enum Detect {
-    Tcp(Box<peer::TcpDetect>),
+    Tcp(Box<TcpDetect>),
     Udp(Box<UdpDetect>),
 }
 
@@ -76,7 +158,11 @@ impl Detect {
 /// flow — up to a time limit before it and after it: an announcement may come after the
 /// connection, not a day later. Marks it relabelled, decided at its last packet.
 pub(crate) fn relabel(k: &Knowledge, r: &mut crate::flow::FlowRecord) {
-    let a = assess_with(k, r.client, r.server, When::Around(r.first_ns, r.last_ns));
+    let responder = match &r.tunnel {
+        Some(t) => t.target.addr(),
+        None => r.server,
+    };
+    let a = assess_with(k, r.client, responder, When::Around(r.first_ns, r.last_ns));
     let Some(mut confidence) = a.confidence else {
         return;
     };
@@ -97,7 +183,7 @@ pub(crate) fn relabel(k: &Knowledge, r: &mut crate::flow::FlowRecord) {
         v.suspected = Default::default();
     }
     v.decided_at = Some(u32::try_from(r.packets[0] + r.packets[1]).unwrap_or(u32::MAX));
-    r.decided_payloads = r
+    v.decided_payloads = r
         .payload_packets
         .map(|n| u16::try_from(n).unwrap_or(u16::MAX));
     for h in a.infohashes {
@@ -141,6 +227,12 @@ impl Budget {
     }
 }
 
+/// An address standing for a tunnel target known only by name: the knowledge store learns
+/// nothing of an unspecified address.
+pub(crate) fn unknown_addr(port: u16) -> SocketAddr {
+    SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port)
+}
+
 /// What a detector sees of the packet at hand, and where it writes what it learns.
 pub(crate) struct Ctx<'a> {
     pub now_ns: i64,
@@ -150,14 +242,18 @@ pub(crate) struct Ctx<'a> {
     pub from: Side,
     /// Whether the sender is the flow's client (the side that opened it).
     pub from_client: bool,
+    /// The packet's sender and receiver as the detectors see them: inside a tunnel, the
+    /// tunnel's target stands in place of the proxy (an unspecified address when the
+    /// target is a name).
     pub src: SocketAddr,
     pub dst: SocketAddr,
     pub verdict: &'a mut Verdict,
-    /// Payload packets sent by the lo and hi endpoints so far (this one included).
+    /// Payload packets sent by the client and by the server so far (this one included).
     pub payloads: [u16; 2],
     /// Whether the client/server roles are known: a TCP flow whose SYN or SYN-ACK was seen
-    /// (otherwise the client is only the first sender seen), or a UDP flow (both ends of a
-    /// BitTorrent UDP socket are listen ports: the roles do not matter).
+    /// (otherwise the client is only the first sender seen), a tunnel (its client speaks
+    /// first), or a UDP flow (both ends of a BitTorrent UDP socket are listen ports: the
+    /// roles do not matter).
     pub roles_known: bool,
     pub extra: &'a mut Option<Box<Extra>>,
     pub knowledge: &'a mut Knowledge,
@@ -200,16 +296,13 @@ impl Ctx<'_> {
         }
     }
 
-    /// Feeds host knowledge from a plaintext signature: the sender of a peer or DHT packet
-    /// took part in BitTorrent — on that port where the port is its listen port (both ends of
-    /// a UDP socket; the server end of a TCP connection whose opening was seen); the client of
-    /// a tracker or the sender of an LSD announce took part (its port says nothing).
+    /// Feeds host knowledge from a plaintext signature of `kind` (see [`Teaches`]).
     fn note_sender(&mut self, kind: Kind) {
         let (src, dst, now) = (self.src, self.dst, self.now_ns);
-        let (ip, port, peer) = match kind {
-            Kind::PeerUtp => (src.ip(), src.port(), Some(dst.ip())),
-            Kind::Dht => (src.ip(), src.port(), None),
-            Kind::PeerTcp => {
+        let (ip, port, peer) = match kind.teaches() {
+            Teaches::SenderListensToPeer => (src.ip(), src.port(), Some(dst.ip())),
+            Teaches::SenderListens => (src.ip(), src.port(), None),
+            Teaches::ServerListensToPeer => {
                 let listens = self.roles_known && !self.from_client;
                 (
                     src.ip(),
@@ -217,13 +310,14 @@ impl Ctx<'_> {
                     Some(dst.ip()),
                 )
             }
-            Kind::TrackerHttp | Kind::TrackerUdp => (self.ends().0.ip(), 0, None),
-            Kind::Lsd => (src.ip(), 0, None),
+            Teaches::ClientTookPart => (self.ends().0.ip(), 0, None),
+            Teaches::SenderTookPart => (src.ip(), 0, None),
         };
-        self.knowledge.note_host(ip, port, kind, peer, now);
+        self.knowledge
+            .note_host(ip, port, kind, peer.filter(|p| !p.is_unspecified()), now);
     }
 
-    /// The flow's (client, server) endpoints.
+    /// The flow's (client, server) endpoints, as the detectors see them.
     pub fn ends(&self) -> (SocketAddr, SocketAddr) {
         if self.from_client {
             (self.src, self.dst)
@@ -241,41 +335,54 @@ impl Ctx<'_> {
         self.verdict.kinds.contains(kind) && self.verdict.is_bittorrent()
     }
 
-    /// Records an info-hash carried by this packet (and so by the flow).
+    fn extra(&mut self) -> &mut Extra {
+        self.extra.get_or_insert_with(Default::default)
+    }
+
+    /// Records an info-hash carried by this packet (and so by the flow): a torrent the
+    /// flow's hosts take part in.
     pub fn infohash(&mut self, h: InfoHash) {
         self.packet.infohash(h);
         self.attribute(h);
     }
 
-    /// Records an info-hash the flow is attributed to (carried by it, or, for an encrypted
-    /// flow, one its responder's endpoint was learned for).
+    /// Records a torrent the flow is attributed to (carried by it, or, for an encrypted
+    /// flow, one its responder's endpoint was announced for).
     pub fn attribute(&mut self, h: InfoHash) {
-        self.note(h);
-        if let Some(extra) = self.extra.as_mut() {
-            push_new(&mut extra.own_infohashes, h);
-        }
+        let extra = self.extra();
+        push_new(&mut extra.infohashes, h);
+        push_new(&mut extra.own_infohashes, h);
     }
 
-    /// Records an info-hash a DHT message on this packet names: the packet's, and listed in
-    /// the flow's record, but not the flow's own (see [`Extra::own_infohashes`]).
+    /// Records a torrent a DHT message on this packet takes part in (`announce_peer`): the
+    /// packet's, and listed in the flow's record, but not the flow's own (see
+    /// [`Extra::own_infohashes`]).
     pub fn mention(&mut self, h: InfoHash) {
         self.packet.infohash(h);
-        self.note(h);
+        self.torrent(h);
     }
 
-    /// Lists an info-hash in the flow's record only.
-    pub fn note(&mut self, h: InfoHash) {
-        let extra = self.extra.get_or_insert_with(Default::default);
-        push_new(&mut extra.infohashes, h);
+    /// Lists a torrent in the flow's record only.
+    pub fn torrent(&mut self, h: InfoHash) {
+        push_new(&mut self.extra().infohashes, h);
+    }
+
+    /// Lists a DHT target searched on this flow (`lookups`).
+    pub fn lookup(&mut self, h: InfoHash) {
+        push_new(&mut self.extra().lookups, h);
     }
 
     /// Records the peer id of the endpoint on `side`.
     pub fn peer_id(&mut self, side: Side, id: PeerId) {
-        let extra = self.extra.get_or_insert_with(Default::default);
-        let slot = &mut extra.peer_ids[side as usize];
+        let slot = &mut self.extra().peer_ids[side as usize];
         if slot.is_none() {
             *slot = Some(id);
         }
+    }
+
+    /// Records the tunnel the flow goes through.
+    pub fn tunnel(&mut self, t: Tunnel) {
+        self.extra().tunnel = Some(t);
     }
 
     /// Remembers a BitTorrent endpoint learned from a payload.
@@ -326,6 +433,10 @@ fn assess_with(
     when: When,
 ) -> Assessment {
     let mut a = Assessment::default();
+    if responder.ip().is_unspecified() {
+        // A tunnel's target known only by name: nothing was learned of it.
+        return a;
+    }
     let endpoint = match when {
         When::At(t) => k.endpoint(&responder, t),
         When::Around(f, l) => k.endpoint_around(&responder, f, l),
@@ -343,7 +454,7 @@ fn assess_with(
         return a;
     }
     // Some(whether it spoke BitTorrent on that port), when the host is known at all.
-    let host = |ip: &std::net::IpAddr, port: u16| match when {
+    let host = |ip: &IpAddr, port: u16| match when {
         When::At(t) => k.host(ip, t).map(|h| h.speaks_on(port, t, k.ttl_ns)),
         When::Around(f, l) => k.host_in(ip, port, f, l),
     };
@@ -365,5 +476,16 @@ fn assess_with(
 fn push_new(list: &mut Vec<InfoHash>, h: InfoHash) {
     if list.len() < MAX_INFOHASHES_PER_FLOW && !list.contains(&h) {
         list.push(h);
+    }
+}
+
+/// The target of a tunnel as the detectors address it.
+impl Target {
+    /// The target's address; an unspecified one (with its port) when it is a name.
+    pub fn addr(&self) -> SocketAddr {
+        match self {
+            Target::Addr(a) => *a,
+            Target::Name(_, port) => unknown_addr(*port),
+        }
     }
 }

@@ -29,6 +29,9 @@ pub(crate) struct Delivered<'a> {
     pub contiguous: bool,
     /// Length of the delivered part on the wire (`bytes` may be shorter: a snaplen cut).
     pub len: u32,
+    /// Segments of this direction that delivered new bytes so far, this one included (a
+    /// reordered segment filling a hole does not count again).
+    pub segment: u16,
 }
 
 /// Sequence distances at or beyond this are taken as "before", not "after" (RFC 1982 style).
@@ -100,6 +103,7 @@ impl Stream {
                 offset: offset.saturating_add(into),
                 contiguous: false,
                 len,
+                segment: self.segments,
             });
         }
         // A gap (lost or reordered segments): remember the hole, resynchronise after this one.
@@ -129,6 +133,7 @@ impl Stream {
             offset,
             contiguous,
             len,
+            segment: self.segments,
         }
     }
 }

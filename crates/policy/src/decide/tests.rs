@@ -282,16 +282,16 @@ fn with_the_engine() {
         "10.77.0.3:6881".parse().unwrap(),
     );
     let judge = |e: &mut Engine, frame: Vec<u8>| {
-        e.frame(
-            LinkType::Ethernet,
-            1,
-            &frame,
-            frame.len() as u32,
-            &mut |_| {},
-        );
-        let (key, _) = e.last_flow().unwrap();
-        let view = e.flow(&key).unwrap();
-        p.decide(&Subject::new(&view, e.last()))
+        let seen = e
+            .frame(
+                LinkType::Ethernet,
+                1,
+                &frame,
+                frame.len() as u32,
+                &mut |_| {},
+            )
+            .unwrap();
+        p.decide(&Subject::new(&seen))
     };
     let get_peers = |hash: &str, tid: &'static [u8]| {
         let ih = h(hash).0;

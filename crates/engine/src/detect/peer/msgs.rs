@@ -6,8 +6,8 @@
 use bt::InfoHash;
 use bt::peer_msg::{self, Extended};
 
-use super::stream::Delivered;
-use super::{Budget, Ctx};
+use crate::detect::Delivered;
+use crate::detect::{Budget, Ctx};
 use crate::knowledge::Source;
 
 /// Stream bytes read per direction after the handshake.

@@ -1,4 +1,4 @@
-//! uTP (BEP 29) detector.
+//! `peer-utp`: the peer wire protocol over uTP (BEP 29).
 //!
 //! A strictly valid header (see `bt::utp`) is not enough on its own: random bytes pass it
 //! now and then, and some protocols (STUN, RakNet, CAPWAP/DTLS) start with bytes that do.
@@ -15,9 +15,9 @@
 use bt::handshake;
 use bt::utp::{self, Header, Seen, Type};
 
-use super::Ctx;
 use super::mse::Track;
 use super::peer::decide_mse;
+use super::{Answer, Ctx, DatagramDetector};
 use crate::flow::{Confidence, Kind, Side, Signal};
 use crate::knowledge::Source;
 
@@ -59,15 +59,35 @@ pub(crate) struct Utp {
     handshake: [bool; 2],
 }
 
-impl Utp {
-    /// Handles a datagram whose first byte looks like uTP; returns whether it was valid uTP.
+impl DatagramDetector for Utp {
     /// `wire_len`: the datagram's payload length on the wire (`payload` may be cut short).
-    pub fn datagram(&mut self, ctx: &mut Ctx<'_>, payload: &[u8], wire_len: u32) -> bool {
+    fn datagram(&mut self, ctx: &mut Ctx<'_>, payload: &[u8], wire_len: u32) -> Answer {
+        // uTP: type in the high nibble (0-4), version 1 in the low one.
+        if !matches!(payload.first(), Some(0x01 | 0x11 | 0x21 | 0x31 | 0x41)) {
+            return Answer::NotMine;
+        }
         let Ok(h) = Header::new_checked(payload) else {
-            return false;
+            return Answer::NotMine;
         };
+        self.header(ctx, &h, payload, wire_len);
+        if ctx.has(Kind::PeerUtp) {
+            Answer::Mine
+        } else {
+            Answer::NotYet
+        }
+    }
+
+    /// The flow (or the uTP connection) ends: judge an MSE opening never completed.
+    fn finish(&mut self, ctx: &mut Ctx<'_>) {
+        self.close(ctx);
+    }
+}
+
+impl Utp {
+    /// Handles a strictly valid uTP header.
+    fn header(&mut self, ctx: &mut Ctx<'_>, h: &Header<'_>, payload: &[u8], wire_len: u32) {
         let dir = ctx.from as usize;
-        let seen = Seen::from(&h);
+        let seen = Seen::from(h);
         let certain = ctx.has(Kind::PeerUtp) && ctx.verdict.confidence == Some(Confidence::Certain);
         if !certain {
             if let Some(other) = self.last[1 - dir] {
@@ -85,7 +105,7 @@ impl Utp {
                 }
             }
             self.last[dir] = Some(seen);
-            if self.one_way(dir, &h, ctx.now_ns) {
+            if self.one_way(dir, h, ctx.now_ns) {
                 ctx.decide(Kind::PeerUtp, Signal::UtpOneWay);
             }
         }
@@ -93,13 +113,13 @@ impl Utp {
             self.initiator.get_or_insert(ctx.from);
         }
         if h.kind() == Type::Data && self.mse.running() {
-            self.feed_mse(ctx, &h, payload.len(), wire_len);
+            self.feed_mse(ctx, h, payload.len(), wire_len);
         }
         if matches!(h.kind(), Type::Fin | Type::Reset)
             && self.initiator.is_some_and(|i| i != ctx.from)
         {
             // The responder ends the opening (its flight is complete, or it never answered).
-            self.finish(ctx);
+            self.close(ctx);
         }
         if h.kind() == Type::Data && !self.handshake[dir] && self.data_searched[dir] < DATA_SEARCHED
         {
@@ -116,7 +136,6 @@ impl Utp {
                 learn_ends(ctx, Some(hs.info_hash));
             }
         }
-        true
     }
 
     /// Feeds a data packet to the MSE shape, once per sequence number, in order.
@@ -145,8 +164,8 @@ impl Utp {
         }
     }
 
-    /// The flow (or the uTP connection) ends: judge an MSE opening never completed.
-    pub fn finish(&mut self, ctx: &mut Ctx<'_>) {
+    /// The uTP connection (or the flow) ends: judge an MSE opening never completed.
+    fn close(&mut self, ctx: &mut Ctx<'_>) {
         let Some(initiator) = self.initiator else {
             return;
         };
@@ -201,3 +220,6 @@ fn learn_ends(ctx: &mut Ctx<'_>, hash: Option<bt::InfoHash>) {
 
 // `Side` is used as an index above.
 const _: () = assert!(Side::Lo as usize == 0 && Side::Hi as usize == 1);
+
+#[cfg(test)]
+mod tests;

@@ -1,4 +1,5 @@
-//! HTTP tracker detector: announce and scrape requests on any port, and the peers in the
+//! `tracker-http`: announce and scrape requests on any port, directly or through an HTTP
+//! proxy (an absolute URI, which names the tracker: the flow's tunnel), and the peers in the
 //! tracker's replies.
 //!
 //! Only streams whose first client bytes are `GET ` are buffered, and only up to
@@ -13,9 +14,8 @@ use std::net::SocketAddr;
 use bt::InfoHash;
 use bt::http_tracker::{self, Kind as ReqKind};
 
-use super::stream::Delivered;
-use super::{Budget, Ctx};
-use crate::flow::{Kind, Signal};
+use super::{Answer, Budget, Ctx, Delivered, StreamDetector};
+use crate::flow::{Kind, Signal, Target, Tunnel, TunnelKind};
 use crate::knowledge::Source;
 
 /// Largest tracker reply buffered (a reply with 200 compact peers is ~1.3 kB).
@@ -24,7 +24,7 @@ pub const MAX_REPLY: usize = 64 * 1024;
 const MAX_REQUESTS: u8 = 8;
 
 #[derive(Debug, Default)]
-pub(crate) enum Http {
+pub(crate) enum HttpTracker {
     /// No client bytes yet.
     #[default]
     Waiting,
@@ -46,27 +46,44 @@ pub(crate) struct Active {
     skipping: bool,
 }
 
-impl Http {
-    pub fn running(&self) -> bool {
-        !matches!(self, Http::Off)
+impl StreamDetector for HttpTracker {
+    fn bytes(&mut self, ctx: &mut Ctx<'_>, d: &Delivered<'_>, closing: bool) -> Answer {
+        self.deliver(ctx, d, closing);
+        if ctx.has(Kind::TrackerHttp) {
+            Answer::Mine
+        } else if self.running() {
+            Answer::NotYet
+        } else {
+            Answer::NotMine
+        }
     }
 
-    pub fn buffered(&self) -> usize {
+    fn closed(&mut self, ctx: &mut Ctx<'_>) {
+        self.stream_end(ctx);
+    }
+
+    fn running(&self) -> bool {
+        !matches!(self, HttpTracker::Off)
+    }
+
+    fn buffered(&self) -> usize {
         match self {
-            Http::Active(a) => a.request.len() + a.reply.len(),
+            HttpTracker::Active(a) => a.request.len() + a.reply.len(),
             _ => 0,
         }
     }
 
     /// Stops the detector and returns its buffers to the budget.
-    pub fn stop(&mut self, budget: &mut Budget) {
+    fn stop(&mut self, budget: &mut Budget) {
         budget.give_back(self.buffered());
-        *self = Http::Off;
+        *self = HttpTracker::Off;
     }
+}
 
+impl HttpTracker {
     /// The server closed its side: a reply without Content-Length ends here.
-    pub fn stream_end(&mut self, ctx: &mut Ctx<'_>) {
-        if let Http::Active(a) = self
+    fn stream_end(&mut self, ctx: &mut Ctx<'_>) {
+        if let HttpTracker::Active(a) = self
             && !ctx.from_client
             && a.tracker
         {
@@ -74,31 +91,31 @@ impl Http {
         }
     }
 
-    pub fn deliver(&mut self, ctx: &mut Ctx<'_>, d: &Delivered<'_>, fin: bool) {
+    fn deliver(&mut self, ctx: &mut Ctx<'_>, d: &Delivered<'_>, fin: bool) {
         if !d.contiguous {
             // A gap in a stream we were reading: nothing reliable follows.
-            if matches!(self, Http::Active(_)) {
+            if matches!(self, HttpTracker::Active(_)) {
                 self.stop(ctx.budget);
             }
             return;
         }
         match self {
-            Http::Off => {}
-            Http::Waiting => {
+            HttpTracker::Off => {}
+            HttpTracker::Waiting => {
                 if !ctx.from_client {
                     // The server spoke first: not HTTP.
-                    *self = Http::Off;
+                    *self = HttpTracker::Off;
                     return;
                 }
                 let n = d.bytes.len().min(4);
                 if d.bytes[..n] != b"GET "[..n] {
-                    *self = Http::Off;
+                    *self = HttpTracker::Off;
                     return;
                 }
-                *self = Http::Active(Box::default());
+                *self = HttpTracker::Active(Box::default());
                 self.deliver(ctx, d, fin);
             }
-            Http::Active(a) => {
+            HttpTracker::Active(a) => {
                 let keep = if ctx.from_client {
                     a.requests >= MAX_REQUESTS || a.take_request(ctx, d.bytes)
                 } else if a.tracker {
@@ -171,6 +188,16 @@ impl Active {
                         ReqKind::Announce => Signal::HttpAnnounce,
                         ReqKind::Scrape => Signal::HttpScrape,
                     };
+                    if !self.tracker
+                        && let Some(target) = req.absolute.and_then(authority)
+                    {
+                        // An absolute URI: the request was sent to an HTTP proxy.
+                        ctx.tunnel(Tunnel {
+                            kind: TunnelKind::HttpProxy,
+                            target,
+                            command: "request",
+                        });
+                    }
                     ctx.decide(Kind::TrackerHttp, signal);
                     self.tracker = true;
                     let port = req.port().filter(|&p| p != 0);
@@ -231,3 +258,34 @@ impl Active {
         true
     }
 }
+
+/// The tracker named by an absolute URI's authority (`host[:port]`, an IPv6 address in
+/// brackets; `default_port` when absent); `None` when it is not one.
+fn authority((a, default_port): (&[u8], u16)) -> Option<Target> {
+    let text = std::str::from_utf8(a).ok()?;
+    let (host, port) = if let Some(rest) = text.strip_prefix('[') {
+        let (h, after) = rest.split_once(']')?;
+        match after.strip_prefix(':') {
+            Some(p) => (h, p.parse().ok()?),
+            None if after.is_empty() => (h, default_port),
+            None => return None,
+        }
+    } else {
+        match text.rsplit_once(':') {
+            Some((h, p)) => (h, p.parse().ok()?),
+            None => (text, default_port),
+        }
+    };
+    if let Ok(ip) = host.parse::<std::net::IpAddr>() {
+        return Some(Target::Addr(SocketAddr::new(ip, port)));
+    }
+    let name = !host.is_empty()
+        && host.len() <= 255
+        && host
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_'));
+    name.then(|| Target::Name(host.into(), port))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,4 +1,4 @@
-//! UDP tracker (BEP 15) detector.
+//! `tracker-udp`: the UDP tracker protocol (BEP 15).
 //!
 //! A connect request carries the protocol id `0x41727101980` and decides at once. An
 //! announce or scrape request (its connection id is random) decides when a reply with the
@@ -11,7 +11,7 @@ use bt::compact::Family;
 use bt::udp_tracker::{self, Request, Response, action};
 use bt::{InfoHash, PeerId};
 
-use super::Ctx;
+use super::{Answer, Ctx, DatagramDetector};
 use crate::flow::{Kind, Side, Signal};
 use crate::knowledge::Source;
 
@@ -37,9 +37,21 @@ pub(crate) struct UdpTracker {
     client: Option<Side>,
 }
 
+impl DatagramDetector for UdpTracker {
+    fn datagram(&mut self, ctx: &mut Ctx<'_>, payload: &[u8], wire_len: u32) -> Answer {
+        if (payload.len() as u32) < wire_len || !self.message(ctx, payload) {
+            Answer::NotMine
+        } else if ctx.has(Kind::TrackerUdp) {
+            Answer::Mine
+        } else {
+            Answer::NotYet
+        }
+    }
+}
+
 impl UdpTracker {
     /// Returns whether the datagram was a UDP tracker message of this flow.
-    pub fn datagram(&mut self, ctx: &mut Ctx<'_>, payload: &[u8]) -> bool {
+    fn message(&mut self, ctx: &mut Ctx<'_>, payload: &[u8]) -> bool {
         // A reply to a request we saw comes first: a scrape reply can look like a request.
         if self.client.is_some_and(|c| c != ctx.from) || self.awaits_reply(payload, ctx.from) {
             return self.reply(ctx, payload);
@@ -173,3 +185,6 @@ fn ctx_port(ctx: &Ctx<'_>, side: Side) -> u16 {
         ctx.dst.port()
     }
 }
+
+#[cfg(test)]
+mod tests;

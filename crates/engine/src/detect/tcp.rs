@@ -1,0 +1,178 @@
+//! The TCP dispatcher: each direction's in-order bytes ([`Stream`]) go to the tunnel
+//! detectors while a proxy protocol could still open, and to the stream detectors of the
+//! registry.
+//!
+//! # Tunnels
+//! A proxy protocol (SOCKS, HTTP CONNECT) is a layer, not a kind: when its reply says the
+//! tunnel is open, the stream detectors start again, fresh, on the inner streams — each
+//! direction rebased to offset 0 where its inner bytes start, segments counted from there —
+//! and they see the tunnel's target where the proxy stands: a handshake inside teaches that
+//! the target listens, an encrypted connection is judged by what the swarm announced of the
+//! target, and the proxy's own address is never learned as a peer. What the outer bytes made
+//! the detectors think before the tunnel opened is dropped with them (a greeting is not a
+//! peer wire handshake, nor the start of an MSE/PE key).
+
+use std::net::SocketAddr;
+
+use super::registry::{StreamDetectors, TunnelDetectors};
+use super::stream::Stream;
+use super::{Ctx, Delivered, Opened, Status};
+use crate::flow::Side;
+
+/// Detector state of a TCP flow.
+#[derive(Debug, Default)]
+pub(crate) struct TcpDetect {
+    streams: [Stream; 2],
+    tunnels: TunnelDetectors,
+    detectors: StreamDetectors,
+    /// Set once a tunnel opened with inner streams.
+    inner: Option<Inner>,
+}
+
+/// Where the inner streams of a tunnel start.
+#[derive(Debug, Clone, Copy)]
+struct Inner {
+    /// The tunnel's target (an unspecified address when it is a name).
+    target: SocketAddr,
+    /// Outer stream offsets at which each direction's (lo, hi) inner bytes start.
+    start: [u32; 2],
+    /// Segments of each direction delivered before its inner bytes.
+    segments: [u16; 2],
+}
+
+impl TcpDetect {
+    pub fn buffered(&self) -> usize {
+        self.detectors.buffered() + self.tunnels.buffered()
+    }
+
+    pub fn syn(&mut self, from: Side, seq: u32) {
+        self.streams[from as usize].syn(seq);
+    }
+
+    /// Notes that `from`'s data starts at `seq` (unless known already).
+    pub fn starts_at(&mut self, from: Side, seq: u32) {
+        self.streams[from as usize].starts_at(seq);
+    }
+
+    /// Feeds one segment's payload (`seq`: sequence number of its first byte). `closing`: the
+    /// segment carries FIN or RST.
+    pub fn segment(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        seq: u32,
+        payload: &[u8],
+        wire_len: u32,
+        closing: bool,
+    ) -> Status {
+        let dir = ctx.from as usize;
+        let Some(d) = self.streams[dir].deliver(seq, payload, wire_len) else {
+            if closing {
+                self.inner_view(ctx);
+                self.detectors.closed(ctx);
+            }
+            return self.status();
+        };
+        match self.inner {
+            Some(inner) => {
+                self.inner_view(ctx);
+                if let Some(d) = rebase(&inner, dir, &d) {
+                    self.detectors.bytes(ctx, &d, closing);
+                } else if closing {
+                    self.detectors.closed(ctx);
+                }
+            }
+            None => {
+                if self.tunnels.running()
+                    && let Some(open) = self.tunnels.bytes(ctx, &d)
+                {
+                    self.open(ctx, open, &d, closing);
+                    return self.status();
+                }
+                self.detectors.bytes(ctx, &d, closing);
+            }
+        }
+        self.status()
+    }
+
+    /// A tunnel opened on the segment that delivered `d`.
+    fn open(&mut self, ctx: &mut Ctx<'_>, open: Opened, d: &Delivered<'_>, closing: bool) {
+        self.tunnels.stop(ctx.budget);
+        self.detectors.reset(ctx.budget);
+        let target = open.tunnel.target.addr();
+        ctx.tunnel(open.tunnel);
+        let Some(starts) = open.inner else {
+            // No inner stream: nothing more to read.
+            self.detectors.stop_all(ctx.budget);
+            return;
+        };
+        let dir = ctx.from as usize;
+        let client_dir = if ctx.from_client { dir } else { 1 - dir };
+        let mut start = [0u32; 2];
+        start[client_dir] = starts[0];
+        start[1 - client_dir] = starts[1];
+        let mut segments = [self.streams[0].segments, self.streams[1].segments];
+        // This segment counts as the first inner one of its direction if inner bytes follow
+        // the reply in it.
+        let end = d.offset.saturating_add(d.len);
+        if end > start[dir] {
+            segments[dir] = segments[dir].saturating_sub(1);
+        }
+        let inner = Inner {
+            target,
+            start,
+            segments,
+        };
+        self.inner = Some(inner);
+        self.inner_view(ctx);
+        if let Some(d) = rebase(&inner, dir, d) {
+            self.detectors.bytes(ctx, &d, closing);
+        }
+    }
+
+    /// Inside a tunnel, the detectors see its target where the proxy stands, and the roles
+    /// are known (the proxy's client speaks first).
+    fn inner_view(&self, ctx: &mut Ctx<'_>) {
+        if let Some(inner) = &self.inner {
+            if ctx.from_client {
+                ctx.dst = inner.target;
+            } else {
+                ctx.src = inner.target;
+            }
+            ctx.roles_known = true;
+        }
+    }
+
+    /// The flow ends: judge what is pending.
+    pub fn finish(&mut self, ctx: &mut Ctx<'_>) {
+        self.tunnels.stop(ctx.budget);
+        self.inner_view(ctx);
+        self.detectors.finish(ctx);
+    }
+
+    fn status(&self) -> Status {
+        let tunnel = self.inner.is_none() && self.tunnels.running();
+        if tunnel || self.detectors.running() {
+            Status::Running
+        } else {
+            Status::Done
+        }
+    }
+}
+
+/// The part of `d` that belongs to the inner stream of direction `dir`, with inner offsets.
+fn rebase<'a>(inner: &Inner, dir: usize, d: &Delivered<'a>) -> Option<Delivered<'a>> {
+    let start = inner.start[dir];
+    let end = d.offset.saturating_add(d.len);
+    if end <= start {
+        return None;
+    }
+    let skip = start.saturating_sub(d.offset);
+    Some(Delivered {
+        bytes: d.bytes.get(skip as usize..).unwrap_or(&[]),
+        offset: d.offset.saturating_add(skip).saturating_sub(start),
+        // The inner stream starts here: what preceded it is not its bytes.
+        contiguous: d.contiguous || skip > 0,
+        len: d.len.saturating_sub(skip),
+        segment: d.segment.saturating_sub(inner.segments[dir]),
+    })
+}
