@@ -305,6 +305,10 @@ pub struct Extra {
 /// A proxy protocol a flow goes through.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum TunnelKind {
+    /// SOCKS4 or SOCKS4a.
+    Socks4,
+    /// SOCKS5 (RFC 1928).
+    Socks5,
     /// HTTP CONNECT.
     HttpConnect,
     /// A request with an absolute URI sent to an HTTP proxy.
@@ -315,6 +319,8 @@ impl TunnelKind {
     /// The name used in flow records (`tunnel.type`).
     pub fn as_str(self) -> &'static str {
         match self {
+            TunnelKind::Socks4 => "socks4",
+            TunnelKind::Socks5 => "socks5",
             TunnelKind::HttpConnect => "http-connect",
             TunnelKind::HttpProxy => "http-proxy",
         }

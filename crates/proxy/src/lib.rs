@@ -3,6 +3,8 @@
 //!
 //! | module | protocol |
 //! |---|---|
+//! | [`socks5`] | SOCKS5 (RFC 1928): greeting, method choice, CONNECT / BIND / UDP ASSOCIATE request and reply, the UDP relay's datagram header; username/password sub-negotiation (RFC 1929) |
+//! | [`socks4`] | SOCKS4 and its 4a extension (a host name instead of an address) |
 //! | [`http_connect`] | HTTP CONNECT (RFC 9110, section 9.3.6): the request head and the proxy's response head |
 //!
 //! Every parser takes untrusted bytes, returns what it parsed with the number of bytes the
@@ -14,6 +16,8 @@
 //! No input makes this crate panic; parsers check lengths before reading.
 
 pub mod http_connect;
+pub mod socks4;
+pub mod socks5;
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
@@ -73,4 +77,14 @@ impl Dest<'_> {
 /// are in practice): random bytes rarely are, which keeps look-alikes out.
 pub(crate) fn printable(name: &[u8]) -> bool {
     name.iter().all(|c| c.is_ascii_graphic())
+}
+
+/// Reads `n` bytes at `at`, or says the message is incomplete.
+pub(crate) fn take(b: &[u8], at: usize, n: usize) -> Result<&[u8], Error> {
+    b.get(at..at.saturating_add(n)).ok_or(Error::Incomplete)
+}
+
+pub(crate) fn be16(b: &[u8], at: usize) -> Result<u16, Error> {
+    let s = take(b, at, 2)?;
+    Ok(u16::from_be_bytes([s[0], s[1]]))
 }

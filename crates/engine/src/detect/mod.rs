@@ -28,6 +28,7 @@ mod http_connect;
 mod lsd;
 mod mse;
 mod peer;
+mod socks;
 mod stream;
 mod tcp;
 mod udp;

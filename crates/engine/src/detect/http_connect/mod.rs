@@ -6,11 +6,10 @@
 #[cfg(test)]
 mod tests;
 
-use std::net::SocketAddr;
-
-use proxy::{Dest, Host, http_connect};
+use proxy::http_connect;
 
 use super::heads::Heads;
+use super::socks::target;
 use super::{Answer, Budget, Ctx, Delivered, Opened, TunnelDetector};
 use crate::flow::{Target, Tunnel, TunnelKind};
 
@@ -99,13 +98,4 @@ fn step(
         inner: Some([client_at, server_at]),
     };
     (Answer::Mine, Some(open))
-}
-
-/// A destination as a tunnel target.
-fn target(d: &Dest<'_>) -> Target {
-    match d.host {
-        Host::V4(a) => Target::Addr(SocketAddr::new(a.into(), d.port)),
-        Host::V6(a) => Target::Addr(SocketAddr::new(a.into(), d.port)),
-        Host::Name(n) => Target::Name(String::from_utf8_lossy(n).into(), d.port),
-    }
 }
