@@ -29,6 +29,9 @@ impl Proto {
 pub struct FlowKey {
     v6: bool,
     proto: u8,
+    /// A flow carried by a SOCKS5 UDP relay: the key holds the proxy's client and the
+    /// target, never the same as a direct flow between them.
+    relayed: bool,
     ips: [[u8; 16]; 2],
     ports: [u16; 2],
 }
@@ -67,6 +70,7 @@ impl FlowKey {
                 FlowKey {
                     v6,
                     proto: p,
+                    relayed: false,
                     ips: [s, d],
                     ports: [src.port(), dst.port()],
                 },
@@ -77,12 +81,28 @@ impl FlowKey {
                 FlowKey {
                     v6,
                     proto: p,
+                    relayed: false,
                     ips: [d, s],
                     ports: [dst.port(), src.port()],
                 },
                 Side::Hi,
             )
         }
+    }
+
+    /// The key of a datagram between the proxy's client `src` and `dst` through a SOCKS5 UDP
+    /// relay (either way round).
+    #[inline]
+    pub fn relayed(src: SocketAddr, dst: SocketAddr) -> (FlowKey, Side) {
+        let (mut k, side) = FlowKey::new(Proto::Udp, src, dst);
+        k.relayed = true;
+        (k, side)
+    }
+
+    /// Whether the flow is carried by a SOCKS5 UDP relay (one of several flows that share
+    /// the relay's 5-tuple).
+    pub fn is_relayed(&self) -> bool {
+        self.relayed
     }
 
     pub fn proto(&self) -> Proto {
@@ -307,7 +327,8 @@ pub struct Extra {
 pub enum TunnelKind {
     /// SOCKS4 or SOCKS4a.
     Socks4,
-    /// SOCKS5 (RFC 1928).
+    /// SOCKS5 (RFC 1928): a CONNECT, a UDP ASSOCIATE's control connection, or datagrams
+    /// through its UDP relay.
     Socks5,
     /// HTTP CONNECT.
     HttpConnect,
@@ -349,10 +370,14 @@ impl fmt::Display for Target {
 pub struct Tunnel {
     pub kind: TunnelKind,
     /// The inner destination: the peer, tracker or node the client reaches through the
-    /// proxy.
+    /// proxy (for a UDP ASSOCIATE's control connection, the relay the proxy opened).
     pub target: Target,
-    /// The proxy's command: `connect`, `request` (an HTTP proxy request).
+    /// The proxy's command: `connect`, `udp-associate` (the control connection), `udp` (a
+    /// datagram through a SOCKS5 relay), `request` (an HTTP proxy request).
     pub command: &'static str,
+    /// For flows through a SOCKS5 UDP relay: the relay's address (the flow record's
+    /// `server`; its key holds the target instead).
+    pub relay: Option<SocketAddr>,
 }
 
 /// Most info-hashes kept per flow (a DHT flow may name many).
@@ -450,7 +475,10 @@ impl FlowRecord {
     }
     /// The key the flow had in the engine's table.
     pub fn key(&self) -> FlowKey {
-        FlowKey::new(self.proto, self.client, self.server).0
+        match self.tunnel.as_ref().filter(|t| t.relay.is_some()) {
+            Some(t) => FlowKey::relayed(self.client, t.target.addr()).0,
+            None => FlowKey::new(self.proto, self.client, self.server).0,
+        }
     }
 
     pub fn total_packets(&self) -> u64 {
@@ -468,10 +496,14 @@ impl FlowRecord {
             (Side::Hi, Side::Lo)
         };
         let extra = flow.extra.map(|b| *b).unwrap_or_default();
+        let server = match extra.tunnel.as_ref().and_then(|t| t.relay) {
+            Some(relay) => relay,
+            None => key.addr(ss),
+        };
         FlowRecord {
             proto: key.proto(),
             client: key.addr(cs),
-            server: key.addr(ss),
+            server,
             first_ns: flow.first_ns,
             last_ns: flow.last_ns,
             packets: [u64::from(flow.packets[c]), u64::from(flow.packets[s])],

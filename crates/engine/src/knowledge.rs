@@ -162,6 +162,12 @@ pub enum Fact {
         announced: bool,
         at_ns: i64,
     },
+    /// See [`Knowledge::note_relay`].
+    Relay {
+        relay: SocketAddr,
+        client: IpAddr,
+        at_ns: i64,
+    },
 }
 
 /// What is known of one DHT search: a querier's `get_peers` or `announce_peer` for a target.
@@ -175,6 +181,18 @@ pub struct Search {
     pub announced: bool,
 }
 
+/// A SOCKS5 UDP relay the proxy opened for a client (UDP ASSOCIATE).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Relay {
+    /// The proxy's client: datagrams between it and the relay carry a SOCKS UDP header.
+    pub client: IpAddr,
+    pub first_ns: i64,
+    pub last_ns: i64,
+}
+
+/// SOCKS5 UDP relays remembered at most.
+pub const MAX_RELAYS: usize = 4096;
+
 /// Facts kept for [`Knowledge::take_journal`] at most between two takes (beyond, they are
 /// counted and lost: sharing is best-effort, the store itself is unaffected).
 pub const MAX_JOURNAL: usize = 1 << 16;
@@ -185,6 +203,7 @@ pub struct Knowledge {
     map: Lru<SocketAddr, Endpoint, 1>,
     hosts: Lru<IpAddr, Host, 1>,
     searches: Lru<(IpAddr, InfoHash), Search, 1>,
+    relays: Lru<SocketAddr, Relay, 1>,
     stats: KnowledgeStats,
     /// Capture time after which an unconfirmed entry is no longer used.
     pub ttl_ns: i64,
@@ -198,6 +217,7 @@ impl Knowledge {
             map: Lru::new(capacity),
             hosts: Lru::new(capacity),
             searches: Lru::new(capacity),
+            relays: Lru::new(MAX_RELAYS),
             stats: KnowledgeStats::default(),
             ttl_ns,
             journal: None,
@@ -240,6 +260,11 @@ impl Knowledge {
                 announced,
                 at_ns,
             } => self.note_search(querier, target, announced, at_ns),
+            Fact::Relay {
+                relay,
+                client,
+                at_ns,
+            } => self.note_relay(relay, client, at_ns),
         }
         self.journal = journal;
     }
@@ -437,6 +462,57 @@ impl Knowledge {
     pub fn search(&self, querier: &IpAddr, target: &InfoHash) -> Option<&Search> {
         let h = self.searches.find(&(*querier, *target))?;
         self.searches.get(h).map(|(_, s)| s)
+    }
+
+    /// Records that `relay` is a SOCKS5 UDP relay the proxy opened for `client`.
+    pub fn note_relay(&mut self, relay: SocketAddr, client: IpAddr, now_ns: i64) {
+        if relay.port() == 0 {
+            return;
+        }
+        self.record(Fact::Relay {
+            relay,
+            client,
+            at_ns: now_ns,
+        });
+        match self.relays.find(&relay) {
+            Some(h) => {
+                self.relays.touch(h);
+                if let Some((_, r)) = self.relays.get_mut(h) {
+                    r.client = client;
+                    r.last_ns = r.last_ns.max(now_ns);
+                }
+            }
+            None => {
+                if self.relays.is_full()
+                    && let Some(old) = self.relays.oldest(0)
+                {
+                    self.relays.remove(old);
+                }
+                let r = Relay {
+                    client,
+                    first_ns: now_ns,
+                    last_ns: now_ns,
+                };
+                self.relays.insert(relay, r, 0);
+            }
+        }
+    }
+
+    /// The relay at `addr`, if one was announced (whatever its age: a relay lives as long as
+    /// its control connection, which the capture may not show ending).
+    #[inline]
+    pub fn relay(&self, addr: &SocketAddr) -> Option<&Relay> {
+        if self.relays.is_empty() {
+            return None;
+        }
+        let h = self.relays.find(addr)?;
+        self.relays.get(h).map(|(_, r)| r)
+    }
+
+    /// Whether any relay is known (the common path asks nothing more).
+    #[inline]
+    pub fn has_relays(&self) -> bool {
+        !self.relays.is_empty()
     }
 
     /// What was known of host `ip` at `now_ns` (seen by then, within the time limit).

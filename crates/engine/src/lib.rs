@@ -33,8 +33,8 @@ pub use flow::{
     Confidence, End, Evidence, FlowKey, FlowRecord, Kind, KindSet, Proto, Signal, Target, Tunnel,
     TunnelKind, Verdict,
 };
-use flow::{Flow, Side, tcp_state};
-pub use knowledge::{Endpoint, Fact, Knowledge, KnowledgeStats, Search, Source};
+use flow::{Extra, Flow, Side, tcp_state};
+pub use knowledge::{Endpoint, Fact, Knowledge, KnowledgeStats, Relay, Search, Source};
 use lru::{Handle, Lru};
 pub use observe::{DhtMessage, FlowView, MAX_PACKET_INFOHASHES, PacketFacts, Seen};
 
@@ -131,6 +131,8 @@ pub struct Totals {
     pub fragments: u64,
     /// Later fragments, skipped: they carry no ports.
     pub fragments_skipped: u64,
+    /// Datagrams read through a SOCKS5 UDP relay's header.
+    pub socks_udp: u64,
     /// IP packets of other protocols (ICMP, IGMP, ESP, ...).
     pub other_ip: u64,
     pub tcp_packets: u64,
@@ -295,14 +297,35 @@ impl Engine {
             }
         };
         self.advance_clock(ts_ns, sink);
-        let src = SocketAddr::new(d.ip.src, sport);
-        let dst = SocketAddr::new(d.ip.dst, dport);
-        let (key, side) = FlowKey::new(proto, src, dst);
+        let mut src = SocketAddr::new(d.ip.src, sport);
+        let mut dst = SocketAddr::new(d.ip.dst, dport);
+        let (mut payload, mut wire_payload) = (payload, wire_payload);
+        // A datagram through a SOCKS5 UDP relay belongs to the flow between the proxy's
+        // client and its target (the common path asks one question: is any relay known?).
+        let relayed = if proto == Proto::Udp && self.knowledge.has_relays() {
+            relayed(&self.knowledge, src, dst, payload)
+        } else {
+            None
+        };
+        let (key, side) = match &relayed {
+            Some(r) => {
+                payload = payload.get(r.header..).unwrap_or(&[]);
+                wire_payload = wire_payload.saturating_sub(r.header as u32);
+                if r.from_client {
+                    dst = r.target.addr();
+                } else {
+                    src = r.target.addr();
+                }
+                self.totals.socks_udp += 1;
+                FlowKey::relayed(src, dst)
+            }
+            None => FlowKey::new(proto, src, dst),
+        };
         let tcp_flags = match d.transport {
             Transport::Tcp { flags, .. } => flags,
             _ => 0,
         };
-        let h = self.flow_for(key, side, proto, tcp_flags, ts_ns, sink)?;
+        let h = self.flow_for(key, side, proto, tcp_flags, ts_ns, relayed, sink)?;
         self.flows.touch(h);
 
         let Engine {
@@ -421,6 +444,7 @@ impl Engine {
 
     /// Finds or creates the flow of a packet, ending an old one where a new TCP connection
     /// reuses its 5-tuple and making room in a full table.
+    #[allow(clippy::too_many_arguments)]
     fn flow_for(
         &mut self,
         key: FlowKey,
@@ -428,6 +452,7 @@ impl Engine {
         proto: Proto,
         tcp_flags: u8,
         ts_ns: i64,
+        relayed: Option<Relayed>,
         sink: &mut impl FnMut(FlowRecord),
     ) -> Option<Handle> {
         let syn_only = tcp_flags & (flags::SYN | flags::ACK) == flags::SYN;
@@ -461,20 +486,37 @@ impl Engine {
         // sender of the first packet seen.
         let syn_ack = tcp_flags & (flags::SYN | flags::ACK) == flags::SYN | flags::ACK;
         let sender_is_lo = side == Side::Lo;
+        // Through a SOCKS5 relay the client is the proxy's client, whoever sent first.
+        let client_is_lo = match &relayed {
+            Some(r) => sender_is_lo == r.from_client,
+            None if syn_ack => !sender_is_lo,
+            None => sender_is_lo,
+        };
+        let extra = relayed.map(|r| {
+            Box::new(Extra {
+                tunnel: Some(Tunnel {
+                    kind: TunnelKind::Socks5,
+                    target: r.target,
+                    command: "udp",
+                    relay: Some(r.relay),
+                }),
+                ..Extra::default()
+            })
+        });
         let flow = Flow {
             first_ns: ts_ns,
             last_ns: ts_ns,
             bytes: [0; 2],
             packets: [0; 2],
             payloads: [0; 2],
-            client_is_lo: if syn_ack { !sender_is_lo } else { sender_is_lo },
+            client_is_lo,
             tcp: 0,
             verdict: Verdict::default(),
             detect: Some(match proto {
                 Proto::Tcp => Detect::tcp(),
                 Proto::Udp => Detect::udp(self.config.udp_max_misses),
             }),
-            extra: None,
+            extra,
         };
         let c = match proto {
             Proto::Tcp => class::TCP,
@@ -590,6 +632,40 @@ impl Engine {
     }
 }
 
+/// A datagram through a SOCKS5 UDP relay.
+#[derive(Debug)]
+struct Relayed {
+    /// Where it goes (from the proxy's client) or comes from (to it).
+    target: Target,
+    /// The relay's address.
+    relay: SocketAddr,
+    /// Whether the proxy's client sent it.
+    from_client: bool,
+    /// Length of the SOCKS UDP header before the payload.
+    header: usize,
+}
+
+/// The datagram from `src` to `dst` read as one through a known SOCKS5 UDP relay: sent by
+/// the relay's client to the relay, or by the relay to its client. A fragmented SOCKS
+/// datagram (FRAG ≠ 0, which no common proxy sends) is not followed.
+fn relayed(k: &Knowledge, src: SocketAddr, dst: SocketAddr, payload: &[u8]) -> Option<Relayed> {
+    let (relay, from_client) = match (k.relay(&dst), k.relay(&src)) {
+        (Some(r), _) if r.client == src.ip() => (dst, true),
+        (_, Some(r)) if r.client == dst.ip() => (src, false),
+        _ => return None,
+    };
+    let h = proxy::socks5::udp_header(payload).ok()?;
+    if h.frag != 0 {
+        return None;
+    }
+    Some(Relayed {
+        target: detect::target(&h.dest),
+        relay,
+        from_client,
+        header: h.len,
+    })
+}
+
 /// The inline view of a flow.
 fn view<'a>(k: &FlowKey, f: &'a Flow) -> FlowView<'a> {
     let (c, s) = if f.client_is_lo {
@@ -601,10 +677,11 @@ fn view<'a>(k: &FlowKey, f: &'a Flow) -> FlowView<'a> {
     FlowView {
         key: *k,
         client: k.addr(c),
-        server: k.addr(s),
+        server: tunnel.and_then(|t| t.relay).unwrap_or_else(|| k.addr(s)),
         verdict: &f.verdict,
         infohashes: f.extra.as_ref().map_or(&[][..], |e| &e.own_infohashes[..]),
         tunnel,
+        relayed: k.is_relayed(),
         detecting: f.detect.is_some(),
         packets: u64::from(f.packets[0]) + u64::from(f.packets[1]),
     }

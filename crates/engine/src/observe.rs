@@ -69,6 +69,9 @@ pub struct FlowView<'a> {
     /// The tunnel the flow goes through (its verdict and info-hashes are the inner
     /// protocol's).
     pub tunnel: Option<&'a Tunnel>,
+    /// The flow is one of several that share a SOCKS5 UDP relay's 5-tuple: a decision about
+    /// it must not be applied to the 5-tuple (its conntrack entry) as a whole.
+    pub relayed: bool,
     /// Whether some detector still reads the flow: until it stops, later packets may add to
     /// the verdict.
     pub detecting: bool,

@@ -38,6 +38,9 @@ pub struct Subject<'a> {
     /// Whether some detector still reads the flow.
     pub detecting: bool,
     pub packets: u64,
+    /// The flow shares its 5-tuple with others (a SOCKS5 UDP relay): every decision is for
+    /// the packet only, never written to the 5-tuple's conntrack entry.
+    pub relayed: bool,
 }
 
 impl<'a> Subject<'a> {
@@ -53,6 +56,7 @@ impl<'a> Subject<'a> {
             packet: seen.facts,
             detecting: flow.detecting,
             packets: flow.packets,
+            relayed: flow.relayed,
         }
     }
 }
@@ -92,6 +96,15 @@ impl Policy {
 
     /// Decides what to do with the packet in `s`.
     pub fn decide(&self, s: &Subject<'_>) -> Decision {
+        let mut d = self.decide_flow(s);
+        if s.relayed && d.scope == Scope::Flow {
+            d.scope = Scope::Packet;
+            d.fin = false;
+        }
+        d
+    }
+
+    fn decide_flow(&self, s: &Subject<'_>) -> Decision {
         let mut logged = 0u64;
         if !self.refuse_dht.is_empty()
             && about_torrents(s.packet.dht)

@@ -49,6 +49,7 @@ pub use registry::{Kind, Signal, Source, Teaches};
 pub(crate) use dht::common_prefix_bits as dht_common_prefix_bits;
 #[cfg(test)]
 pub(crate) use peer::READ_LIMIT;
+pub(crate) use socks::target;
 pub(crate) use stream::Delivered;
 pub(crate) use tcp::TcpDetect;
 pub(crate) use udp::{MAX_MISSES, UdpDetect};
@@ -111,8 +112,10 @@ pub(crate) trait TunnelDetector: Default {
 pub(crate) struct Opened {
     pub tunnel: Tunnel,
     /// Stream offsets (of the client's and the server's direction) at which the inner bytes
-    /// start. `None`: no inner stream follows.
+    /// start. `None`: no inner stream follows (a SOCKS5 UDP ASSOCIATE's control connection).
     pub inner: Option<[u32; 2]>,
+    /// A SOCKS5 UDP relay announced by the proxy, for the client's datagrams.
+    pub relay: Option<SocketAddr>,
 }
 
 /// Detector state of one flow, allocated to the size its protocol needs.

@@ -359,7 +359,8 @@ macro_rules! protocols {
 
 protocols! {
     tunnels {
-        /// SOCKS4, SOCKS4a and SOCKS5 (RFC 1928, 1929): CONNECT.
+        /// SOCKS4, SOCKS4a and SOCKS5 (RFC 1928, 1929): CONNECT, and UDP ASSOCIATE's control
+        /// connection.
         socks: super::socks::Socks;
         /// HTTP CONNECT (RFC 9110, section 9.3.6).
         connect: super::http_connect::Connect;

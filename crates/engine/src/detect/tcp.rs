@@ -98,10 +98,14 @@ impl TcpDetect {
     fn open(&mut self, ctx: &mut Ctx<'_>, open: Opened, d: &Delivered<'_>, closing: bool) {
         self.tunnels.stop(ctx.budget);
         self.detectors.reset(ctx.budget);
+        let (client, _) = ctx.ends();
+        if let Some(relay) = open.relay {
+            ctx.knowledge.note_relay(relay, client.ip(), ctx.now_ns);
+        }
         let target = open.tunnel.target.addr();
         ctx.tunnel(open.tunnel);
         let Some(starts) = open.inner else {
-            // No inner stream: nothing more to read.
+            // No inner stream (a UDP ASSOCIATE's control connection): nothing more to read.
             self.detectors.stop_all(ctx.budget);
             return;
         };

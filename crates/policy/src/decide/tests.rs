@@ -41,6 +41,7 @@ struct S {
     packets: u64,
     client: SocketAddr,
     server: SocketAddr,
+    relayed: bool,
 }
 
 impl S {
@@ -53,6 +54,7 @@ impl S {
             packets: 5,
             client: "10.77.1.2:40000".parse().unwrap(),
             server: "198.51.100.7:6881".parse().unwrap(),
+            relayed: false,
         }
     }
     fn subject(&self) -> Subject<'_> {
@@ -64,6 +66,7 @@ impl S {
             packet: &self.packet,
             detecting: self.detecting,
             packets: self.packets,
+            relayed: self.relayed,
         }
     }
 }
@@ -343,4 +346,30 @@ fn with_the_engine() {
     assert_eq!(d.action, Action::Allow);
     let d = judge(&mut e, build::udp(b, a, &reply(b"t3")));
     assert_eq!(d.action, Action::Allow);
+}
+
+/// A flow through a SOCKS5 UDP relay shares its 5-tuple with the relay's other flows: a
+/// block applies to its packets, never to the 5-tuple's conntrack entry, and nothing is final.
+#[test]
+fn relayed_flows_are_decided_per_packet() {
+    let p = policy(BLOCK_ALL);
+    let mut s = S::new(verdict(&[Kind::PeerUtp], Some(Confidence::Certain), false));
+    let d = p.decide(&s.subject());
+    assert_eq!(
+        (d.action, d.scope, d.fin),
+        (Action::Drop, Scope::Flow, true)
+    );
+    s.relayed = true;
+    let d = p.decide(&s.subject());
+    assert_eq!(
+        (d.action, d.scope, d.fin),
+        (Action::Drop, Scope::Packet, false)
+    );
+    let p = policy("default = \"allow\"\n");
+    s.detecting = false;
+    let d = p.decide(&s.subject());
+    assert_eq!(
+        (d.action, d.scope, d.fin),
+        (Action::Allow, Scope::Packet, false)
+    );
 }

@@ -196,6 +196,7 @@ impl Active {
                             kind: TunnelKind::HttpProxy,
                             target,
                             command: "request",
+                            relay: None,
                         });
                     }
                     ctx.decide(Kind::TrackerHttp, signal);

@@ -94,8 +94,10 @@ fn step(
             kind: TunnelKind::HttpConnect,
             target,
             command: "connect",
+            relay: None,
         },
         inner: Some([client_at, server_at]),
+        relay: None,
     };
     (Answer::Mine, Some(open))
 }

@@ -5,10 +5,13 @@
 //! port ip user 00`). A SOCKS5 negotiation is followed message by message — greeting, the
 //! server's method choice (which must be one the client offered), the optional
 //! username/password exchange, the request, the reply — and the tunnel opens at a successful
-//! reply: the inner streams start after the request (client) and after the reply (server).
-//! Anything that breaks the sequence — a wrong version or reserved byte, a method the client
-//! did not offer, GSSAPI (its messages are encapsulated), BIND or UDP ASSOCIATE, a refusal, a
-//! gap — ends the detector: not a tunnel.
+//! reply: for CONNECT, the inner streams start after the request (client) and after the reply
+//! (server); for UDP ASSOCIATE, the reply names the relay the proxy opened for the client's
+//! datagrams (an unspecified address there means the proxy's own), which the knowledge store
+//! remembers so that those datagrams are read through their SOCKS header (see the engine's
+//! UDP path). Anything that breaks the sequence — a wrong version or reserved byte, a method
+//! the client did not offer, GSSAPI (its messages are encapsulated), a refusal, a gap — ends
+//! the detector: not a tunnel.
 
 #[cfg(test)]
 mod tests;
@@ -40,8 +43,14 @@ pub(crate) struct Negotiation {
     step: Step,
     /// SOCKS5 methods the client offered (bit i: method i, for 0–9).
     offered: u16,
-    /// The request, once parsed: target, and where the client's inner bytes start.
-    request: Option<(Target, u32)>,
+    /// The request, once parsed: command, target, and where the client's inner bytes start.
+    request: Option<(Command, Target, u32)>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Command {
+    Connect,
+    UdpAssociate,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -119,6 +128,7 @@ impl Negotiation {
 
     /// Parses the next message if it is complete; `Some` when the tunnel opened.
     fn step(&mut self, ctx: &mut Ctx<'_>) -> Result<Option<Opened>, proxy::Error> {
+        let (_, proxy) = ctx.ends();
         let budget = &mut *ctx.budget;
         let client = self.heads.get(true);
         let server = self.heads.get(false);
@@ -159,12 +169,14 @@ impl Negotiation {
             }
             Step::Request => {
                 let r = socks5::request(client)?;
-                if r.command != socks5::Command::Connect {
-                    return Err(invalid("CONNECT"));
-                }
+                let command = match r.command {
+                    socks5::Command::Connect => Command::Connect,
+                    socks5::Command::UdpAssociate => Command::UdpAssociate,
+                    socks5::Command::Bind => return Err(invalid("CONNECT or UDP ASSOCIATE")),
+                };
                 let target = target(&r.dest);
                 let at = self.heads.consume(true, r.len, budget);
-                self.request = Some((target, at));
+                self.request = Some((command, target, at));
                 self.step = Step::Reply;
             }
             Step::Reply => {
@@ -172,18 +184,33 @@ impl Negotiation {
                 if r.code != 0 {
                     return Err(invalid("a successful reply"));
                 }
+                let relay = relay(proxy, &r.bound);
                 let len = r.len;
-                let Some((target, client_at)) = self.request.take() else {
+                let Some((command, target, client_at)) = self.request.take() else {
                     return Err(invalid("a request before the reply"));
                 };
                 let at = self.heads.consume(false, len, budget);
-                return Ok(Some(Opened {
-                    tunnel: Tunnel {
-                        kind: TunnelKind::Socks5,
-                        target,
-                        command: "connect",
+                return Ok(Some(match command {
+                    Command::Connect => Opened {
+                        tunnel: Tunnel {
+                            kind: TunnelKind::Socks5,
+                            target,
+                            command: "connect",
+                            relay: None,
+                        },
+                        inner: Some([client_at, at]),
+                        relay: None,
                     },
-                    inner: Some([client_at, at]),
+                    Command::UdpAssociate => Opened {
+                        tunnel: Tunnel {
+                            kind: TunnelKind::Socks5,
+                            target: relay.map_or(target, Target::Addr),
+                            command: "udp-associate",
+                            relay: None,
+                        },
+                        inner: None,
+                        relay,
+                    },
                 }));
             }
             Step::Socks4Request => {
@@ -193,7 +220,7 @@ impl Negotiation {
                 }
                 let target = target(&r.dest);
                 let at = self.heads.consume(true, r.len, budget);
-                self.request = Some((target, at));
+                self.request = Some((Command::Connect, target, at));
                 self.step = Step::Socks4Reply;
             }
             Step::Socks4Reply => {
@@ -201,7 +228,7 @@ impl Negotiation {
                     return Err(invalid("a granted request"));
                 }
                 let at = self.heads.consume(false, socks4::REPLY_LEN, budget);
-                let Some((target, client_at)) = self.request.take() else {
+                let Some((_, target, client_at)) = self.request.take() else {
                     return Err(invalid("a request before the reply"));
                 };
                 return Ok(Some(Opened {
@@ -209,8 +236,10 @@ impl Negotiation {
                         kind: TunnelKind::Socks4,
                         target,
                         command: "connect",
+                        relay: None,
                     },
                     inner: Some([client_at, at]),
+                    relay: None,
                 }));
             }
         }
@@ -228,5 +257,16 @@ pub(crate) fn target(d: &Dest<'_>) -> Target {
         Host::V4(a) => Target::Addr(SocketAddr::new(a.into(), d.port)),
         Host::V6(a) => Target::Addr(SocketAddr::new(a.into(), d.port)),
         Host::Name(n) => Target::Name(String::from_utf8_lossy(n).into(), d.port),
+    }
+}
+
+/// The relay a UDP ASSOCIATE reply names: an unspecified address means the proxy's own
+/// (the address the client reached it at); a name cannot be used.
+fn relay(proxy: SocketAddr, bound: &Dest<'_>) -> Option<SocketAddr> {
+    match bound.host {
+        _ if bound.is_unspecified() => Some(SocketAddr::new(proxy.ip(), bound.port)),
+        Host::V4(a) => Some(SocketAddr::new(a.into(), bound.port)),
+        Host::V6(a) => Some(SocketAddr::new(a.into(), bound.port)),
+        Host::Name(_) => None,
     }
 }
