@@ -138,16 +138,22 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let mut failed = false;
     let mut done_bytes = 0u64;
     for input in &opts.inputs {
+        // Link types of this input that cannot be decoded (each named once), and how many of
+        // its frames could be: an input none of whose frames could be is an error, one that
+        // mixes interfaces (pcapng) is analysed where it can be.
         let mut unsupported: Vec<u16> = Vec::new();
+        let mut supported_frames = 0u64;
         let result = capture::read(
             input,
             |p, offset| {
                 let link = LinkType::from_number(p.linktype);
-                if !link.is_supported() && !unsupported.contains(&p.linktype) {
+                if link.is_supported() {
+                    supported_frames += 1;
+                } else if !unsupported.contains(&p.linktype) {
                     unsupported.push(p.linktype);
                     progress.suspend(|| {
                         eprintln!(
-                            "swarmwall: {input}: at byte {offset}: link type {} is not supported (expected Ethernet, Linux cooked SLL/SLL2, raw IPv4/IPv6 or BSD NULL/LOOP); its packets are counted, not analysed",
+                            "swarmwall: {input}: at byte {offset}: link type {} is not supported (expected Ethernet, Linux cooked SLL/SLL2, raw IPv4/IPv6, BSD NULL/LOOP, NFLOG, 802.11 bare or with radiotap/PPI, PPP, Cisco HDLC or Frame Relay); its packets are counted, not analysed",
                             p.linktype
                         )
                     });
@@ -161,7 +167,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
             },
             |bytes| progress.set_position(done_bytes + bytes),
         );
-        failed |= !unsupported.is_empty();
+        failed |= !unsupported.is_empty() && supported_frames == 0;
         match result {
             Ok(stats) if stats.stopped => break,
             Ok(stats) => done_bytes += stats.bytes,

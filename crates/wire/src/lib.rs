@@ -1,6 +1,7 @@
 //! Zero-copy views of the headers swarmwall needs to find flows in a capture or an NFQUEUE
 //! packet: link layers (Ethernet with 802.1Q/QinQ and PPPoE, Linux cooked SLL and SLL2, BSD
-//! NULL/LOOP, raw IP), IPv4 (options, fragments), IPv6 (extension headers), TCP and UDP.
+//! NULL/LOOP, raw IP, Linux NFLOG, IEEE 802.11 bare or behind radiotap or PPI, PPP, Cisco HDLC,
+//! Frame Relay), IPv4 (options, fragments), IPv6 (extension headers), TCP and UDP.
 //!
 //! Each protocol has its own module with a checked view (`new_checked`) over `&[u8]`; byte
 //! offsets are named ranges in a private `field` module so accessors read like the RFC diagram.

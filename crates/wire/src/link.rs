@@ -1,12 +1,33 @@
 //! Link layers: which bytes of a captured frame are the network-layer packet.
 //!
 //! Supported (LINKTYPE numbers from tcpdump.org/linktypes.html):
-//! Ethernet (1) with any number (up to [`MAX_TAGS`]) of 802.1Q / 802.1ad / QinQ tags and PPPoE
-//! session framing; BSD NULL (0, host byte order family) and OpenBSD LOOP (108, network byte
-//! order); raw IP (101, and the 12/14 DLT values some writers leak), IPv4 (228), IPv6 (229);
-//! Linux cooked capture v1 (113) and v2 (276).
+//! - Ethernet (1) with any number (up to [`MAX_TAGS`]) of 802.1Q / 802.1ad / QinQ tags and
+//!   PPPoE session framing;
+//! - BSD NULL (0, host byte order family) and OpenBSD LOOP (108, network byte order);
+//! - raw IP (101, and the 12/14 DLT values some writers leak), IPv4 (228), IPv6 (229);
+//! - Linux cooked capture v1 (113) and v2 (276);
+//! - Linux NFLOG (239), what `iptables -j NFLOG` hands to `tcpdump -i nflog:N`
+//!   (`link/nflog.rs`);
+//! - IEEE 802.11 (105) data frames with LLC/SNAP, bare or behind a radiotap (127) or PPI (192)
+//!   header (`link/ieee80211.rs`, `link/radiotap.rs`, `link/ppi.rs`); protected (encrypted),
+//!   management, control and null-data frames are not IP: [`Network::Other`];
+//! - PPP (9) and PPP in HDLC-like framing (50), with or without address/control and protocol
+//!   field compression, and Cisco HDLC in either (`link/ppp.rs`);
+//! - Frame Relay (107): RFC 2427 (NLPID IP, IPv6, SNAP) and Cisco encapsulation
+//!   (`link/frame_relay.rs`).
+//!
+//! Every decoder checks lengths before it reads, returns [`Error::Truncated`] when the frame
+//! ends inside a header it needs and [`Error::Malformed`] when a header contradicts itself; no
+//! input makes one panic, and none allocates.
 
 use crate::{Error, Field, be16};
+
+mod frame_relay;
+mod ieee80211;
+mod nflog;
+mod ppi;
+mod ppp;
+mod radiotap;
 
 /// Maximum number of VLAN tags (802.1Q/802.1ad) skipped before giving up.
 pub const MAX_TAGS: usize = 4;
@@ -30,6 +51,20 @@ pub enum LinkType {
     LinuxSll,
     /// Linux "cooked" capture, version 2 (20-byte header).
     LinuxSll2,
+    /// Linux netfilter NFLOG: a 4-byte header, then TLVs, one of which is the packet.
+    Nflog,
+    /// IEEE 802.11 frames, without a radio header.
+    Ieee80211,
+    /// IEEE 802.11 frames behind a radiotap header.
+    Radiotap,
+    /// Per-Packet Information header, then a frame of the link type it names.
+    Ppi,
+    /// PPP, with or without HDLC address/control bytes (Cisco HDLC also seen).
+    Ppp,
+    /// PPP in HDLC-like framing (RFC 1662), or Cisco HDLC.
+    PppHdlc,
+    /// Frame Relay: Q.922 address, then RFC 2427 or Cisco encapsulation.
+    FrameRelay,
     /// Any other link type: frames are counted, not decoded.
     Unknown(u16),
 }
@@ -40,6 +75,13 @@ impl LinkType {
         match n {
             0 => LinkType::Null,
             1 => LinkType::Ethernet,
+            9 => LinkType::Ppp,
+            50 => LinkType::PppHdlc,
+            105 => LinkType::Ieee80211,
+            107 => LinkType::FrameRelay,
+            127 => LinkType::Radiotap,
+            192 => LinkType::Ppi,
+            239 => LinkType::Nflog,
             // 12 and 14 are DLT_RAW values from some platforms that leak into files.
             12 | 14 | 101 => LinkType::Raw,
             108 => LinkType::Loop,
@@ -88,8 +130,9 @@ mod field {
 pub enum Network<'a> {
     Ipv4(&'a [u8]),
     Ipv6(&'a [u8]),
-    /// A frame that carries something other than IP (ARP, LLDP, STP, ...); the value is the
-    /// EtherType or address family when there is one.
+    /// A frame that carries something other than IP (ARP, LLDP, STP, an 802.11 management or
+    /// encrypted frame, ...); the value is what the link layer names it by (EtherType, address
+    /// family, PPP protocol, Frame Relay NLPID) when it has such a number, else 0.
     Other(u16),
 }
 
@@ -137,6 +180,12 @@ pub fn network(link: LinkType, frame: &[u8]) -> Result<Network<'_>, Error> {
         },
         LinkType::Ipv4 => Ok(Network::Ipv4(frame)),
         LinkType::Ipv6 => Ok(Network::Ipv6(frame)),
+        LinkType::Nflog => nflog::network(frame),
+        LinkType::Ieee80211 => ieee80211::network(frame, false),
+        LinkType::Radiotap => radiotap::network(frame),
+        LinkType::Ppi => ppi::network(frame),
+        LinkType::Ppp | LinkType::PppHdlc => ppp::network(frame),
+        LinkType::FrameRelay => frame_relay::network(frame),
         LinkType::Unknown(n) => Ok(Network::Other(n)),
     }
 }
@@ -166,6 +215,21 @@ fn by_ethertype(mut ty: u16, mut payload: &[u8]) -> Result<Network<'_>, Error> {
     Err(Error::Malformed)
 }
 
+/// Follows a SNAP header (OUI, then protocol id) to IP. `b` starts at the OUI. The OUIs
+/// 00-00-00 (RFC 1042) and 00-00-F8 (802.1H bridge tunnel) say the protocol id is an
+/// EtherType; any other OUI is an organisation's own protocol: [`Network::Other`] (0).
+fn by_snap(b: &[u8]) -> Result<Network<'_>, Error> {
+    const OUI: Field = 0..3;
+    const PID: Field = 3..5;
+    const LEN: usize = 5;
+    let ty = header_u16(b, PID)?;
+    match b.get(OUI) {
+        Some([0, 0, 0] | [0, 0, 0xf8]) => by_ethertype(ty, rest(b, LEN)?),
+        _ => Ok(Network::Other(0)),
+    }
+}
+
+/// A big-endian u16 at `f`, or `Truncated` when `b` ends before it.
 fn header_u16(b: &[u8], f: Field) -> Result<u16, Error> {
     if b.len() < f.end {
         return Err(Error::Truncated);
@@ -173,8 +237,55 @@ fn header_u16(b: &[u8], f: Field) -> Result<u16, Error> {
     Ok(be16(b, f))
 }
 
+/// A little-endian u16 at `f`, or `Truncated` when `b` ends before it.
+fn le_u16(b: &[u8], f: Field) -> Result<u16, Error> {
+    match b.get(f) {
+        Some(&[x, y]) => Ok(u16::from_le_bytes([x, y])),
+        _ => Err(Error::Truncated),
+    }
+}
+
+/// A little-endian u32 at `f`, or `Truncated` when `b` ends before it.
+fn le_u32(b: &[u8], f: Field) -> Result<u32, Error> {
+    match b.get(f) {
+        Some(&[w, x, y, z]) => Ok(u32::from_le_bytes([w, x, y, z])),
+        _ => Err(Error::Truncated),
+    }
+}
+
+/// The byte at `at`, or `Truncated` when `b` ends before it.
+fn byte(b: &[u8], at: usize) -> Result<u8, Error> {
+    b.get(at).copied().ok_or(Error::Truncated)
+}
+
 fn rest(b: &[u8], at: usize) -> Result<&[u8], Error> {
     b.get(at..).ok_or(Error::Truncated)
+}
+
+/// IPv4 or IPv6 by the version nibble of the packet's first byte; `None` when it is neither
+/// (or the packet is empty).
+fn by_version(packet: &[u8]) -> Option<Network<'_>> {
+    match packet.first().map(|b| b >> 4) {
+        Some(4) => Some(Network::Ipv4(packet)),
+        Some(6) => Some(Network::Ipv6(packet)),
+        _ => None,
+    }
+}
+
+/// Test helper: every prefix of `frame` decodes without a panic, and every prefix shorter than
+/// `header_len` (the frame ends inside a header) is `Truncated`.
+#[cfg(test)]
+fn cut_everywhere(
+    decode: impl Fn(&[u8]) -> Result<Network<'_>, Error>,
+    frame: &[u8],
+    header_len: usize,
+) {
+    for n in 0..=frame.len() {
+        let r = decode(&frame[..n]);
+        if n < header_len {
+            assert_eq!(r, Err(Error::Truncated), "prefix of {n} bytes");
+        }
+    }
 }
 
 #[cfg(test)]
@@ -275,5 +386,17 @@ mod tests {
         assert_eq!(LinkType::from_number(276), LinkType::LinuxSll2);
         assert_eq!(LinkType::from_number(147), LinkType::Unknown(147));
         assert!(!LinkType::from_number(147).is_supported());
+        for (n, link) in [
+            (9, LinkType::Ppp),
+            (50, LinkType::PppHdlc),
+            (105, LinkType::Ieee80211),
+            (107, LinkType::FrameRelay),
+            (127, LinkType::Radiotap),
+            (192, LinkType::Ppi),
+            (239, LinkType::Nflog),
+        ] {
+            assert_eq!(LinkType::from_number(n), link);
+            assert!(link.is_supported());
+        }
     }
 }
