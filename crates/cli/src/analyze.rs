@@ -202,6 +202,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         engine.totals(),
         &summary,
         engine.knowledge(),
+        engine.defrag_stats(),
         opts.inputs.len(),
         opts.top,
     );

@@ -3,10 +3,17 @@
 use std::fmt::Write;
 
 use engine::report::{Summary, Volume};
-use engine::{Kind, KindSet, Knowledge, Source, Totals};
+use engine::{DefragStats, Kind, KindSet, Knowledge, Source, Totals};
 use swarmwall_io::record::rfc3339_micros;
 
-pub fn render(t: &Totals, s: &Summary, k: &Knowledge, files: usize, top: usize) -> String {
+pub fn render(
+    t: &Totals,
+    s: &Summary,
+    k: &Knowledge,
+    f: &DefragStats,
+    files: usize,
+    top: usize,
+) -> String {
     let mut o = String::new();
     let span = match (t.first_ns, t.last_ns) {
         (Some(a), Some(b)) => format!(
@@ -108,6 +115,26 @@ pub fn render(t: &Totals, s: &Summary, k: &Knowledge, files: usize, top: usize) 
         }
     }
 
+    if !s.tunnels.is_empty() {
+        let _ = writeln!(o, "\nTunnels (the flow's kind is the inner protocol's)");
+        let _ = writeln!(
+            o,
+            "  {:<14} {:<14} {:>9} {:>11} {:>11}",
+            "type", "command", "flows", "BitTorrent", "bytes"
+        );
+        for ((kind, command), (all, bt)) in &s.tunnels {
+            let _ = writeln!(
+                o,
+                "  {:<14} {:<14} {:>9} {:>11} {:>11}",
+                kind,
+                command,
+                count(all.flows),
+                count(bt.flows),
+                bytes(all.bytes)
+            );
+        }
+    }
+
     let ks = k.stats();
     let _ = writeln!(
         o,
@@ -139,13 +166,26 @@ pub fn render(t: &Totals, s: &Summary, k: &Knowledge, files: usize, top: usize) 
         count(t.undecodable),
         count(t.unsupported_link)
     );
+    let _ = writeln!(o, "  cut by snaplen {}", count(t.truncated));
     let _ = writeln!(
         o,
-        "  cut by snaplen {}, IP fragments {} (later fragments skipped {})",
-        count(t.truncated),
+        "  IP fragments {}: datagrams reassembled {}, expired {}, evicted {}, overlapping {}, other discarded {}; duplicate fragments {}, fragments lost {}",
         count(t.fragments),
-        count(t.fragments_skipped)
+        count(f.reassembled),
+        count(f.expired),
+        count(f.evicted),
+        count(f.overlapping),
+        count(f.too_large + f.too_many_fragments + f.inconsistent + f.bad_headers),
+        count(f.duplicates),
+        count(t.fragments_lost)
     );
+    if t.socks_udp > 0 {
+        let _ = writeln!(
+            o,
+            "  datagrams read through a SOCKS5 UDP relay {}",
+            count(t.socks_udp)
+        );
+    }
     let _ = writeln!(
         o,
         "  flows {} (TCP {}, UDP {}), evicted from a full table {}",

@@ -2,9 +2,11 @@
 //! the decision becomes a netfilter verdict and mark (see `netfilter::marks`). No I/O: the
 //! worker loop feeds it packets and sends what it returns.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
-use engine::{Config, Engine, FlowKey, FlowRecord, Proto};
+use engine::{
+    Config, DatagramKey, Engine, FlowKey, FlowRecord, INLINE_DEFRAG_TIMEOUT_NS, Observed, Proto,
+};
 use netfilter::marks::{Marks, state};
 use netfilter::queue::Verdict;
 use policy::{Action, Decision, Policy, Scope, Subject};
@@ -22,6 +24,27 @@ pub struct Outcome {
     pub mark: Option<u32>,
 }
 
+/// What became of one queued packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Judged {
+    /// Its verdict.
+    Now(Outcome),
+    /// An IP fragment: its verdict waits for its datagram's (see [`Judge::released`]).
+    Held,
+}
+
+/// Fragments waiting for their datagram's verdict: packet id and mark, and since when.
+#[derive(Debug, Default)]
+struct Held {
+    packets: Vec<(u32, u32)>,
+    since_ns: i64,
+}
+
+/// Fragments held per datagram at most (beyond, they pass at once: fail open).
+const MAX_HELD_PER_DATAGRAM: usize = 64;
+/// Datagrams whose fragments are held at most.
+const MAX_HELD_DATAGRAMS: usize = 1024;
+
 /// An engine and what the worker reports from it.
 #[derive(Debug)]
 pub struct Judge {
@@ -36,6 +59,11 @@ pub struct Judge {
     /// Flows that ended since the last take, when kept.
     pub ended: Vec<FlowRecord>,
     keep_ended: bool,
+    /// IP fragments whose verdict waits for their datagram's.
+    held: HashMap<DatagramKey, Held>,
+    /// Verdicts of held fragments, decided since the last take: their datagram's, or, when it
+    /// never completed, a pass.
+    pub released: Vec<(u32, Outcome)>,
 }
 
 impl Judge {
@@ -51,6 +79,8 @@ impl Judge {
             stats: Stats::default(),
             ended: Vec::new(),
             keep_ended,
+            held: HashMap::new(),
+            released: Vec::new(),
         }
     }
 
@@ -62,26 +92,34 @@ impl Judge {
         &mut self.engine
     }
 
-    /// Judges one packet (`bytes` from its IP header, `wire_len` long, with its current
-    /// `mark`) at `now_ns`. `dry_run`: decide and report, but let everything through.
+    /// Judges one queued packet (`id`, `bytes` from its IP header, `wire_len` long, with its
+    /// current `mark`) at `now_ns`. `dry_run`: decide and report, but let everything through.
+    ///
+    /// An IP fragment is held until its datagram is complete: the fragment that completes it
+    /// gets the datagram's verdict, and so do the held ones (in [`Judge::released`]). Held
+    /// fragments of a datagram that does not complete within the engine's inline reassembly
+    /// time pass ([`Judge::release_expired`]): enforcement fails open.
+    #[allow(clippy::too_many_arguments)]
     pub fn packet(
         &mut self,
         policy: &Policy,
         dry_run: bool,
         now_ns: i64,
+        id: u32,
         bytes: &[u8],
         wire_len: u32,
         mark: u32,
-    ) -> Outcome {
+    ) -> Judged {
         self.stats.packets += 1;
         let Judge {
             engine,
             reported,
             ended,
             keep_ended,
+            held,
             ..
         } = self;
-        let seen = engine.frame(LinkType::Raw, now_ns, bytes, wire_len, &mut |r| {
+        let observed = engine.frame(LinkType::Raw, now_ns, bytes, wire_len, &mut |r| {
             reported.remove(&r.key());
             if *keep_ended {
                 ended.push(r);
@@ -92,11 +130,29 @@ impl Judge {
             verdict: Verdict::Repeat,
             mark: Some(marks.with(mark, state::SEEN)),
         };
-        let Some(seen) = seen else {
-            // Not a flow (a later fragment, a packet that does not decode): it passes.
-            self.stats.unjudged += 1;
-            return seen_mark;
+        let seen = match observed {
+            Observed::Flow(seen) => seen,
+            Observed::Held(key) => {
+                let full = held.len() >= MAX_HELD_DATAGRAMS && !held.contains_key(&key);
+                let h = held.entry(key).or_insert_with(|| Held {
+                    packets: Vec::new(),
+                    since_ns: now_ns,
+                });
+                if full || h.packets.len() >= MAX_HELD_PER_DATAGRAM {
+                    self.stats.unjudged += 1;
+                    return Judged::Now(seen_mark);
+                }
+                h.packets.push((id, mark));
+                self.stats.fragments_held += 1;
+                return Judged::Held;
+            }
+            Observed::Other => {
+                // Not a flow (a packet that does not decode, another protocol): it passes.
+                self.stats.unjudged += 1;
+                return Judged::Now(seen_mark);
+            }
         };
+        let datagram = seen.datagram.and_then(|k| held.remove(&k));
         let key = seen.flow.key;
         let subject = Subject::new(&seen);
         let d = policy.decide(&subject);
@@ -126,14 +182,54 @@ impl Judge {
             self.events
                 .push(Event::decision(now_ns, policy, &subject, &key, &d, dry_run));
         }
-        let with = |s| Some(marks.with(mark, s));
+        // The datagram's verdict is its held fragments' too.
+        for (held_id, held_mark) in datagram.map(|h| h.packets).unwrap_or_default() {
+            let o = self.verdict(&d, dry_run, held_mark);
+            self.released.push((held_id, o));
+        }
+        Judged::Now(self.verdict(&d, dry_run, mark))
+    }
+
+    /// The outcome of decision `d` for a packet marked `mark`.
+    fn verdict(&mut self, d: &Decision, dry_run: bool, mark: u32) -> Outcome {
         if dry_run {
+            let s = if d.fin { state::ALLOW } else { state::SEEN };
             return Outcome {
                 verdict: Verdict::Repeat,
-                mark: with(if d.fin { state::ALLOW } else { state::SEEN }),
+                mark: Some(self.marks.with(mark, s)),
             };
         }
-        self.outcome(&d, mark)
+        self.outcome(d, mark)
+    }
+
+    /// Lets the held fragments of datagrams that did not complete within the engine's inline
+    /// reassembly time (or, with `all`, every held fragment: the worker stops) pass.
+    pub fn release_expired(&mut self, now_ns: i64, all: bool) {
+        let marks = self.marks;
+        let released = &mut self.released;
+        let stats = &mut self.stats;
+        self.held.retain(|_, h| {
+            if !all && now_ns.saturating_sub(h.since_ns) <= INLINE_DEFRAG_TIMEOUT_NS {
+                return true;
+            }
+            for &(id, mark) in &h.packets {
+                stats.fragments_released += 1;
+                released.push((
+                    id,
+                    Outcome {
+                        verdict: Verdict::Repeat,
+                        mark: Some(marks.with(mark, state::SEEN)),
+                    },
+                ));
+            }
+            false
+        });
+    }
+
+    /// Whether fragments are held (their verdicts are still to come: no batch verdict may
+    /// cover their ids).
+    pub fn holding(&self) -> bool {
+        !self.held.is_empty()
     }
 
     fn outcome(&mut self, d: &Decision, mark: u32) -> Outcome {

@@ -38,7 +38,7 @@ use netfilter::rules::Queues;
 use policy::Policy;
 
 pub use event::Event;
-pub use judge::{Judge, Outcome};
+pub use judge::{Judge, Judged, Outcome};
 pub use stats::Stats;
 
 /// How the daemon runs.
@@ -394,14 +394,24 @@ impl Worker {
                 if p.queue != queue_num {
                     continue;
                 }
-                let o = self
-                    .judge
-                    .packet(&policy, dry_run, now, p.payload, p.wire_len(), p.mark);
-                verdicts.push((p.id, o.verdict, o.mark));
+                let judged =
+                    self.judge
+                        .packet(&policy, dry_run, now, p.id, p.payload, p.wire_len(), p.mark);
+                if let Judged::Now(o) = judged {
+                    verdicts.push((p.id, o.verdict, o.mark));
+                }
             }
+            self.judge.release_expired(now, false);
+            verdicts.extend(
+                self.judge
+                    .released
+                    .drain(..)
+                    .map(|(id, o)| (id, o.verdict, o.mark)),
+            );
             self.judge.stats.batches += 1;
             w.clear();
-            self.judge.stats.verdict_messages += encode_verdicts(&mut w, queue_num, &verdicts);
+            self.judge.stats.verdict_messages +=
+                encode_verdicts(&mut w, queue_num, &verdicts, self.judge.holding());
             self.queue.send(&w)?;
             // Report.
             if !self.judge.events.is_empty() {
@@ -426,6 +436,19 @@ impl Worker {
             }
             self.judge.stats = Stats::default();
         }
+        // Held fragments pass: nothing more will complete their datagrams.
+        self.judge.release_expired(now_ns(), true);
+        if !self.judge.released.is_empty() {
+            let released: Vec<_> = self
+                .judge
+                .released
+                .drain(..)
+                .map(|(id, o)| (id, o.verdict, o.mark))
+                .collect();
+            w.clear();
+            encode_verdicts(&mut w, self.queue.num(), &released, true);
+            let _ = self.queue.send(&w);
+        }
         // The flows still open, so that --flows holds every flow the daemon saw.
         let mut open = Vec::new();
         self.judge.engine_mut().finish(&mut |r| open.push(r));
@@ -438,13 +461,22 @@ impl Worker {
 
 /// Writes the verdicts of one batch: the most common (verdict, mark) goes as one batch verdict
 /// up to its highest id, after individual verdicts for the others. Returns the messages.
+/// `holding`: packets whose verdict comes later are in the queue (held IP fragments); a batch
+/// verdict would cover them, so every verdict goes alone.
 pub fn encode_verdicts(
     w: &mut Writer,
     queue: u16,
     verdicts: &[(u32, Verdict, Option<u32>)],
+    holding: bool,
 ) -> u64 {
     if verdicts.is_empty() {
         return 0;
+    }
+    if holding {
+        for &(id, v, m) in verdicts {
+            w.verdict(queue, id, v, m);
+        }
+        return verdicts.len() as u64;
     }
     // The most common outcome (batches are small: a quadratic count is cheaper than hashing).
     let mut best = (0usize, verdicts[0].1, verdicts[0].2);

@@ -21,6 +21,10 @@ pub struct Stats {
     pub verdict_messages: u64,
     /// Times the kernel could not hand packets over (accepted unseen: fail-open).
     pub overruns: u64,
+    /// IP fragments held for their datagram's verdict, and those let pass because their
+    /// datagram did not complete in time.
+    pub fragments_held: u64,
+    pub fragments_released: u64,
     /// Decisions (a flow's final one, or a packet's own) per kind, then per action. The kind
     /// is the flow's primary kind, `unknown` for flows not found to be BitTorrent. In a dry
     /// run, the actions are what would have been done.
@@ -52,6 +56,8 @@ impl Stats {
         self.batches += other.batches;
         self.verdict_messages += other.verdict_messages;
         self.overruns += other.overruns;
+        self.fragments_held += other.fragments_held;
+        self.fragments_released += other.fragments_released;
         for (k, actions) in &other.decisions {
             let e = self.decisions.entry(k.clone()).or_default();
             for (a, n) in actions {

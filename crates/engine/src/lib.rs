@@ -24,8 +24,9 @@ pub mod report;
 
 use std::net::SocketAddr;
 
-use wire::{Decoded, LinkType, Skip, Transport, ip::Fragment, tcp::flags};
+use wire::{Decoded, Layer, LinkType, Skip, Transport, ip::Fragment, tcp::flags};
 
+pub use defrag::Stats as DefragStats;
 pub use detect::Budget;
 pub use detect::registry::Teaches;
 use detect::{Ctx, Detect, Status};
@@ -36,7 +37,9 @@ pub use flow::{
 use flow::{Extra, Flow, Side, tcp_state};
 pub use knowledge::{Endpoint, Fact, Knowledge, KnowledgeStats, Relay, Search, Source};
 use lru::{Handle, Lru};
-pub use observe::{DhtMessage, FlowView, MAX_PACKET_INFOHASHES, PacketFacts, Seen};
+pub use observe::{
+    DatagramKey, DhtMessage, FlowView, MAX_PACKET_INFOHASHES, Observed, PacketFacts, Seen,
+};
 
 const NS: i64 = 1_000_000_000;
 
@@ -75,7 +78,13 @@ pub struct Config {
     /// the sequence and acknowledgement numbers of the first packets say, not at its first
     /// payload (segments of an opening that arrive out of order keep their place).
     pub tcp_opening_unseen: bool,
+    /// IP fragment reassembly: memory budget, datagrams and fragments per datagram, timeout.
+    pub defrag: defrag::Config,
 }
+
+/// How long an incomplete datagram's fragments wait inline: each of them waits in the
+/// queue for the datagram's verdict, and real fragments of one datagram arrive together.
+pub const INLINE_DEFRAG_TIMEOUT_NS: i64 = NS;
 
 impl Default for Config {
     fn default() -> Self {
@@ -91,6 +100,7 @@ impl Default for Config {
             reassembly_budget: 64 << 20,
             udp_max_misses: detect::MAX_MISSES,
             tcp_opening_unseen: false,
+            defrag: defrag::Config::default(),
         }
     }
 }
@@ -106,6 +116,10 @@ impl Config {
             relabel_at_end: false,
             udp_max_misses: 1,
             tcp_opening_unseen: true,
+            defrag: defrag::Config {
+                timeout_ns: INLINE_DEFRAG_TIMEOUT_NS,
+                ..defrag::Config::default()
+            },
             ..Config::default()
         }
     }
@@ -129,8 +143,9 @@ pub struct Totals {
     pub undecodable: u64,
     /// IP fragments (first and later).
     pub fragments: u64,
-    /// Later fragments, skipped: they carry no ports.
-    pub fragments_skipped: u64,
+    /// Fragments that did not end in a datagram the engine read (discarded, or a datagram
+    /// whose transport header did not decode); see [`Engine::defrag_stats`] for why.
+    pub fragments_lost: u64,
     /// Datagrams read through a SOCKS5 UDP relay's header.
     pub socks_udp: u64,
     /// IP packets of other protocols (ICMP, IGMP, ESP, ...).
@@ -163,11 +178,14 @@ const SWEEP_NS: i64 = NS;
 pub struct Engine {
     flows: Lru<FlowKey, Flow, 3>,
     knowledge: Knowledge,
+    defrag: defrag::Reassembler,
     budget: Budget,
     config: Config,
     totals: Totals,
     now_ns: i64,
     next_sweep_ns: i64,
+    /// Capture time of the next expiry of incomplete IP datagrams.
+    next_defrag_ns: i64,
     /// Records held until the end of an offline run, to be relabelled.
     held: Vec<FlowRecord>,
     /// What the packet at hand showed.
@@ -179,11 +197,13 @@ impl Engine {
         Engine {
             flows: Lru::new(config.max_flows),
             knowledge: Knowledge::new(config.max_endpoints, config.endpoint_ttl_ns),
+            defrag: defrag::Reassembler::new(config.defrag),
             budget: Budget::new(config.reassembly_budget),
             config,
             totals: Totals::default(),
             now_ns: i64::MIN,
             next_sweep_ns: i64::MIN,
+            next_defrag_ns: i64::MIN,
             held: Vec::new(),
             facts: PacketFacts::default(),
         }
@@ -212,6 +232,11 @@ impl Engine {
         &self.budget
     }
 
+    /// What became of IP fragments: datagrams reassembled, expired, evicted, overlapping.
+    pub fn defrag_stats(&self) -> &DefragStats {
+        self.defrag.stats()
+    }
+
     /// Flows currently tracked.
     pub fn active_flows(&self) -> usize {
         self.flows.len()
@@ -226,9 +251,10 @@ impl Engine {
     }
 
     /// Processes one captured frame. Flows that end (idle, evicted) are passed to `sink`.
-    /// Returns what the engine saw of the packet — its flow after it, and what the packet
-    /// itself carried — or `None` for a frame that belongs to no flow (not IP, another
-    /// protocol, a later fragment, undecodable).
+    /// Returns what the engine saw of the packet: its flow after it and what the packet itself
+    /// carried; an IP fragment held until its datagram is complete (the fragment that
+    /// completes it is processed as the whole datagram); or nothing that belongs to a flow
+    /// (not IP, another protocol, undecodable).
     pub fn frame(
         &mut self,
         link: LinkType,
@@ -236,7 +262,7 @@ impl Engine {
         frame: &[u8],
         orig_len: u32,
         sink: &mut impl FnMut(FlowRecord),
-    ) -> Option<Seen<'_>> {
+    ) -> Observed<'_> {
         let t = &mut self.totals;
         t.packets += 1;
         t.captured_bytes += frame.len() as u64;
@@ -246,27 +272,102 @@ impl Engine {
         }
         t.first_ns = Some(t.first_ns.map_or(ts_ns, |f| f.min(ts_ns)));
         t.last_ns = Some(t.last_ns.map_or(ts_ns, |l| l.max(ts_ns)));
+        if ts_ns >= self.next_defrag_ns && self.defrag.in_progress() > 0 {
+            self.next_defrag_ns = ts_ns.saturating_add(SWEEP_NS);
+            self.defrag.expire(ts_ns);
+            self.incomplete(sink);
+        }
+        self.facts.clear();
+        let t = &mut self.totals;
         match wire::decode(link, frame) {
-            Ok(d) => return self.packet(ts_ns, &d, sink),
+            Ok(d) if d.ip.fragment == Fragment::No => {
+                return self
+                    .packet(ts_ns, &d, None, sink)
+                    .map_or(Observed::Other, Observed::Flow);
+            }
+            // A fragment, or a first fragment too short for its transport header.
+            Ok(_) | Err(Skip::Bad(Layer::Transport, _)) => {
+                if let Ok(Some(f)) = wire::decode_fragment(link, frame) {
+                    return self.fragment(ts_ns, &f, sink);
+                }
+                t.undecodable += 1;
+            }
             Err(Skip::NotIp(_)) => t.non_ip += 1,
             Err(Skip::UnsupportedLink(_)) => t.unsupported_link += 1,
             Err(Skip::Bad(..)) => t.undecodable += 1,
         }
-        self.facts.clear();
-        None
+        Observed::Other
     }
 
-    /// Processes a decoded IP packet (see [`Engine::frame`]).
-    pub fn packet(
+    /// An IP fragment: held until its datagram is complete, then the datagram goes through
+    /// the engine as one packet.
+    fn fragment(
+        &mut self,
+        ts_ns: i64,
+        f: &wire::FragInfo<'_>,
+        sink: &mut impl FnMut(FlowRecord),
+    ) -> Observed<'_> {
+        self.totals.fragments += 1;
+        let key = DatagramKey::of(f.src, f.dst, f.protocol, f.id);
+        let outcome = self.defrag.push(f, ts_ns);
+        self.incomplete(sink);
+        self.facts.clear();
+        match outcome {
+            defrag::Outcome::Complete(dg) => match dg.decode() {
+                Ok(d) => {
+                    let key = DatagramKey::of(dg.src, dg.dst, f.protocol, dg.id);
+                    let frames = Frames {
+                        key,
+                        count: dg.fragments as u32,
+                        // Every fragment but the first carried its own headers (taken as long
+                        // as the last one's), and each IPv6 one a Fragment header the
+                        // datagram no longer has.
+                        extra_bytes: (dg.fragments as u32)
+                            .saturating_sub(1)
+                            .saturating_mul(f.header_len)
+                            .saturating_add(f.header_len.saturating_sub(dg.header_len)),
+                    };
+                    match self.packet(ts_ns, &d, Some(frames), sink) {
+                        Some(seen) => Observed::Flow(seen),
+                        None => Observed::Other,
+                    }
+                }
+                Err(_) => {
+                    self.totals.fragments_lost += dg.fragments as u64;
+                    self.totals.undecodable += 1;
+                    Observed::Other
+                }
+            },
+            defrag::Outcome::Held | defrag::Outcome::Duplicate => Observed::Held(key),
+            defrag::Outcome::Discarded(_) => {
+                self.totals.fragments_lost += 1;
+                Observed::Other
+            }
+        }
+    }
+
+    /// Processes the first fragments of datagrams that will not complete, alone (see the
+    /// `defrag` crate): flows filtered on ports keep only those.
+    fn incomplete(&mut self, sink: &mut impl FnMut(FlowRecord)) {
+        while let Some(dg) = self.defrag.take_incomplete() {
+            match dg.decode() {
+                Ok(d) => {
+                    let _ = self.packet(dg.first_ns, &d, None, sink);
+                }
+                Err(_) => self.totals.fragments_lost += 1,
+            }
+        }
+    }
+
+    /// Processes a whole IP packet or reassembled datagram (`datagram`: the one whose last
+    /// fragment this is).
+    fn packet(
         &mut self,
         ts_ns: i64,
         d: &Decoded<'_>,
+        datagram: Option<Frames>,
         sink: &mut impl FnMut(FlowRecord),
     ) -> Option<Seen<'_>> {
-        self.facts.clear();
-        if d.ip.fragment != Fragment::No {
-            self.totals.fragments += 1;
-        }
         let (proto, sport, dport, payload, wire_payload) = match d.transport {
             Transport::Tcp {
                 src_port,
@@ -287,10 +388,7 @@ impl Engine {
                 self.totals.udp_packets += 1;
                 (Proto::Udp, src_port, dst_port, payload, payload_wire_len)
             }
-            Transport::Fragment => {
-                self.totals.fragments_skipped += 1;
-                return None;
-            }
+            Transport::Fragment => return None,
             Transport::Other => {
                 self.totals.other_ip += 1;
                 return None;
@@ -339,8 +437,9 @@ impl Engine {
         let (_, flow) = flows.get_mut(h)?;
         let from_client = (side == Side::Lo) == flow.client_is_lo;
         let s = side as usize;
-        flow.packets[s] = flow.packets[s].saturating_add(1);
-        flow.bytes[s] = flow.bytes[s].saturating_add(u64::from(d.ip.wire_len));
+        let (frames, extra) = datagram.map_or((1, 0), |f| (f.count.max(1), f.extra_bytes));
+        flow.packets[s] = flow.packets[s].saturating_add(frames);
+        flow.bytes[s] = flow.bytes[s].saturating_add(u64::from(d.ip.wire_len) + u64::from(extra));
         if wire_payload > 0 {
             flow.payloads[s] = flow.payloads[s].saturating_add(1);
         }
@@ -439,6 +538,7 @@ impl Engine {
             flow: view(k, f),
             facts: &self.facts,
             from_client,
+            datagram: datagram.map(|f| f.key),
         })
     }
 
@@ -614,6 +714,8 @@ impl Engine {
     /// Ends every flow still open (end of input), in the order they started; then relabels
     /// the held records from everything learned during the run, and writes them.
     pub fn finish(&mut self, sink: &mut impl FnMut(FlowRecord)) {
+        self.defrag.finish();
+        self.incomplete(sink);
         let mut open: Vec<(i64, FlowKey, Handle)> = self
             .flows
             .iter()
@@ -630,6 +732,16 @@ impl Engine {
             sink(r);
         }
     }
+}
+
+/// A datagram that arrived in IP fragments.
+#[derive(Debug, Clone, Copy)]
+struct Frames {
+    key: DatagramKey,
+    /// Fragments it arrived in.
+    count: u32,
+    /// IP header bytes of the fragments after the first, not in the datagram's length.
+    extra_bytes: u32,
 }
 
 /// A datagram through a SOCKS5 UDP relay.

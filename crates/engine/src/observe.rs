@@ -2,7 +2,7 @@
 //! carried, and a view of the flow's state — enough for a policy to decide per packet and per
 //! torrent without the engine knowing anything of policies.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use bt::InfoHash;
 
@@ -88,4 +88,51 @@ pub struct Seen<'a> {
     pub facts: &'a PacketFacts,
     /// Whether the flow's client sent the packet.
     pub from_client: bool,
+    /// For a datagram reassembled from IP fragments (this packet was its last fragment): the
+    /// datagram, whose earlier fragments were [`Observed::Held`] — inline, its verdict is
+    /// theirs too.
+    pub datagram: Option<DatagramKey>,
+}
+
+/// What the engine made of one frame.
+#[derive(Debug, Clone, Copy)]
+pub enum Observed<'a> {
+    /// A packet of a flow.
+    Flow(Seen<'a>),
+    /// An IP fragment, held until the rest of its datagram arrives.
+    Held(DatagramKey),
+    /// Nothing that belongs to a flow: not IP, another protocol, undecodable, or a fragment
+    /// discarded.
+    Other,
+}
+
+impl<'a> Observed<'a> {
+    /// The flow's packet, if it was one.
+    pub fn seen(self) -> Option<Seen<'a>> {
+        match self {
+            Observed::Flow(s) => Some(s),
+            _ => None,
+        }
+    }
+}
+
+/// An IP datagram that arrived in fragments: its addresses, protocol (IPv4; 0 for IPv6, whose
+/// fragments may name different next headers) and identification.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct DatagramKey {
+    pub src: IpAddr,
+    pub dst: IpAddr,
+    pub protocol: u8,
+    pub id: u32,
+}
+
+impl DatagramKey {
+    pub(crate) fn of(src: IpAddr, dst: IpAddr, protocol: u8, id: u32) -> DatagramKey {
+        DatagramKey {
+            src,
+            dst,
+            protocol: if src.is_ipv4() { protocol } else { 0 },
+            id,
+        }
+    }
 }

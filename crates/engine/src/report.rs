@@ -67,10 +67,23 @@ pub struct Summary {
     pub hosts: HashMap<IpAddr, Host>,
     /// Entries not kept because a table was full.
     pub dropped: u64,
+    /// Tunnelled flows per tunnel type and proxy command: all of them, and the BitTorrent
+    /// ones among them.
+    pub tunnels: BTreeMap<(&'static str, &'static str), (Volume, Volume)>,
 }
 
 impl Summary {
     pub fn add(&mut self, r: &FlowRecord) {
+        if let Some(t) = &r.tunnel {
+            let (all, bt) = self
+                .tunnels
+                .entry((t.kind.as_str(), t.command))
+                .or_default();
+            all.add(r);
+            if r.is_bittorrent() {
+                bt.add(r);
+            }
+        }
         let Some(kind) = r.kind() else {
             if r.suspected_kind().is_some() {
                 self.suspects.add(r);
@@ -107,13 +120,22 @@ impl Summary {
                 None => self.dropped += 1,
             }
         }
+        // Through a tunnel, the far end is the target, never the proxy (a target known only
+        // by name is left out).
+        let server = match &r.tunnel {
+            Some(t) => match t.target {
+                crate::flow::Target::Addr(a) => Some(a),
+                crate::flow::Target::Name(..) => None,
+            },
+            None => Some(r.server),
+        };
         for (addr, bytes, id) in [
-            (r.client, r.bytes[0], r.client_peer_id),
-            (r.server, r.bytes[1], r.server_peer_id),
+            (Some(r.client), r.bytes[0], r.client_peer_id),
+            (server, r.bytes[1], r.server_peer_id),
         ] {
-            if !is_host(&addr) {
+            let Some(addr) = addr.filter(is_host) else {
                 continue;
-            }
+            };
             let full = self.hosts.len() >= MAX_ENTRIES;
             match self.hosts.get_mut(&addr.ip()) {
                 Some(host) => host.add(r.verdict.kinds, bytes, id),

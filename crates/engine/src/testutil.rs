@@ -51,6 +51,7 @@ impl Run {
             frame.len() as u32,
             &mut |r| records.push(r),
         );
+        let seen = seen.seen();
         self.last = seen.map(|s| (s.flow.key, s.from_client));
         self.facts = seen.map(|s| s.facts.clone()).unwrap_or_default();
     }
@@ -206,4 +207,49 @@ pub(crate) fn tracker_announcing(run: &mut Run, client: SocketAddr, peer: Socket
 
 pub(crate) fn find(recs: &[FlowRecord], c: SocketAddr) -> &FlowRecord {
     recs.iter().find(|r| r.client == c).unwrap()
+}
+
+/// A TCP connection whose sequence numbers the test need not count.
+pub(crate) struct Conn {
+    pub c: SocketAddr,
+    pub s: SocketAddr,
+    seq: [u32; 2],
+}
+
+impl Conn {
+    /// Opens a connection from `c` to `s` (SYN, SYN-ACK, ACK).
+    pub(crate) fn open(run: &mut Run, c: SocketAddr, s: SocketAddr) -> Conn {
+        tcp_handshake(run, c, s);
+        Conn {
+            c,
+            s,
+            seq: [1001, 5001],
+        }
+    }
+
+    /// The client sends `bytes` in one segment.
+    pub(crate) fn client(&mut self, run: &mut Run, bytes: &[u8]) {
+        run.send(&build::tcp(
+            self.c,
+            self.s,
+            self.seq[0],
+            self.seq[1],
+            PSH | ACK,
+            bytes,
+        ));
+        self.seq[0] = self.seq[0].wrapping_add(bytes.len() as u32);
+    }
+
+    /// The server sends `bytes` in one segment.
+    pub(crate) fn server(&mut self, run: &mut Run, bytes: &[u8]) {
+        run.send(&build::tcp(
+            self.s,
+            self.c,
+            self.seq[1],
+            self.seq[0],
+            PSH | ACK,
+            bytes,
+        ));
+        self.seq[1] = self.seq[1].wrapping_add(bytes.len() as u32);
+    }
 }

@@ -1,6 +1,6 @@
 //! The whole chain: link layer → IP → TCP/UDP.
 
-use crate::ip::{Fragment, IpPacket, protocol};
+use crate::ip::{FragInfo, Fragment, IpPacket, protocol};
 use crate::link::{self, LinkType, Network};
 use crate::{Error, ipv4, ipv6, tcp, udp};
 
@@ -65,25 +65,58 @@ pub fn decode(link: LinkType, frame: &[u8]) -> Result<Decoded<'_>, Skip> {
         Ok(Network::Ipv6(b)) => ipv6::Packet::new_checked(b)
             .and_then(|p| p.repr())
             .map_err(|e| Skip::Bad(Layer::Ip, e))?,
-        Ok(Network::Other(n)) => {
-            return Err(match link {
-                LinkType::Unknown(n) => Skip::UnsupportedLink(n),
-                _ => Skip::NotIp(n),
-            });
-        }
+        Ok(Network::Other(n)) => return Err(not_ip(link, n)),
         Err(e) => return Err(Skip::Bad(Layer::Link, e)),
     };
     let transport = transport(&ip).map_err(|e| Skip::Bad(Layer::Transport, e))?;
     Ok(Decoded { ip, transport })
 }
 
+/// Decodes what reassembly needs of a captured frame that is an IP fragment; `None` for a
+/// whole packet. Call it only for a packet [`decode`] says is a fragment
+/// ([`IpPacket::fragment`] not [`Fragment::No`]), or one it could not decode past the IP
+/// header (a first fragment may be too short for its transport header): a whole packet pays
+/// nothing for fragments this way.
+pub fn decode_fragment(link: LinkType, frame: &[u8]) -> Result<Option<FragInfo<'_>>, Skip> {
+    match link::network(link, frame) {
+        Ok(Network::Ipv4(b)) => ipv4::Packet::new_checked(b)
+            .map(|p| p.frag_info())
+            .map_err(|e| Skip::Bad(Layer::Ip, e)),
+        Ok(Network::Ipv6(b)) => ipv6::Packet::new_checked(b)
+            .and_then(|p| p.frag_info())
+            .map_err(|e| Skip::Bad(Layer::Ip, e)),
+        Ok(Network::Other(n)) => Err(not_ip(link, n)),
+        Err(e) => Err(Skip::Bad(Layer::Link, e)),
+    }
+}
+
+fn not_ip(link: LinkType, n: u16) -> Skip {
+    match link {
+        LinkType::Unknown(n) => Skip::UnsupportedLink(n),
+        _ => Skip::NotIp(n),
+    }
+}
+
 fn transport<'a>(ip: &IpPacket<'a>) -> Result<Transport<'a>, Error> {
     if ip.fragment == Fragment::Later {
         return Ok(Transport::Fragment);
     }
-    Ok(match ip.protocol {
+    decode_transport(ip.protocol, ip.payload, ip.payload_wire_len)
+}
+
+/// Decodes the transport header of upper-layer bytes: `payload` is what was captured of them
+/// (from the TCP or UDP header on), `wire_len` their length on the wire, `protocol` the IP
+/// protocol number. Another protocol is [`Transport::Other`]. This is what [`decode`] runs on
+/// a whole packet's payload, and what a reassembled datagram goes through.
+#[inline]
+pub fn decode_transport(
+    protocol: u8,
+    payload: &[u8],
+    wire_len: u32,
+) -> Result<Transport<'_>, Error> {
+    Ok(match protocol {
         protocol::TCP => {
-            let s = tcp::Segment::new_checked(ip.payload)?;
+            let s = tcp::Segment::new_checked(payload)?;
             Transport::Tcp {
                 src_port: s.src_port(),
                 dst_port: s.dst_port(),
@@ -91,14 +124,14 @@ fn transport<'a>(ip: &IpPacket<'a>) -> Result<Transport<'a>, Error> {
                 ack: s.ack(),
                 flags: s.flags(),
                 payload: s.payload(),
-                payload_wire_len: ip.payload_wire_len.saturating_sub(s.header_len() as u32),
+                payload_wire_len: wire_len.saturating_sub(s.header_len() as u32),
             }
         }
         protocol::UDP => {
-            let d = udp::Datagram::new_checked(ip.payload)?;
+            let d = udp::Datagram::new_checked(payload)?;
             let declared = match u32::from(d.length()) {
-                0 => ip.payload_wire_len,
-                n => n.min(ip.payload_wire_len),
+                0 => wire_len,
+                n => n.min(wire_len),
             };
             Transport::Udp {
                 src_port: d.src_port(),
@@ -196,10 +229,76 @@ mod tests {
         assert_eq!(d.transport, Transport::Fragment);
     }
 
+    #[test]
+    fn transport_alone_decodes_as_the_whole_chain() {
+        let frames = [
+            build::tcp(sa("10.0.0.1:5"), sa("10.0.0.2:6"), 1, 2, 0x18, b"abc"),
+            build::udp(sa("[2001:db8::1]:7"), sa("[2001:db8::2]:8"), b"defg"),
+            build::ethernet_ip(sa("10.0.0.1:0").ip(), sa("10.0.0.2:0").ip(), 1, b"icmp"),
+        ];
+        for f in frames {
+            for cut in [f.len(), f.len() - 2] {
+                let d = decode(LinkType::Ethernet, &f[..cut]).unwrap();
+                let t = decode_transport(d.ip.protocol, d.ip.payload, d.ip.payload_wire_len);
+                assert_eq!(t, Ok(d.transport));
+                assert_eq!(decode_fragment(LinkType::Ethernet, &f[..cut]), Ok(None));
+            }
+        }
+        assert_eq!(
+            decode_transport(protocol::TCP, &[0; 19], 19),
+            Err(Error::Truncated)
+        );
+        assert_eq!(
+            decode_transport(protocol::UDP, &[0; 7], 7),
+            Err(Error::Truncated)
+        );
+    }
+
+    #[test]
+    fn fragments_decode_their_info() {
+        let l4 = build::udp_datagram(1, 2, &[5; 100]);
+        for (a, b) in [("10.0.0.1", "10.0.0.2"), ("2001:db8::1", "2001:db8::2")] {
+            let (a, b) = (a.parse().unwrap(), b.parse().unwrap());
+            let frames = build::fragments(a, b, protocol::UDP, 77, &l4, 64);
+            let f = decode_fragment(LinkType::Ethernet, &frames[1])
+                .unwrap()
+                .unwrap();
+            assert_eq!(
+                (f.src, f.dst, f.id, f.offset, f.more),
+                (a, b, 77, 64, false)
+            );
+            assert_eq!(f.data, &l4[64..]);
+            assert_eq!(
+                decode(LinkType::Ethernet, &frames[1]).unwrap().transport,
+                Transport::Fragment
+            );
+        }
+        let f = build::udp(sa("10.0.0.1:1"), sa("10.0.0.2:2"), b"x");
+        assert_eq!(
+            decode_fragment(LinkType::Ethernet, &f[..20]),
+            Err(Skip::Bad(Layer::Ip, Error::Truncated))
+        );
+        assert_eq!(
+            decode_fragment(LinkType::Unknown(147), &f),
+            Err(Skip::UnsupportedLink(147))
+        );
+    }
+
     proptest::proptest! {
         #[test]
         fn never_panics(link in 0u16..300, frame in proptest::collection::vec(proptest::num::u8::ANY, 0..200)) {
-            let _ = decode(LinkType::from_number(link), &frame);
+            let link = LinkType::from_number(link);
+            let d = decode(link, &frame);
+            let f = decode_fragment(link, &frame);
+            if let Ok(d) = d {
+                // A packet that decodes is a fragment exactly when it has fragment info.
+                let f = f.map(|f| f.is_some());
+                proptest::prop_assert_eq!(f, Ok(d.ip.fragment != Fragment::No));
+            }
+            if let Ok(Some(f)) = f {
+                proptest::prop_assert!(f.data.len() as u64 <= u64::from(f.data_wire_len));
+                proptest::prop_assert!(f.data.len() <= frame.len());
+            }
         }
 
         #[test]

@@ -32,6 +32,36 @@ pub enum Fragment {
     Later,
 }
 
+/// What reassembly needs to know of a fragment (RFC 791 §3.2, RFC 8200 §4.5), from
+/// [`decode_fragment`](crate::decode_fragment) or the IP views' `frag_info`.
+///
+/// It is not part of [`IpPacket`], so that decoding a whole packet does not pay for it: only
+/// a packet whose [`IpPacket::fragment`] is not [`Fragment::No`] has one. An IPv6 atomic
+/// fragment (offset 0, M = 0, RFC 6946) is a whole datagram and has none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FragInfo<'a> {
+    pub src: IpAddr,
+    pub dst: IpAddr,
+    /// The Identification: IPv4's 16 bits widened, or the IPv6 Fragment header's 32 bits.
+    pub id: u32,
+    /// Where this fragment's data starts in the reassembled data, in bytes.
+    pub offset: u32,
+    /// The More Fragments flag: false on the last fragment.
+    pub more: bool,
+    /// What the reassembled data starts with: IPv4's Protocol, or the IPv6 Fragment header's
+    /// Next Header (an extension header may follow it before the upper layer; only the value of
+    /// the offset-0 fragment counts, RFC 8200 §4.5).
+    pub protocol: u8,
+    /// Bytes of this packet before the fragment's data: the IPv4 header with its options, or
+    /// the IPv6 header, the extension headers before the Fragment header and the Fragment
+    /// header itself.
+    pub header_len: u32,
+    /// The captured bytes of the fragment's data (trimmed of link-layer padding).
+    pub data: &'a [u8],
+    /// Length of the fragment's data on the wire, from the IP header.
+    pub data_wire_len: u32,
+}
+
 /// The parsed meaning of an IPv4 or IPv6 header, borrowing its payload.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct IpPacket<'a> {

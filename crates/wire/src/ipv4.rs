@@ -13,13 +13,14 @@
 
 use core::net::{IpAddr, Ipv4Addr};
 
-use crate::ip::{Fragment, IpPacket};
+use crate::ip::{FragInfo, Fragment, IpPacket};
 use crate::{Error, Field, be16};
 
 mod field {
     use crate::Field;
     pub const VER_IHL: usize = 0;
     pub const TOTAL_LEN: Field = 2..4;
+    pub const IDENT: Field = 4..6;
     pub const FLAGS_FRAG: Field = 6..8;
     pub const PROTOCOL: usize = 9;
     pub const SRC: Field = 12..16;
@@ -75,6 +76,11 @@ impl<'a> Packet<'a> {
         Ipv4Addr::from(addr(self.buf, field::DST))
     }
 
+    /// The Identification field.
+    pub fn ident(&self) -> u16 {
+        be16(self.buf, field::IDENT)
+    }
+
     /// Fragment offset in 8-byte units.
     pub fn frag_offset(&self) -> u16 {
         be16(self.buf, field::FLAGS_FRAG) & OFFSET_MASK
@@ -112,6 +118,28 @@ impl<'a> Packet<'a> {
             payload,
             payload_wire_len: (wire_len - self.header_len) as u32,
         }
+    }
+
+    /// What reassembly needs to know of this packet if it is a fragment (offset or More
+    /// Fragments set), with the same lengths as [`repr`](Self::repr): the fragment's data is
+    /// its payload.
+    pub fn frag_info(&self) -> Option<FragInfo<'a>> {
+        let (offset, more) = (self.frag_offset(), self.more_fragments());
+        if offset == 0 && !more {
+            return None;
+        }
+        let ip = self.repr();
+        Some(FragInfo {
+            src: ip.src,
+            dst: ip.dst,
+            id: u32::from(self.ident()),
+            offset: u32::from(offset) * 8,
+            more,
+            protocol: ip.protocol,
+            header_len: self.header_len as u32,
+            data: ip.payload,
+            data_wire_len: ip.payload_wire_len,
+        })
     }
 }
 
@@ -180,6 +208,31 @@ mod tests {
             Packet::new_checked(&p).unwrap().repr().fragment,
             Fragment::Later
         );
+    }
+
+    #[test]
+    fn frag_info() {
+        let mut p = UDP_PADDED.to_vec();
+        assert_eq!(Packet::new_checked(&p).unwrap().frag_info(), None);
+        p[0] = 0x46; // 4 bytes of options
+        p[6] = 0x20; // MF
+        p[7] = 0x03; // offset 3 * 8
+        let v = Packet::new_checked(&p).unwrap();
+        let f = v.frag_info().unwrap();
+        assert_eq!(f.src, IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)));
+        assert_eq!((f.id, f.offset, f.more, f.protocol), (0x1234, 24, true, 17));
+        assert_eq!(f.header_len, 24);
+        assert_eq!(f.data, &[5, 6, 7, 8, 9, 10, 11, 12]);
+        assert_eq!(f.data_wire_len, 8);
+        assert_eq!(f.data, v.repr().payload);
+        p[6] = 0x1f; // no MF, offset 0x1f03 * 8
+        let f = Packet::new_checked(&p[..26]).unwrap().frag_info().unwrap();
+        assert_eq!((f.offset, f.more), (0x1f03 * 8, false));
+        assert_eq!((f.data, f.data_wire_len), (&[5, 6][..], 8));
+        p[6] = 0x20; // MF at offset 0: the first fragment
+        p[7] = 0x00;
+        let f = Packet::new_checked(&p).unwrap().frag_info().unwrap();
+        assert_eq!((f.offset, f.more), (0, true));
     }
 
     #[test]

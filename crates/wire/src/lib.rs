@@ -27,7 +27,8 @@ pub mod link;
 pub mod tcp;
 pub mod udp;
 
-pub use decode::{Decoded, Skip, Transport, decode};
+pub use decode::{Decoded, Layer, Skip, Transport, decode, decode_fragment, decode_transport};
+pub use ip::{FragInfo, Fragment, IpPacket};
 pub use link::LinkType;
 
 /// Why a view could not be built over some bytes.

@@ -47,10 +47,23 @@ impl T {
         self.send_marked(frame, 0)
     }
     fn send_marked(&mut self, frame: Vec<u8>, mark: u32) -> Outcome {
+        match self.send_id(frame, mark, 0) {
+            Judged::Now(o) => o,
+            Judged::Held => panic!("held"),
+        }
+    }
+    fn send_id(&mut self, frame: Vec<u8>, mark: u32, id: u32) -> Judged {
         self.t += 1_000_000;
         let p = ip(frame);
-        self.judge
-            .packet(&self.policy, self.dry_run, self.t, &p, p.len() as u32, mark)
+        self.judge.packet(
+            &self.policy,
+            self.dry_run,
+            self.t,
+            id,
+            &p,
+            p.len() as u32,
+            mark,
+        )
     }
 }
 
@@ -273,6 +286,7 @@ fn verdicts_go_out_as_exceptions_then_one_batch() {
             (13, Verdict::Repeat, Some(0x0300_0000)),
             (14, Verdict::Repeat, s),
         ],
+        false,
     );
     assert_eq!(n, 3);
     // Two individual verdicts, then a batch up to 14.
@@ -293,8 +307,101 @@ fn verdicts_go_out_as_exceptions_then_one_batch() {
     );
     let mut w = Writer::new();
     assert_eq!(
-        crate::encode_verdicts(&mut w, 0, &[(5, Verdict::Drop, None)]),
+        crate::encode_verdicts(&mut w, 0, &[(5, Verdict::Drop, None)], false),
         1
     );
-    assert_eq!(crate::encode_verdicts(&mut Writer::new(), 0, &[]), 0);
+    assert_eq!(crate::encode_verdicts(&mut Writer::new(), 0, &[], false), 0);
+}
+
+/// A DHT reply in IP fragments, to a client that refuses DHT traffic about H1: the fragments
+/// wait, and the one that completes the datagram brings the datagram's verdict to all of them.
+#[test]
+fn a_fragmented_datagram_s_verdict_is_all_its_fragments_verdict() {
+    let (a, b) = (sa("10.77.1.2:6881"), sa("10.77.2.1:6881"));
+    let get_peers = |tid: &'static [u8]| {
+        Item::Dict(vec![
+            (
+                b"a",
+                Item::Dict(vec![
+                    (b"id", Item::Bytes(&[1; 20])),
+                    (
+                        b"info_hash",
+                        Item::Bytes(Box::leak(Box::new(
+                            InfoHash::from_hex(H1.as_bytes()).unwrap().0,
+                        ))),
+                    ),
+                ]),
+            ),
+            (b"q", Item::Bytes(b"get_peers")),
+            (b"t", Item::Bytes(tid)),
+            (b"y", Item::Bytes(b"q")),
+        ])
+        .to_vec()
+    };
+    let mut t = T::new(&format!(
+        "default = \"allow\"\n[dht]\nrefuse = [\"{H1}\"]\n"
+    ));
+    // the query itself is refused at once (a whole datagram)
+    assert_eq!(
+        t.send(build::udp(a, b, &get_peers(b"q1"))).verdict,
+        Verdict::Drop
+    );
+    // the same query padded to 3 KB and cut in three fragments
+    let mut q = get_peers(b"q2");
+    q.pop();
+    q.extend(format!("1:z3000:{}e", "x".repeat(3000)).bytes());
+    let frags = build::fragments(
+        a.ip(),
+        b.ip(),
+        17,
+        77,
+        &build::udp_datagram(6881, 6881, &q),
+        1200,
+    );
+    assert_eq!(frags.len(), 3);
+    let mut out = Vec::new();
+    for (i, f) in frags.into_iter().enumerate().rev() {
+        out.push((i as u32 + 100, t.send_id(f, 0, i as u32 + 100)));
+    }
+    assert_eq!(out[0].1, Judged::Held);
+    assert_eq!(out[1].1, Judged::Held);
+    assert!(
+        matches!(out[2].1, Judged::Now(o) if o.verdict == Verdict::Drop),
+        "{out:?}"
+    );
+    let released: Vec<(u32, Verdict)> = t
+        .judge
+        .released
+        .drain(..)
+        .map(|(id, o)| (id, o.verdict))
+        .collect();
+    assert_eq!(released, vec![(102, Verdict::Drop), (101, Verdict::Drop)]);
+    assert!(!t.judge.holding());
+    // a datagram that never completes: its fragments pass after the inline reassembly time
+    let frags = build::fragments(
+        a.ip(),
+        b.ip(),
+        17,
+        78,
+        &build::udp_datagram(6881, 6881, &q),
+        1200,
+    );
+    assert_eq!(t.send_id(frags[1].clone(), 0, 200), Judged::Held);
+    assert!(t.judge.holding());
+    t.judge
+        .release_expired(t.t + engine::INLINE_DEFRAG_TIMEOUT_NS / 2, false);
+    assert!(t.judge.released.is_empty());
+    t.judge
+        .release_expired(t.t + 2 * engine::INLINE_DEFRAG_TIMEOUT_NS, false);
+    assert_eq!(t.judge.released, vec![(200, seen(0))]);
+    assert_eq!(t.judge.stats.fragments_held, 3);
+    assert_eq!(t.judge.stats.fragments_released, 1);
+}
+
+#[test]
+fn while_fragments_wait_no_batch_verdict_is_sent() {
+    let mut w = Writer::new();
+    let v = [(10, Verdict::Repeat, None), (11, Verdict::Repeat, None)];
+    assert_eq!(crate::encode_verdicts(&mut w, 0, &v, true), 2);
+    assert_eq!(crate::encode_verdicts(&mut Writer::new(), 0, &v, false), 1);
 }

@@ -293,6 +293,7 @@ fn with_the_engine() {
                 frame.len() as u32,
                 &mut |_| {},
             )
+            .seen()
             .unwrap();
         p.decide(&Subject::new(&seen))
     };

@@ -263,3 +263,134 @@ fn common_prefix() {
     assert_eq!(bits(&[0; 20], &b), 35);
     assert_eq!(bits(&[0x80; 20], &[0; 20]), 0);
 }
+
+/// A `get_peers` reply with many nodes and values, larger than an Ethernet MTU.
+fn big_values_reply(tid: &'static [u8], nodes: usize) -> Vec<u8> {
+    let mut compact = Vec::new();
+    for i in 0..nodes {
+        compact.extend([0x77; 20]);
+        compact.extend([10, 78, (i / 250) as u8, (i % 250) as u8 + 1]);
+        compact.extend(6881u16.to_be_bytes());
+    }
+    let values: Vec<Vec<u8>> = (0..50u8)
+        .map(|i| vec![10, 79, 0, i + 1, 0x1A, 0xE1])
+        .collect();
+    Item::Dict(vec![
+        (
+            b"r",
+            Item::Dict(vec![
+                (b"id", Item::Bytes(&[2; 20])),
+                (b"nodes", Item::Bytes(Box::leak(compact.into_boxed_slice()))),
+                (b"token", Item::Bytes(b"tk")),
+                (
+                    b"values",
+                    Item::List(
+                        values
+                            .iter()
+                            .map(|v| Item::Bytes(Box::leak(v.clone().into_boxed_slice())))
+                            .collect(),
+                    ),
+                ),
+            ]),
+        ),
+        (b"t", Item::Bytes(tid)),
+        (b"y", Item::Bytes(b"r")),
+    ])
+    .to_vec()
+}
+
+/// Real DHT nodes answer with replies of hundreds of nodes (9 KB and more) that cross an
+/// Ethernet path as IP fragments: reassembled, the reply is read whole, over IPv4 and IPv6,
+/// whatever order its fragments come in.
+#[test]
+fn a_fragmented_reply_is_reassembled_and_read() {
+    for (a, b) in [
+        (sa("10.77.0.2:6881"), sa("10.77.0.3:6881")),
+        (sa("[fd77::2]:6881"), sa("[fd77::3]:6881")),
+    ] {
+        let reply = big_values_reply(b"aa", 340);
+        assert!(reply.len() > 9000);
+        let mut frags = build::fragments(
+            b.ip(),
+            a.ip(),
+            17,
+            4242,
+            &build::udp_datagram(6881, 6881, &reply),
+            1480,
+        );
+        assert_eq!(frags.len(), 7);
+        frags.swap(0, 5);
+        let mut run = Run::new();
+        run.send(&build::udp(a, b, &krpc_get_peers(b"aa")));
+        let n = frags.len();
+        for (i, f) in frags.iter().enumerate() {
+            run.send(f);
+            if i + 1 < n {
+                assert_eq!(run.last_flow(), None, "fragment {i} is held");
+            }
+        }
+        let (key, from_client) = run
+            .last_flow()
+            .expect("the last fragment completes the reply");
+        assert!(!from_client);
+        assert_eq!(run.last().dht, Some(DhtMessage::Response { peers: true }));
+        assert_eq!(run.last().infohashes, vec![HASH]);
+        assert_eq!(run.engine.flow(&key).unwrap().packets, 8);
+        let (recs, engine) = run.finish();
+        assert_eq!(recs.len(), 1, "{recs:?}");
+        let r = &recs[0];
+        assert!(r.verdict.evidence.contains(Signal::KrpcResponse));
+        assert_eq!(r.packets, [1, 7], "the fragments count as packets");
+        let header = if a.is_ipv4() { 20 } else { 40 };
+        assert_eq!(
+            r.bytes[1],
+            (8 + reply.len() + 7 * header) as u64 + if a.is_ipv4() { 0 } else { 7 * 8 }
+        );
+        let k = engine.knowledge();
+        assert_eq!(
+            k.get(&sa("10.79.0.50:6881")).unwrap().infohashes,
+            vec![HASH],
+            "the last value"
+        );
+        assert!(
+            k.get(&sa("10.78.1.90:6881")).unwrap().has(Source::DhtNodes),
+            "the 340th node"
+        );
+        let f = engine.defrag_stats();
+        assert_eq!((f.fragments, f.reassembled, f.expired), (7, 1, 0));
+        assert_eq!(engine.totals().fragments, 7);
+    }
+}
+
+/// Overlapping fragments discard the datagram (as Linux does); an incomplete one expires, and
+/// its first fragment is read alone (ports, the start of the payload: not enough for KRPC).
+#[test]
+fn overlapping_fragments_deliver_nothing_and_a_lone_first_fragment_is_read_alone() {
+    let (a, b) = (sa("10.77.0.2:6881"), sa("10.77.0.3:6881"));
+    let reply = build::udp_datagram(6881, 6881, &big_values_reply(b"aa", 100));
+    let frags = build::fragments(b.ip(), a.ip(), 17, 1, &reply, 1480);
+    let mut run = Run::new();
+    run.send(&frags[0]);
+    let mut evil = frags[1].clone();
+    // the second fragment's offset moved back by 8 bytes: it overlaps the first
+    let off = u16::from_be_bytes([evil[14 + 6], evil[14 + 7]]);
+    evil[14 + 6..14 + 8].copy_from_slice(&(off - 1).to_be_bytes());
+    run.send(&evil);
+    for f in &frags[2..] {
+        run.send(f);
+    }
+    let frags = build::fragments(b.ip(), a.ip(), 17, 2, &reply, 1480);
+    run.send(&frags[0]);
+    let (recs, engine) = run.finish();
+    assert_eq!(recs.len(), 1, "{recs:?}");
+    let r = &recs[0];
+    assert_eq!((r.client, r.server, r.packets), (b, a, [1, 0]));
+    assert_eq!(r.bytes[0], 1500, "the first fragment's own length");
+    assert!(r.confidence().is_none());
+    let f = engine.defrag_stats();
+    assert_eq!(
+        (f.reassembled, f.overlapping, f.expired),
+        (0, 1, 2),
+        "{f:?}"
+    );
+}
