@@ -290,7 +290,7 @@ fn render(o: &mut String, s: &Score, ps: Option<&BinaryScore>, peer: Option<&Pee
     }
     let _ = writeln!(
         o,
-        "\nOverall swarmwall (plaintext-visible flows): recall {} of {} flows ({} of bytes), precision {} of {} reported, {} false positives, {} wrong kinds, {} encrypted flags wrong, {} non-BitTorrent flows suspected",
+        "\nOverall swarmwall (plaintext-visible flows): recall {} of {} flows ({} of bytes), precision {} of {} reported, {} false positives, {} wrong kinds, {} wrong tunnels, {} encrypted flags wrong, {} non-BitTorrent flows suspected",
         pct(s.recall()),
         s.required(),
         pct(s.bytes_recall()),
@@ -298,6 +298,7 @@ fn render(o: &mut String, s: &Score, ps: Option<&BinaryScore>, peer: Option<&Pee
         s.reported(),
         s.count(Outcome::FalsePositive) + s.unlabelled_detections.len() as u64,
         s.count(Outcome::WrongKind),
+        s.count(Outcome::WrongTunnel),
         s.encrypted_flag_wrong(),
         s.suspects_not_bittorrent()
     );
@@ -325,7 +326,10 @@ fn render(o: &mut String, s: &Score, ps: Option<&BinaryScore>, peer: Option<&Pee
         .filter(|f| {
             matches!(
                 f.outcome,
-                Outcome::Missed | Outcome::WrongKind | Outcome::FalsePositive
+                Outcome::Missed
+                    | Outcome::WrongKind
+                    | Outcome::WrongTunnel
+                    | Outcome::FalsePositive
             )
         })
         .collect();
@@ -334,13 +338,22 @@ fn render(o: &mut String, s: &Score, ps: Option<&BinaryScore>, peer: Option<&Pee
         for f in bad {
             let _ = writeln!(
                 o,
-                "  {:?}: {} {} <-> {} labelled {} detected {}",
+                "  {:?}: {} {} <-> {} labelled {}{} detected {}{}",
                 f.outcome,
                 f.label.proto,
                 f.label.a,
                 f.label.b,
                 f.label.text,
-                kinds(f.detected.kinds)
+                f.label
+                    .tunnel
+                    .as_ref()
+                    .map_or(String::new(), |t| format!(" via {t}")),
+                kinds(f.detected.kinds),
+                if f.detected.tunnels.is_empty() {
+                    String::new()
+                } else {
+                    format!(" via {}", f.detected.tunnels.join(","))
+                }
             );
         }
         for (p, a, b, k) in &s.unlabelled_detections {
@@ -418,6 +431,7 @@ fn to_json(
             "required": s.required(), "reported": s.reported(),
             "false_positives": s.count(Outcome::FalsePositive) + s.unlabelled_detections.len() as u64,
             "wrong_kinds": s.count(Outcome::WrongKind),
+            "wrong_tunnels": s.count(Outcome::WrongTunnel),
             "encrypted_labelled": m.labelled, "encrypted_found": m.certain + m.likely,
             "encrypted_certain": m.certain, "encrypted_likely": m.likely, "encrypted_suspect": m.suspect,
             "encrypted_recall": m.recall(), "encrypted_bytes_recall": m.bytes_recall(),

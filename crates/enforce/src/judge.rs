@@ -132,7 +132,7 @@ impl Judge {
         };
         let seen = match observed {
             Observed::Flow(seen) => seen,
-            Observed::Held(key) => {
+            Observed::Held(&key) => {
                 let full = held.len() >= MAX_HELD_DATAGRAMS && !held.contains_key(&key);
                 let h = held.entry(key).or_insert_with(|| Held {
                     packets: Vec::new(),
@@ -152,8 +152,8 @@ impl Judge {
                 return Judged::Now(seen_mark);
             }
         };
-        let datagram = seen.datagram.and_then(|k| held.remove(&k));
-        let key = seen.flow.key;
+        let datagram = seen.datagram.and_then(|k| held.remove(k));
+        let key = seen.key();
         let subject = Subject::new(&seen);
         let d = policy.decide(&subject);
         if seen.facts.new_flow {

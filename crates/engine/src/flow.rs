@@ -25,16 +25,35 @@ impl Proto {
 
 /// A flow's identity: protocol and both endpoints, in a canonical order so that both
 /// directions of a conversation find the same flow.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct FlowKey {
     v6: bool,
+    /// The IP protocol number, with [`RELAYED`] set for a flow carried by a SOCKS5 UDP relay:
+    /// the key holds the proxy's client and the target, never the same as a direct flow
+    /// between them (one byte: the key is hashed for every packet).
     proto: u8,
-    /// A flow carried by a SOCKS5 UDP relay: the key holds the proxy's client and the
-    /// target, never the same as a direct flow between them.
-    relayed: bool,
     ips: [[u8; 16]; 2],
     ports: [u16; 2],
 }
+
+/// Three words for the hasher instead of the derive's field-by-field writes (length prefixes
+/// for the nested address arrays among them): the flow table hashes a key for every packet.
+impl std::hash::Hash for FlowKey {
+    #[inline]
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        state.write_u128(u128::from_ne_bytes(self.ips[0]));
+        state.write_u128(u128::from_ne_bytes(self.ips[1]));
+        state.write_u64(
+            u64::from(self.ports[0])
+                | u64::from(self.ports[1]) << 16
+                | u64::from(self.proto) << 32
+                | u64::from(self.v6) << 40,
+        );
+    }
+}
+
+/// A bit of [`FlowKey`]'s protocol byte: the flow goes through a SOCKS5 UDP relay.
+const RELAYED: u8 = 0x80;
 
 /// Which endpoint of a [`FlowKey`] sent a packet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,7 +76,7 @@ impl Side {
 
 impl FlowKey {
     /// The key of a packet from `src` to `dst`, and which side of the key sent it.
-    #[inline]
+    #[inline(always)]
     pub fn new(proto: Proto, src: SocketAddr, dst: SocketAddr) -> (FlowKey, Side) {
         let (s, d) = (octets(src.ip()), octets(dst.ip()));
         let v6 = src.is_ipv6();
@@ -70,7 +89,6 @@ impl FlowKey {
                 FlowKey {
                     v6,
                     proto: p,
-                    relayed: false,
                     ips: [s, d],
                     ports: [src.port(), dst.port()],
                 },
@@ -81,7 +99,6 @@ impl FlowKey {
                 FlowKey {
                     v6,
                     proto: p,
-                    relayed: false,
                     ips: [d, s],
                     ports: [dst.port(), src.port()],
                 },
@@ -95,14 +112,14 @@ impl FlowKey {
     #[inline]
     pub fn relayed(src: SocketAddr, dst: SocketAddr) -> (FlowKey, Side) {
         let (mut k, side) = FlowKey::new(Proto::Udp, src, dst);
-        k.relayed = true;
+        k.proto |= RELAYED;
         (k, side)
     }
 
     /// Whether the flow is carried by a SOCKS5 UDP relay (one of several flows that share
     /// the relay's 5-tuple).
     pub fn is_relayed(&self) -> bool {
-        self.relayed
+        self.proto & RELAYED != 0
     }
 
     pub fn proto(&self) -> Proto {

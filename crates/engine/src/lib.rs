@@ -186,6 +186,9 @@ pub struct Engine {
     next_sweep_ns: i64,
     /// Capture time of the next expiry of incomplete IP datagrams.
     next_defrag_ns: i64,
+    /// The datagram the packet at hand completed (its last fragment), or the one its fragment
+    /// is held for.
+    frames: Option<Frames>,
     /// Records held until the end of an offline run, to be relabelled.
     held: Vec<FlowRecord>,
     /// What the packet at hand showed.
@@ -204,6 +207,7 @@ impl Engine {
             now_ns: i64::MIN,
             next_sweep_ns: i64::MIN,
             next_defrag_ns: i64::MIN,
+            frames: None,
             held: Vec::new(),
             facts: PacketFacts::default(),
         }
@@ -272,7 +276,7 @@ impl Engine {
         }
         t.first_ns = Some(t.first_ns.map_or(ts_ns, |f| f.min(ts_ns)));
         t.last_ns = Some(t.last_ns.map_or(ts_ns, |l| l.max(ts_ns)));
-        if ts_ns >= self.next_defrag_ns && self.defrag.in_progress() > 0 {
+        if self.defrag.in_progress() > 0 && ts_ns >= self.next_defrag_ns {
             self.next_defrag_ns = ts_ns.saturating_add(SWEEP_NS);
             self.defrag.expire(ts_ns);
             self.incomplete(sink);
@@ -281,9 +285,11 @@ impl Engine {
         let t = &mut self.totals;
         match wire::decode(link, frame) {
             Ok(d) if d.ip.fragment == Fragment::No => {
-                return self
-                    .packet(ts_ns, &d, None, sink)
-                    .map_or(Observed::Other, Observed::Flow);
+                self.frames = None;
+                return match self.packet(ts_ns, &d, sink) {
+                    Some((h, from_client)) => self.seen(h, from_client),
+                    None => Observed::Other,
+                };
             }
             // A fragment, or a first fragment too short for its transport header.
             Ok(_) | Err(Skip::Bad(Layer::Transport, _)) => {
@@ -315,9 +321,8 @@ impl Engine {
         match outcome {
             defrag::Outcome::Complete(dg) => match dg.decode() {
                 Ok(d) => {
-                    let key = DatagramKey::of(dg.src, dg.dst, f.protocol, dg.id);
-                    let frames = Frames {
-                        key,
+                    self.frames = Some(Frames {
+                        key: DatagramKey::of(dg.src, dg.dst, f.protocol, dg.id),
                         count: dg.fragments as u32,
                         // Every fragment but the first carried its own headers (taken as long
                         // as the last one's), and each IPv6 one a Fragment header the
@@ -326,9 +331,9 @@ impl Engine {
                             .saturating_sub(1)
                             .saturating_mul(f.header_len)
                             .saturating_add(f.header_len.saturating_sub(dg.header_len)),
-                    };
-                    match self.packet(ts_ns, &d, Some(frames), sink) {
-                        Some(seen) => Observed::Flow(seen),
+                    });
+                    match self.packet(ts_ns, &d, sink) {
+                        Some((h, from_client)) => self.seen(h, from_client),
                         None => Observed::Other,
                     }
                 }
@@ -338,7 +343,17 @@ impl Engine {
                     Observed::Other
                 }
             },
-            defrag::Outcome::Held | defrag::Outcome::Duplicate => Observed::Held(key),
+            defrag::Outcome::Held | defrag::Outcome::Duplicate => {
+                self.frames = Some(Frames {
+                    key,
+                    count: 0,
+                    extra_bytes: 0,
+                });
+                match &self.frames {
+                    Some(f) => Observed::Held(&f.key),
+                    None => Observed::Other,
+                }
+            }
             defrag::Outcome::Discarded(_) => {
                 self.totals.fragments_lost += 1;
                 Observed::Other
@@ -352,7 +367,8 @@ impl Engine {
         while let Some(dg) = self.defrag.take_incomplete() {
             match dg.decode() {
                 Ok(d) => {
-                    let _ = self.packet(dg.first_ns, &d, None, sink);
+                    self.frames = None;
+                    let _ = self.packet(dg.first_ns, &d, sink);
                 }
                 Err(_) => self.totals.fragments_lost += 1,
             }
@@ -365,9 +381,8 @@ impl Engine {
         &mut self,
         ts_ns: i64,
         d: &Decoded<'_>,
-        datagram: Option<Frames>,
         sink: &mut impl FnMut(FlowRecord),
-    ) -> Option<Seen<'_>> {
+    ) -> Option<(Handle, bool)> {
         let (proto, sport, dport, payload, wire_payload) = match d.transport {
             Transport::Tcp {
                 src_port,
@@ -395,30 +410,89 @@ impl Engine {
             }
         };
         self.advance_clock(ts_ns, sink);
-        let mut src = SocketAddr::new(d.ip.src, sport);
-        let mut dst = SocketAddr::new(d.ip.dst, dport);
-        let (mut payload, mut wire_payload) = (payload, wire_payload);
+        let src = SocketAddr::new(d.ip.src, sport);
+        let dst = SocketAddr::new(d.ip.dst, dport);
         // A datagram through a SOCKS5 UDP relay belongs to the flow between the proxy's
         // client and its target (the common path asks one question: is any relay known?).
-        let relayed = if proto == Proto::Udp && self.knowledge.has_relays() {
-            relayed(&self.knowledge, src, dst, payload)
+        if proto == Proto::Udp
+            && self.knowledge.has_relays()
+            && let Some(r) = relayed(&self.knowledge, src, dst, payload)
+        {
+            return self.relayed_packet(ts_ns, d, &r, src, dst, payload, wire_payload, sink);
+        }
+        let (key, side) = FlowKey::new(proto, src, dst);
+        self.flow_packet(
+            ts_ns,
+            d,
+            proto,
+            key,
+            side,
+            src,
+            dst,
+            payload,
+            wire_payload,
+            None,
+            sink,
+        )
+    }
+
+    /// A datagram through a SOCKS5 UDP relay, as the packet of the flow between the proxy's
+    /// client and the target.
+    #[cold]
+    #[allow(clippy::too_many_arguments)]
+    fn relayed_packet(
+        &mut self,
+        ts_ns: i64,
+        d: &Decoded<'_>,
+        r: &Relayed,
+        mut src: SocketAddr,
+        mut dst: SocketAddr,
+        payload: &[u8],
+        wire_payload: u32,
+        sink: &mut impl FnMut(FlowRecord),
+    ) -> Option<(Handle, bool)> {
+        self.totals.socks_udp += 1;
+        if r.from_client {
+            dst = r.target.addr();
         } else {
-            None
-        };
-        let (key, side) = match &relayed {
-            Some(r) => {
-                payload = payload.get(r.header..).unwrap_or(&[]);
-                wire_payload = wire_payload.saturating_sub(r.header as u32);
-                if r.from_client {
-                    dst = r.target.addr();
-                } else {
-                    src = r.target.addr();
-                }
-                self.totals.socks_udp += 1;
-                FlowKey::relayed(src, dst)
-            }
-            None => FlowKey::new(proto, src, dst),
-        };
+            src = r.target.addr();
+        }
+        let (key, side) = FlowKey::relayed(src, dst);
+        let payload = payload.get(r.header..).unwrap_or(&[]);
+        let wire_payload = wire_payload.saturating_sub(r.header as u32);
+        self.flow_packet(
+            ts_ns,
+            d,
+            Proto::Udp,
+            key,
+            side,
+            src,
+            dst,
+            payload,
+            wire_payload,
+            Some(r),
+            sink,
+        )
+    }
+
+    /// The packet `d` from `src` to `dst` (as the detectors see them) of the flow `key`, sent
+    /// by `side`.
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    fn flow_packet(
+        &mut self,
+        ts_ns: i64,
+        d: &Decoded<'_>,
+        proto: Proto,
+        key: FlowKey,
+        side: Side,
+        src: SocketAddr,
+        dst: SocketAddr,
+        payload: &[u8],
+        wire_payload: u32,
+        relayed: Option<&Relayed>,
+        sink: &mut impl FnMut(FlowRecord),
+    ) -> Option<(Handle, bool)> {
         let tcp_flags = match d.transport {
             Transport::Tcp { flags, .. } => flags,
             _ => 0,
@@ -432,12 +506,15 @@ impl Engine {
             budget,
             facts,
             config,
+            frames: datagram,
             ..
         } = self;
         let (_, flow) = flows.get_mut(h)?;
         let from_client = (side == Side::Lo) == flow.client_is_lo;
         let s = side as usize;
-        let (frames, extra) = datagram.map_or((1, 0), |f| (f.count.max(1), f.extra_bytes));
+        let (frames, extra) = datagram
+            .as_ref()
+            .map_or((1, 0), |f| (f.count.max(1), f.extra_bytes));
         flow.packets[s] = flow.packets[s].saturating_add(frames);
         flow.bytes[s] = flow.bytes[s].saturating_add(u64::from(d.ip.wire_len) + u64::from(extra));
         if wire_payload > 0 {
@@ -533,13 +610,22 @@ impl Engine {
         if closed {
             self.flows.set_class(h, class::TCP_CLOSED);
         }
-        let (k, f) = self.flows.get(h)?;
-        Some(Seen {
-            flow: view(k, f),
-            facts: &self.facts,
-            from_client,
-            datagram: datagram.map(|f| f.key),
-        })
+        Some((h, from_client))
+    }
+
+    /// What the engine saw of the packet that went to flow `h`.
+    #[inline]
+    fn seen(&self, h: Handle, from_client: bool) -> Observed<'_> {
+        match self.flows.get(h) {
+            Some((k, f)) => Observed::Flow(Seen::new(
+                k,
+                f,
+                &self.facts,
+                from_client,
+                self.frames.as_ref().map(|f| &f.key),
+            )),
+            None => Observed::Other,
+        }
     }
 
     /// Finds or creates the flow of a packet, ending an old one where a new TCP connection
@@ -552,7 +638,7 @@ impl Engine {
         proto: Proto,
         tcp_flags: u8,
         ts_ns: i64,
-        relayed: Option<Relayed>,
+        relayed: Option<&Relayed>,
         sink: &mut impl FnMut(FlowRecord),
     ) -> Option<Handle> {
         let syn_only = tcp_flags & (flags::SYN | flags::ACK) == flags::SYN;
@@ -587,7 +673,7 @@ impl Engine {
         let syn_ack = tcp_flags & (flags::SYN | flags::ACK) == flags::SYN | flags::ACK;
         let sender_is_lo = side == Side::Lo;
         // Through a SOCKS5 relay the client is the proxy's client, whoever sent first.
-        let client_is_lo = match &relayed {
+        let client_is_lo = match relayed {
             Some(r) => sender_is_lo == r.from_client,
             None if syn_ack => !sender_is_lo,
             None => sender_is_lo,
@@ -596,7 +682,7 @@ impl Engine {
             Box::new(Extra {
                 tunnel: Some(Tunnel {
                     kind: TunnelKind::Socks5,
-                    target: r.target,
+                    target: r.target.clone(),
                     command: "udp",
                     relay: Some(r.relay),
                 }),
@@ -736,7 +822,7 @@ impl Engine {
 
 /// A datagram that arrived in IP fragments.
 #[derive(Debug, Clone, Copy)]
-struct Frames {
+pub(crate) struct Frames {
     key: DatagramKey,
     /// Fragments it arrived in.
     count: u32,
@@ -779,7 +865,7 @@ fn relayed(k: &Knowledge, src: SocketAddr, dst: SocketAddr, payload: &[u8]) -> O
 }
 
 /// The inline view of a flow.
-fn view<'a>(k: &FlowKey, f: &'a Flow) -> FlowView<'a> {
+pub(crate) fn view<'a>(k: &FlowKey, f: &'a Flow) -> FlowView<'a> {
     let (c, s) = if f.client_is_lo {
         (Side::Lo, Side::Hi)
     } else {

@@ -41,6 +41,11 @@ pub struct Lru<K, V, const C: usize> {
     capacity: usize,
 }
 
+#[inline]
+fn hash_of<K: Hash>(hasher: &foldhash::fast::RandomState, key: &K) -> u64 {
+    hasher.hash_one(key)
+}
+
 /// A handle to an entry, valid until the entry is removed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Handle(u32);
@@ -77,7 +82,7 @@ impl<K: Hash + Eq, V, const C: usize> Lru<K, V, C> {
     /// Finds the entry for `key`.
     #[inline]
     pub fn find(&self, key: &K) -> Option<Handle> {
-        let hash = self.hasher.hash_one(key);
+        let hash = hash_of(&self.hasher, key);
         let slots = &self.slots;
         self.table
             .find(
@@ -94,7 +99,7 @@ impl<K: Hash + Eq, V, const C: usize> Lru<K, V, C> {
         if self.is_full() || usize::from(class) >= C {
             return None;
         }
-        let hash = self.hasher.hash_one(&key);
+        let hash = hash_of(&self.hasher, &key);
         let slot = Slot {
             key,
             value,
@@ -116,7 +121,7 @@ impl<K: Hash + Eq, V, const C: usize> Lru<K, V, C> {
         let hasher = &self.hasher;
         self.table
             .insert_unique(hash, idx, |&i| match slots.get(i as usize) {
-                Some(Some(s)) => hasher.hash_one(&s.key),
+                Some(Some(s)) => hash_of(hasher, &s.key),
                 _ => 0,
             });
         self.link_head(idx);
@@ -178,7 +183,7 @@ impl<K: Hash + Eq, V, const C: usize> Lru<K, V, C> {
     /// Removes the entry and returns it.
     pub fn remove(&mut self, h: Handle) -> Option<(K, V)> {
         let hash = match self.slots.get(h.0 as usize) {
-            Some(Some(s)) => self.hasher.hash_one(&s.key),
+            Some(Some(s)) => hash_of(&self.hasher, &s.key),
             _ => return None,
         };
         self.unlink(h.0);

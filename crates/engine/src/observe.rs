@@ -6,7 +6,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use bt::InfoHash;
 
-use crate::flow::{FlowKey, Tunnel, Verdict};
+use crate::flow::{Flow, FlowKey, Tunnel, Verdict};
 
 /// Info-hashes kept per packet.
 pub const MAX_PACKET_INFOHASHES: usize = 64;
@@ -82,8 +82,8 @@ pub struct FlowView<'a> {
 /// What the engine saw of one packet.
 #[derive(Debug, Clone, Copy)]
 pub struct Seen<'a> {
-    /// The packet's flow, as it stands after the packet.
-    pub flow: FlowView<'a>,
+    key: &'a FlowKey,
+    state: &'a Flow,
     /// What the packet itself carried.
     pub facts: &'a PacketFacts,
     /// Whether the flow's client sent the packet.
@@ -91,7 +91,7 @@ pub struct Seen<'a> {
     /// For a datagram reassembled from IP fragments (this packet was its last fragment): the
     /// datagram, whose earlier fragments were [`Observed::Held`] — inline, its verdict is
     /// theirs too.
-    pub datagram: Option<DatagramKey>,
+    pub datagram: Option<&'a DatagramKey>,
 }
 
 /// What the engine made of one frame.
@@ -100,10 +100,39 @@ pub enum Observed<'a> {
     /// A packet of a flow.
     Flow(Seen<'a>),
     /// An IP fragment, held until the rest of its datagram arrives.
-    Held(DatagramKey),
+    Held(&'a DatagramKey),
     /// Nothing that belongs to a flow: not IP, another protocol, undecodable, or a fragment
     /// discarded.
     Other,
+}
+
+impl<'a> Seen<'a> {
+    pub(crate) fn new(
+        key: &'a FlowKey,
+        state: &'a Flow,
+        facts: &'a PacketFacts,
+        from_client: bool,
+        datagram: Option<&'a DatagramKey>,
+    ) -> Self {
+        Seen {
+            key,
+            state,
+            facts,
+            from_client,
+            datagram,
+        }
+    }
+
+    /// The packet's flow, as it stands after the packet (built when asked: an offline run
+    /// never needs it).
+    pub fn flow(&self) -> FlowView<'a> {
+        crate::view(self.key, self.state)
+    }
+
+    /// The key of the packet's flow.
+    pub fn key(&self) -> FlowKey {
+        *self.key
+    }
 }
 
 impl<'a> Observed<'a> {

@@ -52,7 +52,7 @@ impl Run {
             &mut |r| records.push(r),
         );
         let seen = seen.seen();
-        self.last = seen.map(|s| (s.flow.key, s.from_client));
+        self.last = seen.map(|s| (s.key(), s.from_client));
         self.facts = seen.map(|s| s.facts.clone()).unwrap_or_default();
     }
     /// What the last frame carried (nothing for a frame outside any flow).

@@ -111,6 +111,18 @@ pub struct LabelledFlow {
     pub label: Label,
     /// The raw label text.
     pub text: String,
+    /// The tunnel the flow goes through, as `type:target` (`socks5:203.0.113.7:51413`,
+    /// `http-connect:name:443`, `http-proxy:tracker:6969`), from the optional `tunnel` column.
+    pub tunnel: Option<String>,
+}
+
+impl LabelledFlow {
+    /// For a flow through a SOCKS5 UDP relay (UDP with a tunnel), its target: several labelled
+    /// flows share the relay's 5-tuple.
+    pub fn relay_target(&self) -> Option<&str> {
+        let t = self.tunnel.as_deref()?;
+        (self.proto == "udp").then(|| t.split_once(':').map_or(t, |(_, target)| target))
+    }
 }
 
 /// Reads a `NAME.flows.csv` file.
@@ -140,6 +152,8 @@ pub fn parse_flows_csv(text: &str) -> Result<Vec<LabelledFlow>, String> {
         col("port_b")?,
     );
     let (packets, bytes, label) = (col("packets")?, col("bytes")?, col("label")?);
+    // Added later: older label files have no tunnel column.
+    let tunnel = col("tunnel").ok();
     let mut out = Vec::new();
     for (i, line) in lines {
         if line.trim().is_empty() {
@@ -160,6 +174,11 @@ pub fn parse_flows_csv(text: &str) -> Result<Vec<LabelledFlow>, String> {
             bytes: num(bytes)?,
             label: Label::parse(&text).map_err(|e| format!("line {}: {e}", i + 1))?,
             text,
+            tunnel: tunnel
+                .and_then(|c| f.get(c))
+                .map(|t| t.trim())
+                .filter(|t| !t.is_empty())
+                .map(str::to_string),
         });
     }
     Ok(out)

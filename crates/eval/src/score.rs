@@ -32,6 +32,8 @@ pub struct Detected {
     pub decided_payloads: Option<[u16; 2]>,
     pub packets: u64,
     pub bytes: u64,
+    /// The tunnels of the records, as `type:target`.
+    pub tunnels: Vec<String>,
 }
 
 /// The verdict on one labelled flow.
@@ -43,6 +45,9 @@ pub enum Outcome {
     Missed,
     /// BitTorrent and found, but with a kind the label does not have.
     WrongKind,
+    /// BitTorrent and found with the right kind, but not through the labelled tunnel (or
+    /// through one the label does not have).
+    WrongTunnel,
     /// BitTorrent but not visible in plaintext (encrypted, or no payload), and not found:
     /// fine for now.
     NotVisible,
@@ -105,23 +110,48 @@ fn ratio(a: u64, b: u64) -> f64 {
     if b == 0 { 1.0 } else { a as f64 / b as f64 }
 }
 
-type Tuple = (String, SocketAddr, SocketAddr);
+/// A bidirectional 5-tuple, and for flows through a SOCKS5 UDP relay (which share the
+/// relay's 5-tuple) the target.
+pub type Tuple = (String, SocketAddr, SocketAddr, Option<String>);
 
-fn tuple(proto: &str, a: SocketAddr, b: SocketAddr) -> Tuple {
+fn tuple(proto: &str, a: SocketAddr, b: SocketAddr, relay_target: Option<&str>) -> Tuple {
+    let target = relay_target.map(str::to_string);
     if a <= b {
-        (proto.to_string(), a, b)
+        (proto.to_string(), a, b, target)
     } else {
-        (proto.to_string(), b, a)
+        (proto.to_string(), b, a, target)
     }
+}
+
+/// A record's tunnel as labels write it, `type:target`.
+fn tunnel_text(r: &FlowRecord) -> Option<String> {
+    r.tunnel
+        .as_ref()
+        .map(|t| format!("{}:{}", t.kind.as_str(), t.target))
 }
 
 /// Scores `records` against `labels`.
 pub fn score(labels: &[LabelledFlow], records: &[FlowRecord]) -> Score {
     let mut by_tuple: HashMap<Tuple, Detected> = HashMap::new();
     for r in records {
+        let relay_target = r
+            .tunnel
+            .as_ref()
+            .filter(|t| t.relay.is_some())
+            .map(|t| t.target.to_string());
         let d = by_tuple
-            .entry(tuple(r.proto.as_str(), r.client, r.server))
+            .entry(tuple(
+                r.proto.as_str(),
+                r.client,
+                r.server,
+                relay_target.as_deref(),
+            ))
             .or_default();
+        if let Some(t) = tunnel_text(r)
+            && !d.tunnels.contains(&t)
+        {
+            d.tunnels.push(t);
+        }
         if r.is_bittorrent() {
             d.kinds = d.kinds.union(r.verdict.kinds);
             d.evidence = d.evidence.union(r.verdict.evidence);
@@ -146,10 +176,10 @@ pub fn score(labels: &[LabelledFlow], records: &[FlowRecord]) -> Score {
     let mut s = Score::default();
     for l in labels {
         let detected = by_tuple
-            .remove(&tuple(&l.proto, l.a, l.b))
+            .remove(&tuple(&l.proto, l.a, l.b, l.relay_target()))
             .unwrap_or_default();
         let outcome = match &l.label {
-            Label::BitTorrent(parts) => judge(parts, &detected, &mut s.kinds, l.bytes),
+            Label::BitTorrent(parts) => judge(parts, l, &detected, &mut s.kinds),
             _ if detected.kinds.is_empty() => Outcome::TrueNegative,
             _ => Outcome::FalsePositive,
         };
@@ -176,7 +206,7 @@ pub fn score(labels: &[LabelledFlow], records: &[FlowRecord]) -> Score {
         .filter(|(_, d)| !d.kinds.is_empty())
         .collect();
     rest.sort_by(|a, b| a.0.cmp(&b.0));
-    for ((proto, a, b), d) in rest {
+    for ((proto, a, b, _), d) in rest {
         if let Some(primary) = d.kinds.primary() {
             s.kinds.entry(primary).or_default().reported += 1;
         }
@@ -187,10 +217,11 @@ pub fn score(labels: &[LabelledFlow], records: &[FlowRecord]) -> Score {
 
 fn judge(
     parts: &[Part],
+    l: &LabelledFlow,
     d: &Detected,
     kinds: &mut BTreeMap<Kind, KindScore>,
-    bytes: u64,
 ) -> Outcome {
+    let bytes = l.bytes;
     let allowed: KindSet = parts.iter().map(|p| p.kind).collect();
     let required: KindSet = parts
         .iter()
@@ -211,6 +242,16 @@ fn judge(
         Outcome::Correct
     } else {
         Outcome::Missed
+    };
+    // Found, but the tunnel must be the labelled one too.
+    let tunnel_right = match &l.tunnel {
+        Some(t) => d.tunnels.len() == 1 && d.tunnels[0] == *t,
+        None => d.tunnels.is_empty(),
+    };
+    let outcome = if outcome == Outcome::Correct && !d.kinds.is_empty() && !tunnel_right {
+        Outcome::WrongTunnel
+    } else {
+        outcome
     };
     for p in parts.iter().filter(|p| p.plaintext_visible()) {
         let k = kinds.entry(p.kind).or_default();
@@ -254,7 +295,7 @@ impl Score {
             .filter(|f| {
                 matches!(
                     f.outcome,
-                    Outcome::Correct | Outcome::Missed | Outcome::WrongKind
+                    Outcome::Correct | Outcome::Missed | Outcome::WrongKind | Outcome::WrongTunnel
                 ) && required_any(f)
             })
             .count() as u64
@@ -381,7 +422,7 @@ pub struct PeerVerdicts {
     /// Name and version of the detector.
     pub tool: String,
     /// Every 5-tuple it reported, and whether it called it BitTorrent.
-    pub flows: HashMap<(String, SocketAddr, SocketAddr), bool>,
+    pub flows: HashMap<Tuple, bool>,
     /// Seconds it took over the capture (whole run, as measured by its runner).
     pub seconds: Option<f64>,
 }
@@ -389,7 +430,7 @@ pub struct PeerVerdicts {
 impl PeerVerdicts {
     /// Records one verdict (a 5-tuple reported twice is BitTorrent if either said so).
     pub fn add(&mut self, proto: &str, a: SocketAddr, b: SocketAddr, bittorrent: bool) {
-        *self.flows.entry(tuple(proto, a, b)).or_default() |= bittorrent;
+        *self.flows.entry(tuple(proto, a, b, None)).or_default() |= bittorrent;
     }
 }
 
@@ -425,7 +466,8 @@ pub fn score_binary(labels: &[LabelledFlow], v: &PeerVerdicts) -> BinaryScore {
     let mut s = BinaryScore::default();
     let mut seen = std::collections::HashSet::new();
     for l in labels {
-        let t = tuple(&l.proto, l.a, l.b);
+        // Another detector sees 5-tuples only: a relay's flows share one.
+        let t = tuple(&l.proto, l.a, l.b, None);
         let flagged = v.flows.get(&t).copied().unwrap_or(false);
         seen.insert(t);
         if flagged {
@@ -575,5 +617,86 @@ impl MseScore {
     }
     pub fn bytes_recall(&self) -> f64 {
         ratio(self.found_bytes, self.labelled_bytes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::labels::parse_flows_csv;
+    use engine::{Config, Engine};
+    use wire::tcp::flags::{ACK, PSH, SYN};
+    use wire::{LinkType, build};
+
+    /// A SOCKS5 CONNECT from 10.77.0.2:40000 through 10.77.1.1:1080 to 203.0.113.7:51413, and a
+    /// peer wire handshake inside.
+    fn tunnelled_records() -> Vec<FlowRecord> {
+        let (c, p) = (
+            "10.77.0.2:40000".parse().unwrap(),
+            "10.77.1.1:1080".parse().unwrap(),
+        );
+        let mut hs = vec![19];
+        hs.extend(b"BitTorrent protocol");
+        hs.extend([0; 8]);
+        hs.extend([0x42; 20]);
+        hs.extend(b"-qB4520-aaaaaaaaaaaa");
+        let msgs: [(bool, Vec<u8>); 5] = [
+            (true, vec![5, 1, 0]),
+            (false, vec![5, 0]),
+            (true, vec![5, 1, 0, 1, 203, 0, 113, 7, 0xC8, 0xD5]),
+            (false, vec![5, 0, 0, 1, 10, 77, 1, 1, 0x9C, 0x41]),
+            (true, hs),
+        ];
+        let mut e = Engine::new(Config::default());
+        let mut out = Vec::new();
+        let mut t = 1_000_000_000;
+        let mut send = |e: &mut Engine, f: Vec<u8>| {
+            t += 1_000_000;
+            e.frame(LinkType::Ethernet, t, &f, f.len() as u32, &mut |r| {
+                out.push(r)
+            });
+        };
+        send(&mut e, build::tcp(c, p, 1000, 0, SYN, &[]));
+        send(&mut e, build::tcp(p, c, 5000, 1001, SYN | ACK, &[]));
+        let mut seq = [1001u32, 5001];
+        for (from_client, m) in msgs {
+            let (s, d, i) = if from_client { (c, p, 0) } else { (p, c, 1) };
+            send(&mut e, build::tcp(s, d, seq[i], seq[1 - i], PSH | ACK, &m));
+            seq[i] += m.len() as u32;
+        }
+        e.finish(&mut |r| out.push(r));
+        out
+    }
+
+    const HEADER: &str = "proto,ip_a,port_a,ip_b,port_b,packets,bytes,label,tunnel\n";
+
+    #[test]
+    fn a_tunnelled_flow_is_right_only_through_its_tunnel() {
+        let records = tunnelled_records();
+        let score = |tunnel: &str| {
+            let csv = format!(
+                "{HEADER}tcp,10.77.0.2,40000,10.77.1.1,1080,7,500,bittorrent:peer-tcp,{tunnel}\n"
+            );
+            score(&parse_flows_csv(&csv).unwrap(), &records).flows[0].outcome
+        };
+        assert_eq!(score("socks5:203.0.113.7:51413"), Outcome::Correct);
+        assert_eq!(score("socks5:203.0.113.7:6881"), Outcome::WrongTunnel);
+        assert_eq!(
+            score("http-connect:203.0.113.7:51413"),
+            Outcome::WrongTunnel
+        );
+        assert_eq!(
+            score(""),
+            Outcome::WrongTunnel,
+            "a tunnel the label does not have"
+        );
+        // older label files have no tunnel column
+        let csv = "proto,ip_a,port_a,ip_b,port_b,packets,bytes,label\ntcp,10.77.0.2,40000,10.77.1.1,1080,7,500,bittorrent:peer-tcp\n";
+        let l = parse_flows_csv(csv).unwrap();
+        assert_eq!(l[0].tunnel, None);
+        assert_eq!(
+            super::score(&l, &records).flows[0].outcome,
+            Outcome::WrongTunnel
+        );
     }
 }

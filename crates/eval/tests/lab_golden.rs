@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 
 use bt::InfoHash;
-use engine::{Config, Kind};
+use engine::Config;
 use swarmwall_eval::analyze_file;
 use swarmwall_eval::labels::{Label, read_flows_csv};
 use swarmwall_eval::score::{Outcome, score};
@@ -82,29 +82,37 @@ fn info_hashes_are_the_torrents_own() {
             };
             if parts.iter().any(|p| p.carries_infohash()) {
                 let (a, b) = (f.label.a, f.label.b);
-                if parts.iter().any(|p| p.kind == Kind::Dht) {
-                    // The same socket's DHT traffic names other targets too.
-                    assert!(
-                        f.detected.infohashes.contains(&want),
-                        "{}: {a} {b}",
-                        pcap.display()
-                    );
-                } else {
-                    assert_eq!(
-                        f.detected.infohashes,
-                        vec![want],
-                        "{}: {a} {b}",
-                        pcap.display()
-                    );
-                }
+                assert_eq!(
+                    f.detected.infohashes,
+                    vec![want],
+                    "{}: {a} {b}",
+                    pcap.display()
+                );
                 checked += 1;
-            }
-            // DHT flows name many targets, but the torrent's own hash among them when they
-            // asked for it; never a hash on a flow labelled otherwise.
-            if f.detected.kinds.contains(Kind::Dht) && !f.detected.infohashes.is_empty() {
-                assert!(parts.iter().any(|p| p.kind == Kind::Dht));
             }
         }
         assert!(checked > 0, "{}", pcap.display());
+        // The clients' DHT lookups for their routing tables (targets near their node ids,
+        // refreshes sent to one node) are lookups, never torrents: the only torrent any flow
+        // names is the lab's.
+        let mut lookups = 0;
+        for r in &records {
+            assert!(
+                r.infohashes.iter().all(|h| *h == want),
+                "{}: {} <-> {}: {:?}",
+                pcap.display(),
+                r.client,
+                r.server,
+                r.infohashes
+            );
+            lookups += r.lookups.iter().filter(|h| **h != want).count();
+        }
+        if pcap.to_string_lossy().contains("dht") {
+            assert!(
+                lookups > 0,
+                "{}: the DHT capture has maintenance lookups",
+                pcap.display()
+            );
+        }
     }
 }

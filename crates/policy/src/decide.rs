@@ -47,7 +47,7 @@ impl<'a> Subject<'a> {
     /// The packet the engine just saw, in its flow. A tunnelled flow's verdict and
     /// info-hashes are those of its inner protocol.
     pub fn new(seen: &Seen<'a>) -> Self {
-        let flow = &seen.flow;
+        let flow = seen.flow();
         Subject {
             client: flow.client,
             server: flow.server,
