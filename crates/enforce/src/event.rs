@@ -40,6 +40,10 @@ pub struct FlowFields {
     /// The flow's info-hashes (carried, or for an encrypted flow, attributed).
     pub infohashes: Vec<String>,
     pub packets: u64,
+    /// The proxy the flow goes through, as in flow records (`type`, `target`, `command`);
+    /// absent when there is none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tunnel: Option<swarmwall_io::record::TunnelJson>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -89,6 +93,7 @@ impl Event {
             evidence: v.evidence.iter().map(|e| e.as_str()).collect(),
             infohashes: s.flow_infohashes.iter().map(|h| h.to_hex()).collect(),
             packets: s.packets,
+            tunnel: s.tunnel.map(swarmwall_io::record::TunnelJson::new),
         };
         let rule = match (d.refused, d.rule) {
             (true, _) => "dht.refuse".to_string(),

@@ -74,11 +74,7 @@ impl Json {
             evidence: r.verdict.evidence.iter().map(|s| s.as_str()).collect(),
             infohashes: r.infohashes.iter().map(|h| h.to_hex()).collect(),
             lookups: r.lookups.iter().map(|h| h.to_hex()).collect(),
-            tunnel: r.tunnel.as_ref().map(|t| TunnelJson {
-                kind: t.kind.as_str(),
-                target: t.target.to_string(),
-                command: t.command,
-            }),
+            tunnel: r.tunnel.as_ref().map(TunnelJson::new),
             client_software: r.client_peer_id.as_ref().and_then(bt::peer_id::describe),
             server_software: r.server_peer_id.as_ref().and_then(bt::peer_id::describe),
             decided_at_packet: r.verdict.decided_at,
@@ -89,7 +85,7 @@ impl Json {
 }
 
 /// A flow's tunnel: `{"type":"socks5","target":"203.0.113.7:51413","command":"connect"}`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct TunnelJson {
     #[serde(rename = "type")]
     pub kind: &'static str,
@@ -97,6 +93,16 @@ pub struct TunnelJson {
     pub target: String,
     /// `connect`, `udp-associate`, `udp` or `request`.
     pub command: &'static str,
+}
+
+impl TunnelJson {
+    pub fn new(t: &engine::Tunnel) -> TunnelJson {
+        TunnelJson {
+            kind: t.kind.as_str(),
+            target: t.target.to_string(),
+            command: t.command,
+        }
+    }
 }
 
 /// Writes one record as a line of JSON.

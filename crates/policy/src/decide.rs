@@ -19,7 +19,7 @@
 use std::net::SocketAddr;
 
 use bt::InfoHash;
-use engine::{Confidence, DhtMessage, Kind, KindSet, PacketFacts, Seen, Verdict};
+use engine::{Confidence, DhtMessage, Kind, KindSet, PacketFacts, Seen, Tunnel, Verdict};
 
 use crate::{Action, Direction, Policy, Rule};
 
@@ -41,6 +41,8 @@ pub struct Subject<'a> {
     /// The flow shares its 5-tuple with others (a SOCKS5 UDP relay): every decision is for
     /// the packet only, never written to the 5-tuple's conntrack entry.
     pub relayed: bool,
+    /// The proxy the flow goes through (its verdict and info-hashes are the inner protocol's).
+    pub tunnel: Option<&'a Tunnel>,
 }
 
 impl<'a> Subject<'a> {
@@ -57,6 +59,7 @@ impl<'a> Subject<'a> {
             detecting: flow.detecting,
             packets: flow.packets,
             relayed: flow.relayed,
+            tunnel: flow.tunnel,
         }
     }
 }

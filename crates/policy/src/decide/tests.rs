@@ -67,6 +67,7 @@ impl S {
             detecting: self.detecting,
             packets: self.packets,
             relayed: self.relayed,
+            tunnel: None,
         }
     }
 }
