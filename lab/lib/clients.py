@@ -40,6 +40,14 @@ class Cfg:
     bootstrap: list = field(default_factory=list)
     # the torrent announces to a UDP tracker (aria2 needs its DHT switched on for that)
     udp_tracker: bool = False
+    # a proxy for everything ({type: socks5 | http | ..., host, port}); libtorrent, qBittorrent
+    proxy: dict = None
+
+
+def split_endpoint(ep):
+    """("host", port) of "ip:port" or "[ipv6]:port"."""
+    host, _, port = ep.rpartition(":")
+    return host.strip("[]"), int(port)
 
 
 class Client:
@@ -108,6 +116,10 @@ class Client:
             d["magnet"] = True
         if c.bootstrap:
             d["bootstrap"] = c.bootstrap
+        if c.proxy:
+            d["proxy"] = dict(c.proxy)
+        if self.host.ip6:
+            d["ip"] = 6
         return d
 
     def start(self):
@@ -152,10 +164,13 @@ class Transmission(Client):
         settings = {
             "download-dir": str(self.dl), "incomplete-dir-enabled": False,
             "peer-port": c.port, "peer-port-random-on-start": False,
-            "port-forwarding-enabled": False, "bind-address-ipv4": h.ip,
+            "port-forwarding-enabled": False,
+            **({"bind-address-ipv6": h.ip} if h.ip6 else {"bind-address-ipv4": h.ip}),
             "encryption": enc, "utp-enabled": c.utp, "dht-enabled": c.dht,
             "lpd-enabled": c.lsd, "pex-enabled": c.pex,
-            "rpc-enabled": True, "rpc-bind-address": "127.0.0.1", "rpc-port": 9091,
+            # With no IPv4 address but loopback, getaddrinfo's AI_ADDRCONFIG (libevent's
+            # bind) finds no 127.0.0.1: an IPv6-only host serves RPC on ::1.
+            "rpc-enabled": True, "rpc-bind-address": "::1" if h.ip6 else "127.0.0.1", "rpc-port": 9091,
             "rpc-authentication-required": False, "rpc-whitelist-enabled": False,
             "rpc-host-whitelist-enabled": False, "start-added-torrents": True,
             "message-level": 2, "ratio-limit-enabled": False, "idle-seeding-limit-enabled": False,
@@ -165,9 +180,10 @@ class Transmission(Client):
         (conf / "settings.json").write_text(json.dumps(settings, indent=1))
         if c.bootstrap:
             # tr-dht.c reads "host port" lines from dht.bootstrap in the config directory.
-            (conf / "dht.bootstrap").write_text("".join(f"{b.replace(':', ' ')}\n" for b in c.bootstrap))
+            (conf / "dht.bootstrap").write_text(
+                "".join("%s %d\n" % split_endpoint(b) for b in c.bootstrap))
         self.proc = h.spawn(["transmission-daemon", "-f", "-g", str(conf)], "transmission")
-        rpc = ["transmission-remote", "127.0.0.1:9091"]
+        rpc = ["transmission-remote", "[::1]:9091" if h.ip6 else "127.0.0.1:9091"]
         if not netlab.wait_until(lambda: h.run(rpc + ["-l"], check=False).returncode == 0, 15):
             raise RuntimeError(f"{h}: transmission RPC did not come up")
         for what in [self.magnet or str(self.torrent)] + self.extra_sources():
@@ -190,16 +206,23 @@ class Aria2(Client):
             "require-plaintext": ["--bt-require-crypto=true", "--bt-min-crypto-level=plain"],
         }[c.encryption]
         b = lambda v: "true" if v else "false"
+        dht4, dht6 = (False, c.dht) if h.ip6 else (c.dht or c.udp_tracker, False)
         argv = ["aria2c", "--no-conf", f"--dir={self.dl}", f"--listen-port={c.port}",
-                f"--dht-listen-port={c.port}", f"--enable-dht={b(c.dht or c.udp_tracker)}",
-                "--enable-dht6=false",
-                f"--dht-file-path={h.dir / 'dht.dat'}", f"--bt-enable-lpd={b(c.lsd)}",
+                f"--dht-listen-port={c.port}", f"--enable-dht={b(dht4)}",
+                f"--enable-dht6={b(dht6)}",
+                f"--dht-file-path={h.dir / 'dht.dat'}", f"--dht-file-path6={h.dir / 'dht6.dat'}",
+                f"--bt-enable-lpd={b(c.lsd)}",
                 f"--enable-peer-exchange={b(c.pex)}", "--seed-ratio=0.0", "--seed-time=1000",
                 "--file-allocation=none", "--summary-interval=0", "--console-log-level=notice",
                 "--bt-stop-timeout=0", "--enable-rpc=false", "--auto-save-interval=1",
                 f"--bt-external-ip={h.ip}"] + crypto
+        if h.ip6:
+            argv.append(f"--dht-listen-addr6={h.ip}")
         for node in c.bootstrap[:1]:
-            argv.append(f"--dht-entry-point={node}")
+            if h.ip6:
+                argv.append(f"--dht-entry-point6={node}")  # "[ip]:port"
+            else:
+                argv.append(f"--dht-entry-point={node}")
         if self.seed:
             argv += ["--check-integrity=true", "--bt-seed-unverified=true"]
         argv.append(self.magnet or str(self.torrent))
@@ -220,6 +243,8 @@ class Libtorrent(Client):
             "lsd": c.lsd, "pex": c.pex, "encryption": c.encryption, "bootstrap": c.bootstrap,
             "save": str(self.dl), "seed": self.seed, "peer_timeout": 20,
         }
+        if c.proxy:
+            conf["proxy"] = c.proxy
         if self.magnet:
             conf["magnet"] = self.magnet
         elif self.torrent:
@@ -291,6 +316,18 @@ class Qbittorrent(Client):
         enc = {"plain": 2, "prefer": 0, "require-rc4": 1}[c.encryption]
         proto = "Both" if c.tcp and c.utp else ("UTP" if c.utp else "TCP")
         b = lambda v: "true" if v else "false"
+        # Behind a proxy no interface binding: with one, its uTP through the SOCKS5 UDP relay
+        # broke (LAB-NOTES). 4.5.2 keys: Network/Proxy/* (Type None|HTTP|SOCKS5|SOCKS4),
+        # BitTorrent/Session/ProxyPeerConnections, .../ProxyHostnameLookup.
+        bind = [] if c.proxy else [f"Session\\Interface=eth0", f"Session\\InterfaceAddress={h.ip}"]
+        proxy = []
+        if c.proxy:
+            auth = bool(c.proxy.get("user"))
+            proxy = ["[Network]", f"Proxy\\Type={c.proxy['type'].split('_')[0].upper()}",
+                     f"Proxy\\IP={c.proxy['host']}", f"Proxy\\Port={c.proxy['port']}",
+                     f"Proxy\\Authentication={b(auth)}", "Proxy\\OnlyForTorrents=false",
+                     f"Proxy\\Username={c.proxy.get('user', '')}",
+                     f"Proxy\\Password={c.proxy.get('password', '')}", "PortForwardingEnabled=false", ""]
         (conf / "qBittorrent.conf").write_text("\n".join([
             "[LegalNotice]", "Accepted=true", "",
             "[BitTorrent]",
@@ -298,8 +335,14 @@ class Qbittorrent(Client):
             f"Session\\DHTEnabled={b(c.dht)}", f"Session\\LSDEnabled={b(c.lsd)}",
             f"Session\\PeXEnabled={b(c.pex)}", f"Session\\DefaultSavePath={self.dl}",
             "Session\\AnonymousModeEnabled=false", "Session\\QueueingSystemEnabled=false",
-            f"Session\\Interface=eth0", f"Session\\InterfaceAddress={h.ip}",
-            "", "[Preferences]", "WebUI\\Enabled=false", "Connection\\UPnP=false",
+            "Session\\AnnounceToAllTrackers=true", "Session\\AnnounceToAllTiers=true",
+            f"Session\\ProxyPeerConnections={b(bool(c.proxy))}",
+            f"Session\\ProxyHostnameLookup={b(bool(c.proxy))}",
+            *bind,
+            "", *proxy, "[Preferences]", "WebUI\\Enabled=false", "Connection\\UPnP=false",
+            # No GeoIP database download (download.db-ip.com): through a proxy it would be a
+            # CONNECT to the outside world.
+            "Connection\\ResolvePeerCountries=false",
             "General\\Locale=en", "",
         ]))
         argv = ["qbittorrent-nox", f"--profile={prof}", f"--save-path={self.dl}"]
@@ -333,8 +376,9 @@ class Rtorrent(Client):
             f"session.path.set = {session}",
             f"network.port_range.set = {c.port}-{c.port}",
             "network.port_random.set = no",
-            f"network.bind_address.set = {h.ip}",
-            f"network.local_address.set = {h.ip}",
+            # rtorrent 0.9.8 refuses an IPv6 bind address ("not an af_inet address")
+            *([] if h.ip6 else [f"network.bind_address.set = {h.ip}",
+                                f"network.local_address.set = {h.ip}"]),
             f"protocol.encryption.set = {enc}",
             f"dht.mode.set = {'on' if c.dht else 'disable'}",
             f"dht.port.set = {c.port}",
@@ -387,4 +431,48 @@ class Tracker:
                 "whitelist": list(self.infohashes)}
 
     def announce(self, scheme="http"):
-        return f"{scheme}://{self.host.ip}:{self.port}/announce"
+        return f"{scheme}://{self.host.endpoint(self.port)}/announce"
+
+
+class QbtTracker:
+    """qBittorrent's embedded HTTP tracker (qbittorrent-nox with no torrent): the lab's IPv6
+    tracker — Debian's opentracker is built IPv4-only ("Tracker is V4 only!"). It listens on
+    every address (dual stack), answers compact `peers`/`peers6`, and has no whitelist."""
+
+    software = "qbittorrent-nox (embedded tracker)"
+    package = "qbittorrent-nox"
+
+    def __init__(self, host, port, infohashes):
+        self.host, self.port, self.infohashes = host, port, infohashes
+
+    @classmethod
+    def version(cls):
+        return f"{cls.software} {deb_version(cls.package)}"
+
+    def start(self):
+        h = self.host
+        prof = h.dir / "qbt-tracker"
+        conf = prof / "qBittorrent" / "config"
+        conf.mkdir(parents=True, exist_ok=True)
+        (conf / "qBittorrent.conf").write_text("\n".join([
+            "[LegalNotice]", "Accepted=true", "",
+            "[BitTorrent]", "TrackerEnabled=true", "Session\\DHTEnabled=false",
+            "Session\\LSDEnabled=false", "Session\\PeXEnabled=false", "Session\\Port=1",
+            "Session\\Interface=lo", "",
+            "[Preferences]", f"Advanced\\trackerPort={self.port}", "WebUI\\Enabled=false",
+            "Connection\\UPnP=false", "General\\Locale=en", "",
+        ]))
+        self.proc = h.spawn(["qbittorrent-nox", f"--profile={prof}"], "qbt-tracker",
+                            env={"HOME": str(prof), "QT_QPA_PLATFORM": "offscreen"})
+        ok = netlab.wait_until(lambda: h.run(["ss", "-ltnH", f"sport = :{self.port}"],
+                                             check=False).stdout.strip() != "", 15)
+        if not ok:
+            raise RuntimeError(f"{h}: qBittorrent's tracker not listening on {self.port}")
+
+    def describe(self):
+        return {"role": "tracker", "http": f"{self.port}/tcp", "udp": None,
+                "whitelist": None, "note": "qBittorrent's embedded tracker"}
+
+    def announce(self, scheme="http"):
+        assert scheme == "http"
+        return f"http://{self.host.endpoint(self.port)}/announce"

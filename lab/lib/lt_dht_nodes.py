@@ -15,7 +15,7 @@ port, bootstrap, ips = int(sys.argv[1]), sys.argv[2], sys.argv[3:]
 sessions = []
 for ip in ips:
     s = lt.session({
-        "listen_interfaces": f"{ip}:{port}",
+        "listen_interfaces": f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}",
         "enable_dht": True, "enable_lsd": False, "enable_upnp": False, "enable_natpmp": False,
         "enable_incoming_tcp": False, "enable_outgoing_tcp": False,
         "enable_incoming_utp": False, "enable_outgoing_utp": False,

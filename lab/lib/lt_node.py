@@ -6,16 +6,21 @@ every half second; stops on SIGTERM.
 Config keys: listen (ip), port, tcp, utp, dht, lsd, pex (bools), encryption
 ("plain" | "prefer" | "require-rc4" | "require-plaintext"), bootstrap (["ip:port"]),
 torrent (path) or magnet (uri), extra (more {torrent} or {magnet}), save (dir), seed (bool),
-peer_timeout (s), upnp off always.
+peer_timeout (s), upnp off always; proxy ({type: socks5 | socks5_pw | socks4 | http | http_pw,
+host, port, user, password}: peers, trackers, DHT and uTP through it). status.json also holds
+the torrents' info-hashes (v1, v2) and every DHT node id the session had.
 """
 
 import json
 import signal
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import libtorrent as lt
+
+warnings.filterwarnings("ignore", category=DeprecationWarning)  # dht_state()
 
 cfg_path = Path(sys.argv[1])
 cfg = json.loads(cfg_path.read_text())
@@ -35,8 +40,9 @@ level = {
     "require-plaintext": lt.enc_level.plaintext,
 }[enc]
 
+listen = cfg["listen"]
 settings = {
-    "listen_interfaces": f"{cfg['listen']}:{cfg['port']}",
+    "listen_interfaces": f"[{listen}]:{cfg['port']}" if ":" in listen else f"{listen}:{cfg['port']}",
     "enable_incoming_tcp": cfg.get("tcp", True),
     "enable_outgoing_tcp": cfg.get("tcp", True),
     "enable_incoming_utp": cfg.get("utp", True),
@@ -60,6 +66,16 @@ settings = {
     "alert_mask": lt.alert_category.error | lt.alert_category.status,
     "user_agent": "lab",
 }
+PROXY_TYPES = {"none": 0, "socks4": 1, "socks5": 2, "socks5_pw": 3, "http": 4, "http_pw": 5}
+proxy = cfg.get("proxy")
+if proxy:
+    settings.update({
+        "proxy_type": PROXY_TYPES[proxy["type"]],
+        "proxy_hostname": proxy["host"], "proxy_port": int(proxy["port"]),
+        "proxy_username": proxy.get("user", ""), "proxy_password": proxy.get("password", ""),
+        "proxy_peer_connections": True, "proxy_tracker_connections": True,
+        "proxy_hostnames": True,
+    })
 # Plugins chosen explicitly: ut_metadata (magnet links) always, ut_pex only when asked.
 ses = lt.session(settings, lt.session_flags_t.start_default_features)
 ses.add_extension("ut_metadata")
@@ -95,13 +111,31 @@ def stop(*_):
 signal.signal(signal.SIGTERM, stop)
 signal.signal(signal.SIGINT, stop)
 
+node_ids = []
+ticks = 0
 while running:
     st = {"time": time.time()}
     if handle is not None:
         s = handle.status()
         st.update(progress=s.progress, state=str(s.state), peers=s.num_peers,
                   seeding=s.is_seeding, downloaded=s.total_done)
+    hashes = []
+    for h in [handle] + extra:
+        if h is None:
+            continue
+        ih = h.status().info_hashes
+        hashes.append({"v1": str(ih.v1) if ih.has_v1() else None,
+                       "v2": str(ih.v2) if ih.has_v2() else None})
+    st["info_hashes"] = hashes
     st["dht_nodes"] = ses.status().dht_nodes
+    if cfg.get("dht") and ticks % 4 == 0:
+        # The node id changes when libtorrent learns its external address (BEP 42): keep all.
+        for nid in ses.dht_state().get(b"node-id", []):
+            h = nid[:20].hex()
+            if h not in node_ids:
+                node_ids.append(h)
+    ticks += 1
+    st["dht_node_ids"] = node_ids
     tmp = status_path.with_suffix(".tmp")
     tmp.write_text(json.dumps(st))
     tmp.replace(status_path)

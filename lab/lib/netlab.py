@@ -5,6 +5,10 @@ and one namespace per host, each joined to the bridge by a veth pair, addresses 
 10.77.<net>.0/24. tcpdump runs in the switch namespace on the bridge, so it sees every frame
 between hosts and nothing else. Nothing is configured in the root namespace.
 
+With `ip6=True` a lab is IPv6 only: every host gets fd77:<net>::<last_octet>/64 (a ULA prefix,
+`nodad` so it is usable at once) and no IPv4 address. With `mtu`, every link has that MTU.
+`capture()` can record several bridges (one tcpdump each, merged into one pcap at the end).
+
 Teardown is by construction: processes are started in their own process group and recorded
 with their PID; `Lab.down()` (also run from `with Lab(...)`, on exceptions and on SIGTERM)
 stops them by PID, then deletes the namespaces. A run that was killed hard leaves namespaces
@@ -55,6 +59,22 @@ def clean_stale(net):
         if ns.startswith(f"{PREFIX}{net}-"):
             kill_ns_processes(ns)
             run(["ip", "netns", "del", ns], check=False)
+    etc = Path("/etc/netns")
+    if etc.is_dir():
+        for d in etc.glob(f"{PREFIX}{net}-*"):
+            for f in d.iterdir():
+                f.unlink()
+            d.rmdir()
+
+
+def address(net, last_octet, ip6=False):
+    """The lab address of host `last_octet` on `net`: 10.77.<net>.<octet> or fd77:<net>::<octet>."""
+    return f"fd77:{net}::{last_octet}" if ip6 else f"10.77.{net}.{last_octet}"
+
+
+def endpoint(ip, port):
+    """"ip:port", with the IPv6 address in brackets."""
+    return f"[{ip}]:{port}" if ":" in str(ip) else f"{ip}:{port}"
 
 
 class Host:
@@ -62,19 +82,34 @@ class Host:
         self.lab = lab
         self.name = name
         self.net = net or lab.net
-        self.ip = f"10.77.{self.net}.{last_octet}"
+        self.ip6 = lab.ip6
+        self.ip = address(self.net, last_octet, lab.ip6)
+        self.prefix_len = 64 if lab.ip6 else 24
         self.ns = f"{PREFIX}{lab.net}-{name}"
         self.dir = lab.work / name
         self.dir.mkdir(parents=True, exist_ok=True)
+
+    def endpoint(self, port):
+        return endpoint(self.ip, port)
 
     def run(self, argv, timeout=30, check=True, **kw):
         return run(argv, ns=self.ns, timeout=timeout, check=check, **kw)
 
     def add_address(self, last_octet):
         """Gives the host another address on its link (several nodes in one namespace)."""
-        ip = f"10.77.{self.net}.{last_octet}"
-        self.run(["ip", "addr", "add", f"{ip}/24", "dev", "eth0"])
+        ip = address(self.net, last_octet, self.ip6)
+        self.run(["ip", "addr", "add", f"{ip}/{self.prefix_len}", "dev", "eth0"]
+                 + (["nodad"] if self.ip6 else []))
         return ip
+
+    def etc_hosts(self, names):
+        """Name resolution for processes started in this namespace: /etc/netns/<ns>/hosts,
+        which `ip netns exec` mounts over /etc/hosts ({name: ip}); removed at teardown."""
+        d = Path("/etc/netns") / self.ns
+        d.mkdir(parents=True, exist_ok=True)
+        self.lab.etc_dirs.append(d)
+        lines = ["127.0.0.1 localhost", "::1 localhost"] + [f"{ip} {n}" for n, ip in names.items()]
+        (d / "hosts").write_text("\n".join(lines) + "\n")
 
     def spawn(self, argv, log_name=None, env=None, cwd=None):
         return self.lab.spawn(self, argv, log_name=log_name, env=env, cwd=cwd)
@@ -86,15 +121,19 @@ class Host:
 class Lab:
     """One lab network. Use as a context manager."""
 
-    def __init__(self, net, work):
+    def __init__(self, net, work, ip6=False, mtu=None):
         assert 1 <= net <= 254
         self.net = net
+        self.ip6 = ip6
+        self.mtu = mtu
         self.work = Path(work)
         self.work.mkdir(parents=True, exist_ok=True)
         self.switch = f"{PREFIX}{net}-sw"
         self.hosts = {}
         self.procs = []  # (name, Popen), in start order
-        self.capture_proc = None
+        self.capture_procs = []  # (tcpdump, its file)
+        self.capture_path = None
+        self.etc_dirs = []  # /etc/netns/<ns> directories we wrote
         self._old_term = None
 
     # --- network -----------------------------------------------------------------------
@@ -121,7 +160,13 @@ class Lab:
         run(["ip", "link", "set", a, "netns", h.ns])
         run(["ip", "link", "set", b, "netns", self.switch])
         h.run(["ip", "link", "set", a, "name", dev])
-        h.run(["ip", "addr", "add", f"{ip}/24", "dev", dev])
+        if self.mtu:
+            h.run(["ip", "link", "set", dev, "mtu", str(self.mtu)])
+            run(["ip", "link", "set", b, "mtu", str(self.mtu)], ns=self.switch)
+        if ":" in ip:
+            h.run(["ip", "addr", "add", f"{ip}/64", "dev", dev, "nodad"])
+        else:
+            h.run(["ip", "addr", "add", f"{ip}/24", "dev", dev])
         h.run(["ip", "link", "set", dev, "up"])
         run(["ip", "link", "set", b, "master", bridge], ns=self.switch)
         if isolated:
@@ -140,22 +185,28 @@ class Lab:
         run(["ip", "netns", "add", h.ns])
         h.run(["ip", "link", "set", "lo", "up"])
         self._leg(h, "eth0", bridge, h.ip, isolated)
-        # Multicast (LSD) and broadcast leave through eth0.
-        h.run(["ip", "route", "add", "224.0.0.0/4", "dev", "eth0"])
+        if not self.ip6:
+            # Multicast (LSD) and broadcast leave through eth0.
+            h.run(["ip", "route", "add", "224.0.0.0/4", "dev", "eth0"])
         if gateway:
-            h.run(["ip", "route", "add", "default", "via", gateway])
+            h.run(["ip", "-6" if self.ip6 else "-4", "route", "add", "default", "via", gateway])
         self.hosts[name] = h
         return h
 
-    def router(self, name, legs):
-        """A router with one leg per (bridge, net, last_octet): eth0, eth1, ... forwarding."""
+    def router(self, name, legs, forward=True):
+        """A host with one leg per (bridge, net, last_octet): eth0, eth1, ...; forwarding
+        between them unless `forward` is false (a proxy host: whatever crosses it, it relays
+        itself). Its `ips` are the legs' addresses, `ip` the first."""
         bridge, net, octet = legs[0]
         h = Host(self, name, octet, net)
         run(["ip", "netns", "add", h.ns])
         h.run(["ip", "link", "set", "lo", "up"])
+        h.ips = []
         for i, (bridge, net, octet) in enumerate(legs):
-            self._leg(h, f"eth{i}", bridge, f"10.77.{net}.{octet}")
-        h.run(["sysctl", "-qw", "net.ipv4.ip_forward=1"])
+            h.ips.append(address(net, octet, self.ip6))
+            self._leg(h, f"eth{i}", bridge, h.ips[-1])
+        h.run(["sysctl", "-qw", f"net.ipv4.ip_forward={int(forward)}"])
+        h.run(["sysctl", "-qw", f"net.ipv6.conf.all.forwarding={int(forward)}"])
         self.hosts[name] = h
         return h
 
@@ -171,33 +222,52 @@ class Lab:
         self.procs.append((f"{host.name}:{log_name}", p))
         return p
 
-    def capture(self, path, snaplen=0):
-        """Starts tcpdump on the bridge; returns once it is capturing."""
+    def capture(self, path, snaplen=0, bridges=("br0",)):
+        """Starts tcpdump on each bridge; returns once all are capturing. With several
+        bridges, `stop_capture` merges their files into `path` (mergecap, by time)."""
         path = Path(path)
-        err = open(self.work / "tcpdump.log", "wb")
-        self.capture_proc = subprocess.Popen(
-            ["ip", "netns", "exec", self.switch, "tcpdump", "-i", "br0", "-n", "-U",
-             "-s", str(snaplen), "-w", str(path)],
-            stdout=subprocess.DEVNULL, stderr=err, start_new_session=True)
-        deadline = time.time() + 10
-        while time.time() < deadline:
-            if (self.work / "tcpdump.log").read_text(errors="replace").find("listening on") >= 0:
-                return
-            if self.capture_proc.poll() is not None:
-                raise RuntimeError("tcpdump exited: " + (self.work / "tcpdump.log").read_text())
-            time.sleep(0.05)
-        raise RuntimeError("tcpdump did not start within 10 s")
+        self.capture_path = path
+        for br in bridges:
+            out = path if len(bridges) == 1 else path.with_name(f"{path.name}.{br}")
+            log = self.work / f"tcpdump-{br}.log"
+            err = open(log, "wb")
+            p = subprocess.Popen(
+                ["ip", "netns", "exec", self.switch, "tcpdump", "-i", br, "-n", "-U",
+                 "-s", str(snaplen), "-w", str(out)],
+                stdout=subprocess.DEVNULL, stderr=err, start_new_session=True)
+            self.capture_procs.append((p, out))
+            deadline = time.time() + 10
+            while True:
+                if log.read_text(errors="replace").find("listening on") >= 0:
+                    break
+                if p.poll() is not None:
+                    raise RuntimeError("tcpdump exited: " + log.read_text())
+                if time.time() > deadline:
+                    raise RuntimeError("tcpdump did not start within 10 s")
+                time.sleep(0.05)
+
+    @property
+    def capture_proc(self):
+        return self.capture_procs[0][0] if self.capture_procs else None
 
     def stop_capture(self):
-        p, self.capture_proc = self.capture_proc, None
-        if p and p.poll() is None:
+        procs, self.capture_procs = self.capture_procs, []
+        if any(p.poll() is None for p, _ in procs):
             time.sleep(0.5)  # let the last frames arrive
-            os.killpg(p.pid, signal.SIGINT)
-            try:
-                p.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(p.pid, signal.SIGKILL)
-                p.wait()
+        for p, _ in procs:
+            if p.poll() is None:
+                os.killpg(p.pid, signal.SIGINT)
+                try:
+                    p.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    os.killpg(p.pid, signal.SIGKILL)
+                    p.wait()
+        parts = [f for _, f in procs if f != self.capture_path]
+        if parts:
+            run(["mergecap", "-F", "pcap", "-w", str(self.capture_path)] + [str(f) for f in parts],
+                timeout=300)
+            for f in parts:
+                f.unlink(missing_ok=True)
 
     def stop(self, proc, grace=5.0):
         """Stops one process we started (its whole group), by PID."""
@@ -225,6 +295,11 @@ class Lab:
             run(["ip", "netns", "del", h.ns], check=False)
         kill_ns_processes(self.switch)
         run(["ip", "netns", "del", self.switch], check=False)
+        for d in self.etc_dirs:
+            for f in d.iterdir():
+                f.unlink()
+            d.rmdir()
+        self.etc_dirs.clear()
         left = [ns for ns in namespaces() if ns.startswith(f"{PREFIX}{self.net}-")]
         if left:
             raise RuntimeError(f"namespaces left behind: {left}")

@@ -6,6 +6,8 @@ import csv
 import struct
 from pathlib import Path
 
+from .labels import ip_key, parse_ip
+
 DISCOVERY = ("tracker-http", "tracker-udp", "lsd", "dht")
 
 
@@ -17,7 +19,7 @@ def _is_discovery(label):
 
 
 def _key(proto, a, b):
-    return (proto,) + tuple(sorted([a, b], key=lambda e: (tuple(map(int, e[0].split("."))), e[1])))
+    return (proto,) + tuple(sorted([a, b], key=lambda e: (ip_key(e[0]), e[1])))
 
 
 def write(src_prefix, dst_prefix):
@@ -43,13 +45,12 @@ def write(src_prefix, dst_prefix):
         frame = rec[16:]
         off += 16 + incl
         k = None
-        if len(frame) >= 38 and frame[12:14] == b"\x08\x00":
-            ip = frame[14:]
-            ihl = (ip[0] & 15) * 4
-            proto = {6: "tcp", 17: "udp"}.get(ip[9])
-            if proto and len(ip) >= ihl + 4:
-                sp, dp = struct.unpack(">HH", ip[ihl:ihl + 4])
-                k = _key(proto, (".".join(map(str, ip[12:16])), sp), (".".join(map(str, ip[16:20])), dp))
+        if len(frame) >= 38 and frame[12:14] in (b"\x08\x00", b"\x86\xdd"):
+            src, dst, num, l4, frag = parse_ip(frame[14:])
+            proto = {6: "tcp", 17: "udp"}.get(num)
+            if proto and len(l4) >= 4 and not (frag and frag[1]):
+                sp, dp = struct.unpack(">HH", l4[:4])
+                k = _key(proto, (src, sp), (dst, dp))
         if k in drop:
             dropped += 1
             continue

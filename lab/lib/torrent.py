@@ -74,6 +74,37 @@ def make_torrent(content, out, announce=None, piece_exp=16):
     return data, info_hash(data)
 
 
+def info_hashes(torrent_bytes):
+    """{"v1": SHA-1 hex or None, "v2": SHA-256 hex or None, "v2_truncated": its first 20
+    bytes hex (what v2 handshakes and announces carry), "wire": the 20-byte hashes a client
+    may put on the wire} of the info dictionary, by its keys: v1 has "pieces", v2 has
+    "meta version" 2 and "file tree" (a hybrid has both)."""
+    d, _ = bdecode(torrent_bytes)
+    start, end = d["__raw__"][b"info"]
+    info = d[b"info"]
+    raw = torrent_bytes[start:end]
+    v1 = hashlib.sha1(raw).hexdigest() if b"pieces" in info else None
+    v2 = hashlib.sha256(raw).hexdigest() if info.get(b"meta version") == 2 else None
+    out = {"v1": v1, "v2": v2, "v2_truncated": v2[:40] if v2 else None}
+    out["wire"] = [h for h in (v1, out["v2_truncated"]) if h]
+    return out
+
+
+def make_torrent_v2(content, out, mode, announce=(), piece_exp=16):
+    """A v2-only (`mode` "v2") or hybrid ("hybrid") torrent made by libtorrent; returns
+    (torrent bytes, info_hashes()) and checks libtorrent's own hashes against ours."""
+    out = Path(out)
+    r = subprocess.run(["/usr/bin/python3", str(Path(__file__).with_name("lt_make_torrent.py")),
+                        str(content), str(out), mode, str(1 << piece_exp), *announce],
+                       check=True, capture_output=True, text=True, timeout=120)
+    data = out.read_bytes()
+    ih = info_hashes(data)
+    lt_v1, lt_v2 = r.stdout.split()
+    if (lt_v1 if lt_v1 != "-" else None) != ih["v1"] or (lt_v2 if lt_v2 != "-" else None) != ih["v2"]:
+        raise RuntimeError(f"{out}: libtorrent says {r.stdout.strip()}, the lab computed {ih}")
+    return data, ih
+
+
 def magnet(ih, name=None, trackers=()):
     m = f"magnet:?xt=urn:btih:{ih}"
     if name:

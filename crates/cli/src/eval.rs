@@ -423,6 +423,7 @@ fn to_json(
         })
         .collect();
     let m = s.mse();
+    let t = s.tunnelled();
     let v = json!({
         "capture": capture.display().to_string(),
         "size": size, "packets": packets,
@@ -432,6 +433,11 @@ fn to_json(
             "false_positives": s.count(Outcome::FalsePositive) + s.unlabelled_detections.len() as u64,
             "wrong_kinds": s.count(Outcome::WrongKind),
             "wrong_tunnels": s.count(Outcome::WrongTunnel),
+            "tunnelled": {
+                "labelled": t.labelled, "found": t.found,
+                "encrypted_labelled": t.encrypted_labelled, "encrypted_found": t.encrypted_found,
+                "infohash_expected": t.infohash_expected, "infohash_found": t.infohash_found,
+            },
             "encrypted_labelled": m.labelled, "encrypted_found": m.certain + m.likely,
             "encrypted_certain": m.certain, "encrypted_likely": m.likely, "encrypted_suspect": m.suspect,
             "encrypted_recall": m.recall(), "encrypted_bytes_recall": m.bytes_recall(),

@@ -416,6 +416,17 @@ fn required_any(f: &FlowScore) -> bool {
     }
 }
 
+/// BitTorrent flows through proxies (see [`Score::tunnelled`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TunnelScore {
+    pub labelled: u64,
+    pub found: u64,
+    pub encrypted_labelled: u64,
+    pub encrypted_found: u64,
+    pub infohash_expected: u64,
+    pub infohash_found: u64,
+}
+
 /// Another detector's verdicts: which 5-tuples it called BitTorrent (it names no kinds).
 #[derive(Debug, Clone, Default)]
 pub struct PeerVerdicts {
@@ -520,6 +531,35 @@ impl Score {
             }
         }
         ratio(found, all)
+    }
+
+    /// BitTorrent flows labelled with a tunnel: (plaintext-visible, found with the right kind
+    /// and tunnel, purely encrypted peer flows, found at likely or certain with the right kind
+    /// and tunnel, info-hashes expected, found).
+    pub fn tunnelled(&self) -> TunnelScore {
+        let mut t = TunnelScore::default();
+        for f in self.flows.iter().filter(|f| f.label.tunnel.is_some()) {
+            let Label::BitTorrent(parts) = &f.label.label else {
+                continue;
+            };
+            let right_tunnel = f.detected.tunnels.len() == 1
+                && Some(&f.detected.tunnels[0]) == f.label.tunnel.as_ref();
+            if required_any(f) {
+                t.labelled += 1;
+                t.found += u64::from(f.outcome == Outcome::Correct);
+            }
+            if let Some(p) = parts.iter().find(|p| p.variant == Variant::Mse) {
+                t.encrypted_labelled += 1;
+                let found = f.detected.kinds.contains(p.kind)
+                    && f.detected.confidence >= Some(Confidence::Likely);
+                t.encrypted_found += u64::from(found && right_tunnel);
+            }
+            if parts.iter().any(Part::carries_infohash) {
+                t.infohash_expected += 1;
+                t.infohash_found += u64::from(!f.detected.infohashes.is_empty());
+            }
+        }
+        t
     }
 
     /// Purely encrypted (MSE/PE) peer flows: how many, and at which confidence they were
