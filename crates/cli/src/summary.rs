@@ -169,7 +169,7 @@ pub fn render(
     let _ = writeln!(o, "  cut by snaplen {}", count(t.truncated));
     let _ = writeln!(
         o,
-        "  IP fragments {}: datagrams reassembled {}, expired {}, evicted {}, overlapping {}, other discarded {}; duplicate fragments {}, fragments lost {}",
+        "  IP fragments {}: datagrams reassembled {}, expired {}, evicted {}, overlapping {}, other discarded {}; duplicate fragments {}, fragments not read {}",
         count(t.fragments),
         count(f.reassembled),
         count(f.expired),
@@ -177,7 +177,7 @@ pub fn render(
         count(f.overlapping),
         count(f.too_large + f.too_many_fragments + f.inconsistent + f.bad_headers),
         count(f.duplicates),
-        count(t.fragments_lost)
+        count(f.unread)
     );
     if t.socks_udp > 0 {
         let _ = writeln!(

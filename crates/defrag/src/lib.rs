@@ -167,6 +167,9 @@ pub struct Stats {
     /// Complete IPv6 datagrams whose extension headers could not be walked to the upper
     /// layer (cut by the capture, or malformed).
     pub bad_headers: u64,
+    /// Fragments no delivered datagram holds: those of datagrams discarded, expired or
+    /// evicted (but a first fragment handed over alone), and fragments refused.
+    pub unread: u64,
 }
 
 /// Why a fragment was dropped, with the datagram it belonged to.
@@ -399,9 +402,12 @@ impl Reassembler {
             }
         }
         if !self.make_room(existing.unwrap_or(NIL), cost) {
-            if let Some(i) = existing {
-                self.remove(i);
+            if let Some(i) = existing
+                && let Some(slot) = self.remove(i)
+            {
+                self.stats.unread += slot.partial.fragments() as u64;
             }
+            self.stats.unread += 1;
             self.stats.evicted += 1;
             return Outcome::Discarded(Reason::Budget);
         }
@@ -469,6 +475,7 @@ impl Reassembler {
         let Some(slot) = self.remove(i) else {
             return;
         };
+        self.stats.unread += slot.partial.fragments() as u64;
         let Some((mut payload, mut wire_len)) = slot.partial.first_fragment() else {
             return;
         };
@@ -487,6 +494,8 @@ impl Reassembler {
         if self.incomplete.len() >= self.config.max_datagrams {
             return;
         }
+        // The first fragment is read after all.
+        self.stats.unread -= 1;
         self.incomplete.push_back(Datagram {
             src: slot.key.src,
             dst: slot.key.dst,
@@ -507,9 +516,13 @@ impl Reassembler {
 
     /// Drops the datagram of `key`, if one is in progress, for `reason`.
     fn discard(&mut self, key: Key, reason: Reason) -> Outcome {
-        if let Some(i) = self.index.get(&key).copied() {
-            self.remove(i);
+        if let Some(i) = self.index.get(&key).copied()
+            && let Some(slot) = self.remove(i)
+        {
+            self.stats.unread += slot.partial.fragments() as u64;
         }
+        // and the fragment at hand
+        self.stats.unread += 1;
         let count = match reason {
             Reason::Overlap => &mut self.stats.overlapping,
             Reason::TooLarge => &mut self.stats.too_large,

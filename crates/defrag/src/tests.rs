@@ -759,6 +759,11 @@ fn first_fragments_of_datagrams_that_never_complete_are_handed_over() {
         let d = r.take_incomplete().unwrap();
         assert!(r.take_incomplete().is_none());
         assert!(!d.complete);
+        assert_eq!(
+            r.stats().unread,
+            1,
+            "the third fragment; the first is read alone"
+        );
         assert_eq!((d.fragments, d.first_ns), (1, 10 * SEC));
         let (sp, dp, payload, wire) = udp_of(&d);
         assert_eq!((sp, dp), (6881, 51413));

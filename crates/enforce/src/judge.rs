@@ -133,18 +133,40 @@ impl Judge {
         let seen = match observed {
             Observed::Flow(seen) => seen,
             Observed::Held(&key) => {
-                let full = held.len() >= MAX_HELD_DATAGRAMS && !held.contains_key(&key);
+                let known = held.contains_key(&key);
+                if !known && held.len() >= MAX_HELD_DATAGRAMS {
+                    self.stats.unjudged += 1;
+                    return Judged::Now(seen_mark);
+                }
                 let h = held.entry(key).or_insert_with(|| Held {
                     packets: Vec::new(),
                     since_ns: now_ns,
                 });
-                if full || h.packets.len() >= MAX_HELD_PER_DATAGRAM {
+                if h.packets.len() >= MAX_HELD_PER_DATAGRAM {
                     self.stats.unjudged += 1;
                     return Judged::Now(seen_mark);
                 }
                 h.packets.push((id, mark));
                 self.stats.fragments_held += 1;
                 return Judged::Held;
+            }
+            Observed::Ended(&key) => {
+                // Its datagram ended without a flow's packet: it and the fragments held for
+                // it pass.
+                if let Some(h) = held.remove(&key) {
+                    for (held_id, held_mark) in h.packets {
+                        self.stats.fragments_released += 1;
+                        self.released.push((
+                            held_id,
+                            Outcome {
+                                verdict: Verdict::Repeat,
+                                mark: Some(marks.with(held_mark, state::SEEN)),
+                            },
+                        ));
+                    }
+                }
+                self.stats.unjudged += 1;
+                return Judged::Now(seen_mark);
             }
             Observed::Other => {
                 // Not a flow (a packet that does not decode, another protocol): it passes.

@@ -360,6 +360,22 @@ struct Worker {
 
 impl Worker {
     fn run(mut self) -> io::Result<()> {
+        let result = self.serve();
+        // Held fragments pass, however the loop ended: nothing more will complete their
+        // datagrams, and the kernel drops what is left in a queue whose socket closes.
+        self.judge.release_expired(now_ns(), true);
+        self.send_released();
+        // The flows still open, so that --flows holds every flow the daemon saw.
+        let mut open = Vec::new();
+        self.judge.engine_mut().finish(&mut |r| open.push(r));
+        if !open.is_empty() {
+            let _ = self.flows.send(open);
+        }
+        result
+    }
+
+    /// Receives, judges and answers batches until the daemon stops.
+    fn serve(&mut self) -> io::Result<()> {
         let journal = !self.peers.is_empty();
         self.judge.engine_mut().knowledge_mut().set_journal(journal);
         let mut version = u64::MAX;
@@ -368,13 +384,6 @@ impl Worker {
         let mut verdicts: Vec<(u32, Verdict, Option<u32>)> = Vec::new();
         let mut last_overruns = 0;
         while !self.halt.load(Ordering::Relaxed) {
-            // What the other workers learned.
-            while let Ok(facts) = self.learned.try_recv() {
-                let k = self.judge.engine_mut().knowledge_mut();
-                for f in facts.iter() {
-                    k.apply(f);
-                }
-            }
             let v = self.current.version.load(Ordering::Acquire);
             if v != version {
                 version = v;
@@ -383,7 +392,14 @@ impl Worker {
                 }
             }
             let dry_run = self.dry_run || policy.dry_run;
-            if self.queue.recv_batch(self.batch)? == 0 {
+            let received = self.queue.recv_batch(self.batch)?;
+            // What the other workers learned, read after the wait: a SOCKS5 relay announced
+            // on another queue should be known before this queue's datagrams to it are judged.
+            self.apply_learned();
+            if received == 0 {
+                // A quiet queue still lets its held fragments go in time.
+                self.judge.release_expired(now_ns(), false);
+                self.send_released();
                 continue;
             }
             let now = now_ns();
@@ -436,26 +452,34 @@ impl Worker {
             }
             self.judge.stats = Stats::default();
         }
-        // Held fragments pass: nothing more will complete their datagrams.
-        self.judge.release_expired(now_ns(), true);
-        if !self.judge.released.is_empty() {
-            let released: Vec<_> = self
-                .judge
-                .released
-                .drain(..)
-                .map(|(id, o)| (id, o.verdict, o.mark))
-                .collect();
-            w.clear();
-            encode_verdicts(&mut w, self.queue.num(), &released, true);
-            let _ = self.queue.send(&w);
-        }
-        // The flows still open, so that --flows holds every flow the daemon saw.
-        let mut open = Vec::new();
-        self.judge.engine_mut().finish(&mut |r| open.push(r));
-        if !open.is_empty() {
-            let _ = self.flows.send(open);
-        }
         Ok(())
+    }
+
+    /// Applies what the other workers learned.
+    fn apply_learned(&mut self) {
+        while let Ok(facts) = self.learned.try_recv() {
+            let k = self.judge.engine_mut().knowledge_mut();
+            for f in facts.iter() {
+                k.apply(f);
+            }
+        }
+    }
+
+    /// Sends the verdicts of held fragments decided since the last batch, if any.
+    fn send_released(&mut self) {
+        if self.judge.released.is_empty() {
+            return;
+        }
+        let released: Vec<_> = self
+            .judge
+            .released
+            .drain(..)
+            .map(|(id, o)| (id, o.verdict, o.mark))
+            .collect();
+        let mut w = Writer::new();
+        self.judge.stats.verdict_messages +=
+            encode_verdicts(&mut w, self.queue.num(), &released, true);
+        let _ = self.queue.send(&w);
     }
 }
 

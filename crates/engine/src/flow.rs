@@ -79,7 +79,9 @@ impl FlowKey {
     #[inline(always)]
     pub fn new(proto: Proto, src: SocketAddr, dst: SocketAddr) -> (FlowKey, Side) {
         let (s, d) = (octets(src.ip()), octets(dst.ip()));
-        let v6 = src.is_ipv6();
+        // Both ends of an IP packet are of one family; a flow through a SOCKS5 relay may join
+        // an IPv6 client to an IPv4 target.
+        let v6 = src.is_ipv6() || dst.is_ipv6();
         let p = match proto {
             Proto::Tcp => 6,
             Proto::Udp => 17,
@@ -137,7 +139,12 @@ impl FlowKey {
             Side::Hi => 1,
         };
         let ip = if self.v6 {
-            IpAddr::V6(Ipv6Addr::from(self.ips[i]))
+            let a = Ipv6Addr::from(self.ips[i]);
+            match a.to_ipv4_mapped() {
+                // Only a relayed key mixes families (an IPv4 target stored mapped).
+                Some(v4) if self.is_relayed() => IpAddr::V4(v4),
+                _ => IpAddr::V6(a),
+            }
         } else {
             let o = self.ips[i];
             IpAddr::V4(Ipv4Addr::new(o[12], o[13], o[14], o[15]))
@@ -493,7 +500,7 @@ impl FlowRecord {
     /// The key the flow had in the engine's table.
     pub fn key(&self) -> FlowKey {
         match self.tunnel.as_ref().filter(|t| t.relay.is_some()) {
-            Some(t) => FlowKey::relayed(self.client, t.target.addr()).0,
+            Some(t) => FlowKey::relayed(self.client, t.target.key_addr()).0,
             None => FlowKey::new(self.proto, self.client, self.server).0,
         }
     }

@@ -271,7 +271,9 @@ impl Knowledge {
 
     fn record(&mut self, fact: Fact) {
         if let Some(j) = self.journal.as_mut() {
-            if j.len() < MAX_JOURNAL {
+            // A relay is never lost: without it, another engine would read the relay's
+            // datagrams as a flow of its own.
+            if j.len() < MAX_JOURNAL || matches!(fact, Fact::Relay { .. }) {
                 j.push(fact);
             } else {
                 self.stats.journal_lost += 1;

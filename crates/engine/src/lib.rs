@@ -143,9 +143,6 @@ pub struct Totals {
     pub undecodable: u64,
     /// IP fragments (first and later).
     pub fragments: u64,
-    /// Fragments that did not end in a datagram the engine read (discarded, or a datagram
-    /// whose transport header did not decode); see [`Engine::defrag_stats`] for why.
-    pub fragments_lost: u64,
     /// Datagrams read through a SOCKS5 UDP relay's header.
     pub socks_udp: u64,
     /// IP packets of other protocols (ICMP, IGMP, ESP, ...).
@@ -318,7 +315,7 @@ impl Engine {
         let outcome = self.defrag.push(f, ts_ns);
         self.incomplete(sink);
         self.facts.clear();
-        match outcome {
+        let frames = match outcome {
             defrag::Outcome::Complete(dg) => match dg.decode() {
                 Ok(d) => {
                     self.frames = Some(Frames {
@@ -332,15 +329,18 @@ impl Engine {
                             .saturating_mul(f.header_len)
                             .saturating_add(f.header_len.saturating_sub(dg.header_len)),
                     });
-                    match self.packet(ts_ns, &d, sink) {
-                        Some((h, from_client)) => self.seen(h, from_client),
-                        None => Observed::Other,
+                    if let Some((h, from_client)) = self.packet(ts_ns, &d, sink) {
+                        return self.seen(h, from_client);
                     }
+                    return self.ended();
                 }
                 Err(_) => {
-                    self.totals.fragments_lost += dg.fragments as u64;
                     self.totals.undecodable += 1;
-                    Observed::Other
+                    Frames {
+                        key,
+                        count: 0,
+                        extra_bytes: 0,
+                    }
                 }
             },
             defrag::Outcome::Held | defrag::Outcome::Duplicate => {
@@ -349,15 +349,26 @@ impl Engine {
                     count: 0,
                     extra_bytes: 0,
                 });
-                match &self.frames {
+                return match &self.frames {
                     Some(f) => Observed::Held(&f.key),
                     None => Observed::Other,
-                }
+                };
             }
-            defrag::Outcome::Discarded(_) => {
-                self.totals.fragments_lost += 1;
-                Observed::Other
-            }
+            defrag::Outcome::Discarded(_) => Frames {
+                key,
+                count: 0,
+                extra_bytes: 0,
+            },
+        };
+        self.frames = Some(frames);
+        self.ended()
+    }
+
+    /// The datagram in `self.frames` ended without a packet of a flow.
+    fn ended(&self) -> Observed<'_> {
+        match &self.frames {
+            Some(f) => Observed::Ended(&f.key),
+            None => Observed::Other,
         }
     }
 
@@ -370,7 +381,7 @@ impl Engine {
                     self.frames = None;
                     let _ = self.packet(dg.first_ns, &d, sink);
                 }
-                Err(_) => self.totals.fragments_lost += 1,
+                Err(_) => self.totals.undecodable += 1,
             }
         }
     }
@@ -452,12 +463,13 @@ impl Engine {
         sink: &mut impl FnMut(FlowRecord),
     ) -> Option<(Handle, bool)> {
         self.totals.socks_udp += 1;
-        if r.from_client {
+        let (key, side) = if r.from_client {
             dst = r.target.addr();
+            FlowKey::relayed(src, r.target.key_addr())
         } else {
             src = r.target.addr();
-        }
-        let (key, side) = FlowKey::relayed(src, dst);
+            FlowKey::relayed(r.target.key_addr(), dst)
+        };
         let payload = payload.get(r.header..).unwrap_or(&[]);
         let wire_payload = wire_payload.saturating_sub(r.header as u32);
         self.flow_packet(

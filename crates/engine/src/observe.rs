@@ -101,6 +101,10 @@ pub enum Observed<'a> {
     Flow(Seen<'a>),
     /// An IP fragment, held until the rest of its datagram arrives.
     Held(&'a DatagramKey),
+    /// An IP fragment that ended its datagram without a packet of a flow (the datagram was
+    /// discarded — an overlap, a bound — or is not TCP or UDP): fragments held for it need
+    /// not wait any more.
+    Ended(&'a DatagramKey),
     /// Nothing that belongs to a flow: not IP, another protocol, undecodable, or a fragment
     /// discarded.
     Other,

@@ -405,3 +405,36 @@ fn while_fragments_wait_no_batch_verdict_is_sent() {
     assert_eq!(crate::encode_verdicts(&mut w, 0, &v, true), 2);
     assert_eq!(crate::encode_verdicts(&mut Writer::new(), 0, &v, false), 1);
 }
+
+/// A fragmented datagram that is not a flow's packet (ICMP) or that is discarded (overlapping
+/// fragments): its held fragments pass at once, not after the timeout.
+#[test]
+fn held_fragments_of_a_datagram_that_ends_without_a_flow_pass_at_once() {
+    let (a, b) = (sa("10.77.1.2:0"), sa("10.77.2.1:0"));
+    let mut t = T::new(BLOCK_ALL);
+    let icmp = [vec![8, 0, 0, 0, 0, 1, 0, 1], vec![0x55; 3000]].concat();
+    let frags = build::fragments(a.ip(), b.ip(), 1, 9, &icmp, 1200);
+    assert_eq!(t.send_id(frags[0].clone(), 0, 1), Judged::Held);
+    assert_eq!(t.send_id(frags[1].clone(), 0, 2), Judged::Held);
+    assert_eq!(t.send_id(frags[2].clone(), 0, 3), Judged::Now(seen(0)));
+    assert_eq!(t.judge.released, vec![(1, seen(0)), (2, seen(0))]);
+    assert!(!t.judge.holding());
+}
+
+/// Held datagrams are bounded: beyond the bound, fragments pass at once.
+#[test]
+fn held_datagrams_are_bounded() {
+    let (a, b) = (sa("10.77.1.2:0"), sa("10.77.2.1:0"));
+    let mut t = T::new(BLOCK_ALL);
+    let l4 = build::udp_datagram(1, 2, &[7; 3000]);
+    for id in 0..1100u32 {
+        let f = build::fragments(a.ip(), b.ip(), 17, id, &l4, 1200).swap_remove(0);
+        let j = t.send_id(f, 0, id);
+        if id < 1024 {
+            assert_eq!(j, Judged::Held, "{id}");
+        } else {
+            assert_eq!(j, Judged::Now(seen(0)), "{id}");
+        }
+    }
+    assert_eq!(t.judge.held.len(), 1024);
+}

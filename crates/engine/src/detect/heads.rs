@@ -54,6 +54,13 @@ impl Heads {
         self.at[i]
     }
 
+    /// Takes what is left unparsed of both directions (client's, server's): the first bytes
+    /// of a tunnel's inner streams, when they came with or before the proxy's reply.
+    pub fn take(&mut self, budget: &mut Budget) -> [Vec<u8>; 2] {
+        budget.give_back(self.buffered());
+        std::mem::take(&mut self.bufs)
+    }
+
     /// Releases both buffers.
     pub fn clear(&mut self, budget: &mut Budget) {
         budget.give_back(self.buffered());

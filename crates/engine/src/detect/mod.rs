@@ -7,7 +7,8 @@
 //! * [`StreamDetector`]: over the in-order bytes of both directions of a TCP stream — the
 //!   first to answer *mine* claims the stream;
 //! * [`DatagramDetector`]: over each UDP datagram — one socket of a BitTorrent client carries
-//!   DHT, uTP and tracker traffic, so every datagram is offered to each until one takes it;
+//!   DHT, uTP and tracker traffic, so every datagram is offered to each until one recognises
+//!   it (answers *mine* or *not yet*);
 //! * [`TunnelDetector`]: at the start of a TCP stream, a proxy protocol (SOCKS, HTTP CONNECT)
 //!   whose reply opens an inner stream: the stream detectors start again on it, with the
 //!   tunnel's target in place of the proxy (see [`tcp`]).
@@ -116,6 +117,9 @@ pub(crate) struct Opened {
     pub inner: Option<[u32; 2]>,
     /// A SOCKS5 UDP relay announced by the proxy, for the client's datagrams.
     pub relay: Option<SocketAddr>,
+    /// The inner bytes already read with the negotiation (client's, server's): what a client
+    /// sent right after its request, what the proxy's reply segment carried after the reply.
+    pub rest: [Vec<u8>; 2],
 }
 
 /// Detector state of one flow, allocated to the size its protocol needs.
@@ -490,6 +494,24 @@ impl Target {
         match self {
             Target::Addr(a) => *a,
             Target::Name(_, port) => unknown_addr(*port),
+        }
+    }
+
+    /// The address that stands for the target in a relayed flow's key: its address, or for a
+    /// name, one in the IPv6 discard-only prefix (`100::/64`, RFC 6666) derived from the name
+    /// (FNV-1a), so that different names are different flows. It never reaches a detector or
+    /// a record.
+    pub fn key_addr(&self) -> SocketAddr {
+        match self {
+            Target::Addr(a) => *a,
+            Target::Name(name, port) => {
+                let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+                for b in name.bytes() {
+                    h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+                }
+                let ip = (0x0100u128 << 112) | u128::from(h);
+                SocketAddr::new(std::net::Ipv6Addr::from(ip).into(), *port)
+            }
         }
     }
 }

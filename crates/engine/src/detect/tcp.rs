@@ -85,7 +85,7 @@ impl TcpDetect {
                 if self.tunnels.running()
                     && let Some(open) = self.tunnels.bytes(ctx, &d)
                 {
-                    self.open(ctx, open, &d, closing);
+                    self.open(ctx, open, closing);
                     return self.status();
                 }
                 self.detectors.bytes(ctx, &d, closing);
@@ -94,8 +94,9 @@ impl TcpDetect {
         self.status()
     }
 
-    /// A tunnel opened on the segment that delivered `d`.
-    fn open(&mut self, ctx: &mut Ctx<'_>, open: Opened, d: &Delivered<'_>, closing: bool) {
+    /// A tunnel opened on the segment at hand (whose bytes the tunnel detector read: what
+    /// followed the proxy's reply is in `open.rest`).
+    fn open(&mut self, ctx: &mut Ctx<'_>, open: Opened, closing: bool) {
         self.tunnels.stop(ctx.budget);
         self.detectors.reset(ctx.budget);
         let (client, _) = ctx.ends();
@@ -114,12 +115,17 @@ impl TcpDetect {
         let mut start = [0u32; 2];
         start[client_dir] = starts[0];
         start[1 - client_dir] = starts[1];
+        // The bytes already read after the request and after the reply are each direction's
+        // first inner segment; later segments count on from there.
+        let [client_rest, server_rest] = open.rest;
+        let mut rest: [Vec<u8>; 2] = Default::default();
+        rest[client_dir] = client_rest;
+        rest[1 - client_dir] = server_rest;
         let mut segments = [self.streams[0].segments, self.streams[1].segments];
-        // This segment counts as the first inner one of its direction if inner bytes follow
-        // the reply in it.
-        let end = d.offset.saturating_add(d.len);
-        if end > start[dir] {
-            segments[dir] = segments[dir].saturating_sub(1);
+        for (i, r) in rest.iter().enumerate() {
+            if !r.is_empty() {
+                segments[i] = segments[i].saturating_sub(1);
+            }
         }
         let inner = Inner {
             target,
@@ -128,8 +134,32 @@ impl TcpDetect {
         };
         self.inner = Some(inner);
         self.inner_view(ctx);
-        if let Some(d) = rebase(&inner, dir, d) {
-            self.detectors.bytes(ctx, &d, closing);
+        // The client's first (it speaks first), then the server's, each as the sender.
+        let (from, from_client) = (ctx.from, ctx.from_client);
+        for i in [client_dir, 1 - client_dir] {
+            if rest[i].is_empty() {
+                continue;
+            }
+            let sender = if i == dir { from } else { from.other() };
+            let sender_is_client = i == client_dir;
+            if sender != ctx.from {
+                std::mem::swap(&mut ctx.src, &mut ctx.dst);
+                ctx.from = sender;
+                ctx.from_client = sender_is_client;
+            }
+            let d = Delivered {
+                bytes: &rest[i],
+                offset: 0,
+                contiguous: true,
+                len: rest[i].len() as u32,
+                segment: 1,
+            };
+            self.detectors.bytes(ctx, &d, closing && i == dir);
+        }
+        if ctx.from != from {
+            std::mem::swap(&mut ctx.src, &mut ctx.dst);
+            ctx.from = from;
+            ctx.from_client = from_client;
         }
     }
 

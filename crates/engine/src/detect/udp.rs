@@ -36,7 +36,9 @@ impl UdpDetect {
     }
 
     pub fn datagram(&mut self, ctx: &mut Ctx<'_>, payload: &[u8], wire_len: u32) -> Status {
-        if self.detectors.datagram(ctx, payload, wire_len) == Answer::NotMine {
+        if self.detectors.datagram(ctx, payload, wire_len) == Answer::NotMine
+            && !socks_shaped(payload)
+        {
             self.misses = self.misses.saturating_add(1);
         }
         if !ctx.is_bittorrent() && self.misses >= self.max_misses {
@@ -45,4 +47,12 @@ impl UdpDetect {
             Status::Running
         }
     }
+}
+
+/// Whether a datagram starts with a SOCKS5 UDP header (a whole datagram, FRAG 0): a relay's
+/// datagram whose relay is not known yet (inline, its UDP ASSOCIATE may be judged on another
+/// queue at the same moment) is not given up, so the relay's 5-tuple is never allowed for good
+/// before its datagrams can be read.
+fn socks_shaped(payload: &[u8]) -> bool {
+    proxy::socks5::udp_header(payload).is_ok_and(|h| h.frag == 0 && h.len < payload.len())
 }

@@ -162,13 +162,15 @@ impl Dht {
     /// A `get_peers` for `target` from a querier whose own id is `id`: counted as a search
     /// once per flow, and kept to be judged at the flow's end.
     fn search(&mut self, ctx: &mut Ctx<'_>, target: InfoHash, id: NodeId) {
-        if self.candidates.iter().any(|(h, ..)| *h == target) || self.candidates.len() >= CANDIDATES
-        {
+        if self.candidates.iter().any(|(h, ..)| *h == target) {
             return;
         }
-        self.candidates.push((target, ctx.from, near(&target, &id)));
+        // Counted even when this flow keeps no more candidates: other flows' lookups need it.
         ctx.knowledge
             .note_search(ctx.src.ip(), target, false, ctx.now_ns);
+        if self.candidates.len() < CANDIDATES {
+            self.candidates.push((target, ctx.from, near(&target, &id)));
+        }
     }
 
     fn remember(&mut self, tid: &[u8], hash: InfoHash) {

@@ -66,38 +66,48 @@ fn step(
     request: &mut Option<(Target, u32)>,
     budget: &mut Budget,
 ) -> (Answer, Option<Opened>) {
-    if request.is_none() {
-        match http_connect::request(heads.get(true)) {
-            Ok(r) => {
-                let target = target(&r.dest);
-                let at = heads.consume(true, r.len, budget);
-                *request = Some((target, at));
+    loop {
+        if request.is_none() {
+            match http_connect::request(heads.get(true)) {
+                Ok(r) => {
+                    let target = target(&r.dest);
+                    let at = heads.consume(true, r.len, budget);
+                    *request = Some((target, at));
+                }
+                Err(proxy::Error::Incomplete) => return (Answer::NotYet, None),
+                Err(proxy::Error::Invalid { .. }) => return (Answer::NotMine, None),
             }
+        }
+        let r = match http_connect::response(heads.get(false)) {
+            Ok(r) => r,
             Err(proxy::Error::Incomplete) => return (Answer::NotYet, None),
             Err(proxy::Error::Invalid { .. }) => return (Answer::NotMine, None),
+        };
+        let server_at = heads.consume(false, r.len, budget);
+        if r.status == 407 {
+            // Proxy authentication required: the client may ask again, with credentials, on
+            // the same connection.
+            *request = None;
+            continue;
         }
-    }
-    let r = match http_connect::response(heads.get(false)) {
-        Ok(r) => r,
-        Err(proxy::Error::Incomplete) => return (Answer::NotYet, None),
-        Err(proxy::Error::Invalid { .. }) => return (Answer::NotMine, None),
-    };
-    if !(200..300).contains(&r.status) {
-        return (Answer::NotMine, None);
-    }
-    let server_at = heads.consume(false, r.len, budget);
-    let Some((target, client_at)) = request.take() else {
-        return (Answer::NotMine, None);
-    };
-    let open = Opened {
-        tunnel: Tunnel {
-            kind: TunnelKind::HttpConnect,
-            target,
-            command: "connect",
+        if !(200..300).contains(&r.status) {
+            return (Answer::NotMine, None);
+        }
+        let Some((target, client_at)) = request.take() else {
+            return (Answer::NotMine, None);
+        };
+        let rest = heads.take(budget);
+        let open = Opened {
+            tunnel: Tunnel {
+                kind: TunnelKind::HttpConnect,
+                target,
+                command: "connect",
+                relay: None,
+            },
+            inner: Some([client_at, server_at]),
             relay: None,
-        },
-        inner: Some([client_at, server_at]),
-        relay: None,
-    };
-    (Answer::Mine, Some(open))
+            rest,
+        };
+        return (Answer::Mine, Some(open));
+    }
 }

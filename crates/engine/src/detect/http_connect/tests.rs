@@ -110,3 +110,26 @@ fn an_announce_to_an_http_proxy() {
     let p = engine.knowledge().get(&sa("203.0.113.7:51413")).unwrap();
     assert_eq!(p.infohashes, vec![HASH]);
 }
+
+/// A proxy that asks for credentials (407) and a client that asks again on the same
+/// connection.
+#[test]
+fn connect_after_a_407() {
+    let client = sa("10.77.0.2:40000");
+    let mut run = Run::new();
+    let mut conn = Conn::open(&mut run, client, sa(PROXY));
+    conn.client(&mut run, b"CONNECT 203.0.113.7:51413 HTTP/1.1\r\n\r\n");
+    conn.server(&mut run, b"HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: Basic realm=\"p\"\r\n\r\n");
+    conn.client(
+        &mut run,
+        b"CONNECT 203.0.113.7:51413 HTTP/1.1\r\nProxy-Authorization: Basic dTpw\r\n\r\n",
+    );
+    conn.server(&mut run, b"HTTP/1.1 200 OK\r\n\r\n");
+    conn.client(&mut run, &bt_handshake(b"-lt0D80-aaaaaaaaaaaa"));
+    let (recs, _) = run.finish();
+    assert_eq!(recs[0].kind(), Some(Kind::PeerTcp));
+    assert_eq!(
+        recs[0].tunnel.as_ref().unwrap().target,
+        Target::Addr(sa("203.0.113.7:51413"))
+    );
+}

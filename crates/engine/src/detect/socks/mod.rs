@@ -190,6 +190,7 @@ impl Negotiation {
                     return Err(invalid("a request before the reply"));
                 };
                 let at = self.heads.consume(false, len, budget);
+                let rest = self.heads.take(budget);
                 return Ok(Some(match command {
                     Command::Connect => Opened {
                         tunnel: Tunnel {
@@ -200,6 +201,7 @@ impl Negotiation {
                         },
                         inner: Some([client_at, at]),
                         relay: None,
+                        rest,
                     },
                     Command::UdpAssociate => Opened {
                         tunnel: Tunnel {
@@ -210,6 +212,7 @@ impl Negotiation {
                         },
                         inner: None,
                         relay,
+                        rest: Default::default(),
                     },
                 }));
             }
@@ -231,6 +234,7 @@ impl Negotiation {
                 let Some((_, target, client_at)) = self.request.take() else {
                     return Err(invalid("a request before the reply"));
                 };
+                let rest = self.heads.take(budget);
                 return Ok(Some(Opened {
                     tunnel: Tunnel {
                         kind: TunnelKind::Socks4,
@@ -240,6 +244,7 @@ impl Negotiation {
                     },
                     inner: Some([client_at, at]),
                     relay: None,
+                    rest,
                 }));
             }
         }

@@ -313,3 +313,116 @@ fn dht_and_utp_through_a_udp_relay() {
     assert!(other.tunnel.is_none());
     assert_eq!(engine.totals().socks_udp, 4);
 }
+
+/// A client that sends its handshake right after its request, before the proxy's reply (and a
+/// reply segment that carries the peer's first bytes too): nothing of the inner streams is lost.
+#[test]
+fn inner_bytes_sent_with_the_negotiation_are_read() {
+    let (client, peer) = (sa("10.77.0.2:40000"), sa("203.0.113.7:51413"));
+    let mut run = Run::new();
+    let mut conn = Conn::open(&mut run, client, sa(PROXY));
+    conn.client(&mut run, &[5, 1, 0]);
+    conn.server(&mut run, &[5, 0]);
+    let mut req = emit(&[5, 1, 0], &dest(peer));
+    req.extend(bt_handshake(b"-qB4520-aaaaaaaaaaaa"));
+    conn.client(&mut run, &req);
+    let mut reply = emit(&[5, 0, 0], &dest(sa("10.77.1.1:40001")));
+    reply.extend(bt_handshake(b"-TR3000-bbbbbbbbbbbb"));
+    conn.server(&mut run, &reply);
+    conn.client(&mut run, &[0, 0, 0, 1, 2]);
+    let (recs, engine) = run.finish();
+    let r = &recs[0];
+    assert_eq!(r.kind(), Some(Kind::PeerTcp), "{r:?}");
+    assert!(r.verdict.evidence.contains(Signal::Handshake));
+    assert_eq!(r.client_peer_id, Some(PeerId(*b"-qB4520-aaaaaaaaaaaa")));
+    assert_eq!(r.server_peer_id, Some(PeerId(*b"-TR3000-bbbbbbbbbbbb")));
+    assert_eq!(
+        engine.knowledge().get(&peer).unwrap().infohashes,
+        vec![HASH]
+    );
+}
+
+/// An IPv6 client reaching an IPv4 target and two named DHT routers through one relay: a flow
+/// per target, both directions in it, and the record's key is the engine's.
+#[test]
+fn relayed_flows_across_families_and_names() {
+    let sock = sa("[fd77::2]:6881");
+    let relay = sa("[fd77::1]:40002");
+    let mut run = Run::new();
+    let mut ctl = Conn::open(&mut run, sa("[fd77::2]:40000"), sa("[fd77::1]:1080"));
+    ctl.client(&mut run, &[5, 1, 0]);
+    ctl.server(&mut run, &[5, 0]);
+    ctl.client(&mut run, &emit(&[5, 3, 0], &dest(sa("[::]:0"))));
+    ctl.server(&mut run, &emit(&[5, 0, 0], &dest(relay)));
+    let v4 = sa("198.51.100.7:6881");
+    let to = |d: Dest<'static>, p: &[u8]| [emit(&[0, 0, 0], &d), p.to_vec()].concat();
+    run.send(&build::udp(
+        sock,
+        relay,
+        &to(dest(v4), &krpc_get_peers(b"aa")),
+    ));
+    run.send(&build::udp(relay, sock, &to(dest(v4), &krpc_values(b"aa"))));
+    for name in [
+        &b"router.bittorrent.com"[..],
+        &b"dht.transmissionbt.com"[..],
+    ] {
+        let d = Dest {
+            host: Host::Name(name),
+            port: 6881,
+        };
+        run.send(&build::udp(sock, relay, &to(d, &krpc_get_peers(b"bb"))));
+    }
+    let (recs, _) = run.finish();
+    let inner: Vec<&FlowRecord> = recs.iter().filter(|r| r.client == sock).collect();
+    assert_eq!(inner.len(), 3, "{inner:?}");
+    let v4flow = inner
+        .iter()
+        .find(|r| r.tunnel.as_ref().unwrap().target == Target::Addr(v4))
+        .unwrap();
+    assert_eq!(v4flow.packets, [1, 1], "query and reply in one flow");
+    assert!(v4flow.verdict.evidence.contains(Signal::KrpcResponse));
+    let names: Vec<String> = inner
+        .iter()
+        .map(|r| r.tunnel.as_ref().unwrap().target.to_string())
+        .collect();
+    assert!(
+        names.contains(&"router.bittorrent.com:6881".to_string()),
+        "{names:?}"
+    );
+    assert!(
+        names.contains(&"dht.transmissionbt.com:6881".to_string()),
+        "{names:?}"
+    );
+    for r in &inner {
+        assert_eq!(r.server, relay);
+        let (k, _) = FlowKey::relayed(sock, r.tunnel.as_ref().unwrap().target.key_addr());
+        assert_eq!(r.key(), k);
+    }
+}
+
+/// Inline, a datagram to a relay the engine does not know yet (its UDP ASSOCIATE judged on
+/// another queue at the same moment) does not make the flow be given up.
+#[test]
+fn a_socks_shaped_datagram_is_not_given_up_inline() {
+    let mut run = Run::with(Config::inline());
+    let wrapped = [
+        emit(&[0, 0, 0], &dest(sa("203.0.113.20:6881"))),
+        krpc_get_peers(b"aa"),
+    ]
+    .concat();
+    run.send(&build::udp(
+        sa("10.77.0.2:6881"),
+        sa("10.77.1.1:40002"),
+        &wrapped,
+    ));
+    let (key, _) = run.last_flow().unwrap();
+    assert!(run.engine.flow(&key).unwrap().detecting);
+    // a datagram that is not SOCKS-shaped is given up at once inline
+    run.send(&build::udp(
+        sa("10.77.0.2:6881"),
+        sa("10.77.1.1:53"),
+        b"\x12\x34\x01\x00\x00\x01",
+    ));
+    let (key, _) = run.last_flow().unwrap();
+    assert!(!run.engine.flow(&key).unwrap().detecting);
+}
