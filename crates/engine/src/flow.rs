@@ -79,9 +79,9 @@ impl FlowKey {
     #[inline(always)]
     pub fn new(proto: Proto, src: SocketAddr, dst: SocketAddr) -> (FlowKey, Side) {
         let (s, d) = (octets(src.ip()), octets(dst.ip()));
-        // Both ends of an IP packet are of one family; a flow through a SOCKS5 relay may join
-        // an IPv6 client to an IPv4 target.
-        let v6 = src.is_ipv6() || dst.is_ipv6();
+        // Both ends of an IP packet are of one family (a relayed key may mix them: see
+        // `relayed`).
+        let v6 = src.is_ipv6();
         let p = match proto {
             Proto::Tcp => 6,
             Proto::Udp => 17,
@@ -115,6 +115,8 @@ impl FlowKey {
     pub fn relayed(src: SocketAddr, dst: SocketAddr) -> (FlowKey, Side) {
         let (mut k, side) = FlowKey::new(Proto::Udp, src, dst);
         k.proto |= RELAYED;
+        // An IPv6 client may reach an IPv4 target: the key is then IPv6, the target mapped.
+        k.v6 = src.is_ipv6() || dst.is_ipv6();
         (k, side)
     }
 

@@ -329,7 +329,7 @@ impl Engine {
                             .saturating_mul(f.header_len)
                             .saturating_add(f.header_len.saturating_sub(dg.header_len)),
                     });
-                    if let Some((h, from_client)) = self.packet(ts_ns, &d, sink) {
+                    if let Some((h, from_client)) = self.packet_rare(ts_ns, &d, sink) {
                         return self.seen(h, from_client);
                     }
                     return self.ended();
@@ -379,15 +379,28 @@ impl Engine {
             match dg.decode() {
                 Ok(d) => {
                     self.frames = None;
-                    let _ = self.packet(dg.first_ns, &d, sink);
+                    let _ = self.packet_rare(dg.first_ns, &d, sink);
                 }
                 Err(_) => self.totals.undecodable += 1,
             }
         }
     }
 
+    /// [`Engine::packet`] for the rare paths (reassembled datagrams, lone first fragments), out
+    /// of line so that the common path in [`Engine::frame`] keeps `packet` inlined.
+    #[inline(never)]
+    fn packet_rare(
+        &mut self,
+        ts_ns: i64,
+        d: &Decoded<'_>,
+        sink: &mut impl FnMut(FlowRecord),
+    ) -> Option<(Handle, bool)> {
+        self.packet(ts_ns, d, sink)
+    }
+
     /// Processes a whole IP packet or reassembled datagram (`datagram`: the one whose last
     /// fragment this is).
+    #[inline(always)]
     fn packet(
         &mut self,
         ts_ns: i64,
@@ -643,6 +656,7 @@ impl Engine {
     /// Finds or creates the flow of a packet, ending an old one where a new TCP connection
     /// reuses its 5-tuple and making room in a full table.
     #[allow(clippy::too_many_arguments)]
+    #[inline]
     fn flow_for(
         &mut self,
         key: FlowKey,
