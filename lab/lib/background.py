@@ -160,7 +160,8 @@ http {{
             R("rtp", "non-bittorrent:rtp", "udp", [cl.ip], [udp.ip], b_port=40002, basis="RTP PCMU 20 ms"),
             R("quic", "non-bittorrent:quic", "udp", [cl.ip], [quic.ip], b_port=4433, basis="aioquic stream echo"),
         ]
-        counts = labels.write(prefix, "background", f"10.77.{net}.0/24", hosts, rules, notes)
+        counts = labels.write(prefix, "background", f"10.77.{net}.0/24", hosts, rules, notes,
+                              {"capture_dropped": lab.capture_dropped})
     return {"scenario": "background", "pcap": f"{prefix}.pcap", "complete": True, "fractions": {},
             "seconds": round(time.time() - started, 1), "labels": counts, "infohash": None,
             "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
@@ -349,7 +350,8 @@ http {{
             R("quic", "non-bittorrent:quic", "udp", [cl.ip], [quic.ip], b_port=4433, basis="aioquic stream echo"),
             R("wireguard", "non-bittorrent:wireguard", "udp", [wga.ip], [wgb.ip], b_port=51820, basis="wireguard-go carrying iperf3"),
         ]
-        counts = labels.write(prefix, "obfuscated", f"10.77.{net}.0/24", hosts, rules, notes)
+        counts = labels.write(prefix, "obfuscated", f"10.77.{net}.0/24", hosts, rules, notes,
+                              {"capture_dropped": lab.capture_dropped})
     return {"scenario": "obfuscated", "pcap": f"{prefix}.pcap", "complete": not notes, "fractions": {},
             "seconds": round(time.time() - started, 1), "labels": counts, "infohash": None,
             "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
@@ -492,7 +494,7 @@ http {{
         ]
         counts = labels.write(prefix, "proxy-background",
                               f"10.77.{net}.0/24 (client) + 10.77.{net + 1}.0/24 (proxy outside, web)",
-                              hosts, rules, notes)
+                              hosts, rules, notes, {"capture_dropped": lab.capture_dropped})
     return {"scenario": "proxy-background", "pcap": f"{prefix}.pcap", "complete": not failed,
             "fractions": {}, "seconds": round(time.time() - started, 1), "labels": counts,
             "infohash": None,

@@ -16,6 +16,7 @@ named `swl<net>-*`; the next run on the same net deletes them first.
 """
 
 import os
+import re
 import signal
 import subprocess
 import time
@@ -132,6 +133,8 @@ class Lab:
         self.hosts = {}
         self.procs = []  # (name, Popen), in start order
         self.capture_procs = []  # (tcpdump, its file)
+        self.capture_logs = []
+        self.capture_dropped = None  # packets tcpdump reported dropped by the kernel
         self.capture_path = None
         self.etc_dirs = []  # /etc/netns/<ns> directories we wrote
         self._old_term = None
@@ -230,10 +233,13 @@ class Lab:
         for br in bridges:
             out = path if len(bridges) == 1 else path.with_name(f"{path.name}.{br}")
             log = self.work / f"tcpdump-{br}.log"
+            self.capture_logs.append(log)
             err = open(log, "wb")
             p = subprocess.Popen(
                 ["ip", "netns", "exec", self.switch, "tcpdump", "-i", br, "-n", "-U",
-                 "-s", str(snaplen), "-w", str(out)],
+                 # 64 MiB of kernel buffer: with the default 2 MiB, bursts between
+                 # clients on veth outran tcpdump (hundreds of packets dropped a run).
+                 "-B", "65536", "-s", str(snaplen), "-w", str(out)],
                 stdout=subprocess.DEVNULL, stderr=err, start_new_session=True)
             self.capture_procs.append((p, out))
             deadline = time.time() + 10
@@ -262,6 +268,14 @@ class Lab:
                 except subprocess.TimeoutExpired:
                     os.killpg(p.pid, signal.SIGKILL)
                     p.wait()
+        logs, self.capture_logs = self.capture_logs, []
+        dropped = None
+        for log in logs:
+            m = re.search(r"(\d+) packets? dropped by kernel", log.read_text(errors="replace"))
+            if m:
+                dropped = (dropped or 0) + int(m.group(1))
+        if logs:
+            self.capture_dropped = dropped
         parts = [f for _, f in procs if f != self.capture_path]
         if parts:
             run(["mergecap", "-F", "pcap", "-w", str(self.capture_path)] + [str(f) for f in parts],

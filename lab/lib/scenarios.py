@@ -439,6 +439,7 @@ def _run(name, ports, out_dir, size_kb, seed, work_root, log):
             family += f" (clients) + 10.77.{net + 1}.0/24 (proxy outside and swarm)"
         extra = {"about": sc.about, "ports": ports, "infohash": ih, "content_kib": size_kb,
                  "ip": 6 if sc.ip6 else 4}
+        extra["capture_dropped"] = lab.capture_dropped
         if sc.mtu:
             extra["mtu"] = sc.mtu
         if sc.torrents == "v2" or len(torrents) > 1:
