@@ -19,10 +19,9 @@ fuzz_target!(|data: &[u8]| {
     };
     let _ = p.summary();
     let mut e = engine::Engine::new(engine::Config::default());
-    e.frame(wire::LinkType::Raw, 1, file, file.len() as u32, &mut |_| {});
-    if let Some((key, _)) = e.last_flow()
-        && let Some(view) = e.flow(&key)
+    if let engine::Observed::Flow(seen) =
+        e.frame(wire::LinkType::Raw, 1, file, file.len() as u32, &mut |_| {})
     {
-        let _ = p.decide(&policy::Subject::new(&view, e.last()));
+        let _ = p.decide(&policy::Subject::new(&seen));
     }
 });
