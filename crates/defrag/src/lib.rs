@@ -476,38 +476,18 @@ impl Reassembler {
             return;
         };
         self.stats.unread += slot.partial.fragments() as u64;
-        let Some((mut payload, mut wire_len)) = slot.partial.first_fragment() else {
+        let Some((payload, wire_len)) = slot.partial.first_fragment() else {
             return;
         };
-        let Some((mut protocol, mut header_len)) = slot.partial.first() else {
+        let Some(datagram) = datagram(&slot, payload, wire_len, 1, false) else {
             return;
         };
-        if slot.key.src.is_ipv6() {
-            let Ok((upper, at)) = wire::ipv6::upper_layer(protocol, &payload) else {
-                return;
-            };
-            payload.drain(..at.min(payload.len()));
-            protocol = upper;
-            wire_len = wire_len.saturating_sub(at as u32);
-            header_len = header_len.saturating_sub(FRAGMENT_HEADER_LEN) + at as u32;
-        }
         if self.incomplete.len() >= self.config.max_datagrams {
             return;
         }
         // The first fragment is read after all.
         self.stats.unread -= 1;
-        self.incomplete.push_back(Datagram {
-            src: slot.key.src,
-            dst: slot.key.dst,
-            protocol,
-            id: slot.key.id,
-            header_len,
-            payload,
-            payload_wire_len: wire_len,
-            fragments: 1,
-            complete: false,
-            first_ns: slot.created,
-        });
+        self.incomplete.push_back(datagram);
     }
 
     fn slot(&self, i: u32) -> Option<&Slot> {
@@ -615,43 +595,25 @@ impl Reassembler {
 
     /// Builds the datagram of a complete slot.
     fn deliver(&mut self, slot: Slot) -> Outcome {
-        let (mut payload, mut wire_len) = slot.partial.assemble();
-        let Some((mut protocol, mut header_len)) = slot.partial.first() else {
-            // Complete means the bytes from offset 0 are held.
+        let (payload, wire_len) = slot.partial.assemble();
+        let fragments = slot.partial.fragments();
+        let Some(datagram) = datagram(&slot, payload, wire_len, fragments, true) else {
+            // Complete means the bytes from offset 0 are held: their headers are malformed.
             self.stats.bad_headers += 1;
             return Outcome::Discarded(Reason::BadHeaders);
         };
-        if !slot.key.src.is_ipv6() && header_len.saturating_add(wire_len) > MAX_LEN {
+        if !slot.key.src.is_ipv6()
+            && datagram
+                .header_len
+                .saturating_add(datagram.payload_wire_len)
+                > MAX_LEN
+        {
             // The offset-0 fragment's header is longer than the later ones' were.
             self.stats.too_large += 1;
             return Outcome::Discarded(Reason::TooLarge);
         }
-        if slot.key.src.is_ipv6() {
-            let Ok((upper, at)) = wire::ipv6::upper_layer(protocol, &payload) else {
-                self.stats.bad_headers += 1;
-                return Outcome::Discarded(Reason::BadHeaders);
-            };
-            if at > 0 {
-                payload.drain(..at.min(payload.len()));
-            }
-            protocol = upper;
-            let at = at as u32;
-            wire_len = wire_len.saturating_sub(at);
-            header_len = header_len.saturating_sub(FRAGMENT_HEADER_LEN) + at;
-        }
         self.stats.reassembled += 1;
-        Outcome::Complete(Datagram {
-            src: slot.key.src,
-            dst: slot.key.dst,
-            protocol,
-            id: slot.key.id,
-            header_len,
-            payload,
-            payload_wire_len: wire_len,
-            fragments: slot.partial.fragments(),
-            complete: true,
-            first_ns: slot.created,
-        })
+        Outcome::Complete(datagram)
     }
 
     /// Checks the table's invariants: list, index and memory agree.
@@ -679,4 +641,37 @@ impl Reassembler {
         assert!(self.memory <= self.config.memory_budget);
         assert!(self.index.len() <= self.config.max_datagrams);
     }
+}
+
+/// The datagram of `slot` from its bytes held from offset 0 (`payload`, `wire_len` of them on
+/// the wire): for IPv6, read past the extension headers that followed the fragment header.
+/// None when the offset-0 fragment's headers are missing or malformed.
+fn datagram(
+    slot: &Slot,
+    mut payload: Vec<u8>,
+    mut wire_len: u32,
+    fragments: usize,
+    complete: bool,
+) -> Option<Datagram> {
+    let (mut protocol, mut header_len) = slot.partial.first()?;
+    if slot.key.src.is_ipv6() {
+        let (upper, at) = wire::ipv6::upper_layer(protocol, &payload).ok()?;
+        payload.drain(..at.min(payload.len()));
+        protocol = upper;
+        let at = at as u32;
+        wire_len = wire_len.saturating_sub(at);
+        header_len = header_len.saturating_sub(FRAGMENT_HEADER_LEN) + at;
+    }
+    Some(Datagram {
+        src: slot.key.src,
+        dst: slot.key.dst,
+        protocol,
+        id: slot.key.id,
+        header_len,
+        payload,
+        payload_wire_len: wire_len,
+        fragments,
+        complete,
+        first_ns: slot.created,
+    })
 }

@@ -187,14 +187,7 @@ pub(crate) fn tracker_announcing(run: &mut Run, client: SocketAddr, peer: Socket
         SocketAddr::V4(v4) => [v4.ip().octets().as_slice(), &v4.port().to_be_bytes()].concat(),
         SocketAddr::V6(_) => panic!("v4 only"),
     };
-    let body = Item::Dict(vec![
-        (b"interval", Item::Int(60)),
-        (b"peers", Item::Bytes(&compact)),
-    ])
-    .to_vec();
-    let mut resp =
-        format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", body.len()).into_bytes();
-    resp.extend(&body);
+    let resp = tracker_reply(60, &compact);
     run.send(&build::tcp(
         t,
         client,
@@ -203,6 +196,19 @@ pub(crate) fn tracker_announcing(run: &mut Run, client: SocketAddr, peer: Socket
         ACK,
         &resp,
     ));
+}
+
+/// An HTTP tracker's 200 reply whose body lists `peers` (compact form).
+pub(crate) fn tracker_reply(interval: i64, peers: &[u8]) -> Vec<u8> {
+    let body = Item::Dict(vec![
+        (b"interval", Item::Int(interval)),
+        (b"peers", Item::Bytes(peers)),
+    ])
+    .to_vec();
+    let mut resp =
+        format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", body.len()).into_bytes();
+    resp.extend(&body);
+    resp
 }
 
 pub(crate) fn find(recs: &[FlowRecord], c: SocketAddr) -> &FlowRecord {

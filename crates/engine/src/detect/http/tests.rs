@@ -14,14 +14,7 @@ fn http_announce_split_and_reply_peers() {
     let (a, b) = req.as_bytes().split_at(30);
     run.send(&build::tcp(c, s, 1001, 5001, ACK, a));
     run.send(&build::tcp(c, s, 1001 + a.len() as u32, 5001, ACK, b));
-    let body = Item::Dict(vec![
-        (b"interval", Item::Int(1800)),
-        (b"peers", Item::Bytes(&[10, 77, 0, 7, 0x1a, 0xe1])),
-    ])
-    .to_vec();
-    let mut resp =
-        format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", body.len()).into_bytes();
-    resp.extend(&body);
+    let resp = tracker_reply(1800, &[10, 77, 0, 7, 0x1a, 0xe1]);
     run.send(&build::tcp(s, c, 5001, 1001 + req.len() as u32, ACK, &resp));
     let (recs, engine) = run.finish();
     let r = &recs[0];

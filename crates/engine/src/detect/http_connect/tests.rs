@@ -86,14 +86,7 @@ fn an_announce_to_an_http_proxy() {
         "%42".repeat(20)
     );
     conn.client(&mut run, req.as_bytes());
-    let body = Item::Dict(vec![
-        (b"interval", Item::Int(60)),
-        (b"peers", Item::Bytes(&[203, 0, 113, 7, 0xC8, 0xD5])),
-    ])
-    .to_vec();
-    let mut resp =
-        format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", body.len()).into_bytes();
-    resp.extend(&body);
+    let resp = tracker_reply(60, &[203, 0, 113, 7, 0xC8, 0xD5]);
     conn.server(&mut run, &resp);
     let (recs, engine) = run.finish();
     let r = &recs[0];

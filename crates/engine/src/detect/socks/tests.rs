@@ -146,14 +146,7 @@ fn an_encrypted_connection_through_socks5_to_an_announced_peer_is_certain() {
         "%42".repeat(20)
     );
     t.client(&mut run, req.as_bytes());
-    let body = Item::Dict(vec![
-        (b"interval", Item::Int(60)),
-        (b"peers", Item::Bytes(&[203, 0, 113, 7, 0xC8, 0xD5])),
-    ])
-    .to_vec();
-    let mut resp =
-        format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", body.len()).into_bytes();
-    resp.extend(&body);
+    let resp = tracker_reply(60, &[203, 0, 113, 7, 0xC8, 0xD5]);
     t.server(&mut run, &resp);
     let mut conn = socks5_connect(&mut run, client, peer);
     conn.client(&mut run, &key_like(300, 1));
