@@ -1,0 +1,232 @@
+//! What a store keeps of a flow: a row of evidence, and the presence of local addresses.
+//!
+//! Never any payload and never an address: both ends of a flow (and a tunnel's target) are
+//! stored as pseudonyms under the key of the period the flow started in; ports, times (to the
+//! second), kinds, info-hashes, bytes and client software are stored as they are.
+
+use std::net::IpAddr;
+
+use engine::{FlowRecord, Target};
+use ipnet::IpNet;
+
+use crate::key::{Key, KeyRing};
+use crate::pseudonym::{Pseudonym, pseudonym};
+
+/// One BitTorrent flow.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Row {
+    pub sensor: String,
+    /// The period of `first_s`, whose key made the pseudonyms.
+    pub period: i64,
+    pub first_s: i64,
+    pub last_s: i64,
+    /// `tcp` or `udp`.
+    pub proto: String,
+    pub kind: String,
+    pub kinds: Vec<String>,
+    pub confidence: String,
+    pub encrypted: bool,
+    pub evidence: Vec<String>,
+    /// Torrents (40 hex digits, or 64 for v2), never DHT lookups.
+    pub infohashes: Vec<String>,
+    pub tunnel: Option<StoredTunnel>,
+    /// The local end (the client when both or neither end are local).
+    pub local: Pseudonym,
+    pub local_port: u16,
+    pub remote: Pseudonym,
+    pub remote_port: u16,
+    /// Whether the local end opened the flow.
+    pub local_is_client: bool,
+    /// IP-layer bytes sent by the local end, and by the remote end.
+    pub bytes_sent: u64,
+    pub bytes_received: u64,
+    pub local_software: Option<String>,
+    pub remote_software: Option<String>,
+}
+
+/// A tunnel as stored: its target only as a pseudonym.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredTunnel {
+    pub kind: String,
+    pub command: String,
+    pub target: Pseudonym,
+    pub target_port: u16,
+}
+
+/// A local address seen in a period (presence only).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Presence {
+    pub period: i64,
+    pub host: Pseudonym,
+}
+
+/// The networks whose addresses count as local.
+#[derive(Debug, Clone)]
+pub struct LocalNets(Vec<IpNet>);
+
+impl LocalNets {
+    pub fn new(nets: Vec<IpNet>) -> LocalNets {
+        LocalNets(nets)
+    }
+
+    /// The private ranges: RFC 1918, shared address space (RFC 6598), unique local IPv6.
+    pub fn private() -> LocalNets {
+        let nets = [
+            "10.0.0.0/8",
+            "172.16.0.0/12",
+            "192.168.0.0/16",
+            "100.64.0.0/10",
+            "fc00::/7",
+        ];
+        LocalNets(nets.iter().filter_map(|n| n.parse().ok()).collect())
+    }
+
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let ip = ip.to_canonical();
+        self.0.iter().any(|n| n.contains(&ip))
+    }
+
+    pub fn nets(&self) -> &[IpNet] {
+        &self.0
+    }
+}
+
+/// Most periods a flow is counted present in (a flow open longer than this many periods
+/// marks its hosts present in its first ones).
+const MAX_PRESENCE_PERIODS: i64 = 400;
+
+/// Turns flow records into rows and presence, under the period keys.
+#[derive(Debug)]
+pub struct Recorder {
+    pub keys: KeyRing,
+    pub local: LocalNets,
+    pub sensor: String,
+    /// Periods before this one are past retention: nothing of them is stored.
+    pub first_period: i64,
+}
+
+/// What one record gives the store.
+#[derive(Debug, Default)]
+pub struct Recorded {
+    pub row: Option<Row>,
+    pub presence: Vec<Presence>,
+    /// The record started in a period already past retention (nothing stored).
+    pub too_old: bool,
+}
+
+impl Recorder {
+    /// Rows for BitTorrent flows (likely or certain); presence for the local ends of every
+    /// flow. Only the key file is written (a new period's key).
+    pub fn record(&mut self, r: &FlowRecord) -> Result<Recorded, crate::Error> {
+        let first_s = r.first_ns.div_euclid(1_000_000_000);
+        let last_s = r.last_ns.div_euclid(1_000_000_000).max(first_s);
+        let period = self.keys.period_of(first_s);
+        let mut out = Recorded::default();
+        if period < self.first_period {
+            out.too_old = true;
+            return Ok(out);
+        }
+        let key = self.keys.get_or_create(period)?;
+        let client_local = self.local.contains(r.client.ip());
+        let server_local = self.local.contains(r.server.ip());
+        let last_period = self
+            .keys
+            .period_of(last_s)
+            .min(period + MAX_PRESENCE_PERIODS - 1);
+        for (addr, local) in [(r.client.ip(), client_local), (r.server.ip(), server_local)] {
+            if !local {
+                continue;
+            }
+            for p in period..=last_period {
+                let k = if p == period {
+                    key
+                } else {
+                    self.keys.get_or_create(p)?
+                };
+                out.presence.push(Presence {
+                    period: p,
+                    host: pseudonym(&k, addr),
+                });
+            }
+        }
+        if r.is_bittorrent() {
+            out.row = Some(self.row(
+                r,
+                &key,
+                period,
+                first_s,
+                last_s,
+                client_local || !server_local,
+            ));
+        }
+        Ok(out)
+    }
+
+    fn row(
+        &self,
+        r: &FlowRecord,
+        key: &Key,
+        period: i64,
+        first_s: i64,
+        last_s: i64,
+        local_is_client: bool,
+    ) -> Row {
+        let (local, remote, li, ri) = if local_is_client {
+            (r.client, r.server, 0, 1)
+        } else {
+            (r.server, r.client, 1, 0)
+        };
+        let software = |i: usize| {
+            let id = if i == 0 {
+                r.client_peer_id.as_ref()
+            } else {
+                r.server_peer_id.as_ref()
+            };
+            id.and_then(bt::peer_id::describe)
+        };
+        Row {
+            sensor: self.sensor.clone(),
+            period,
+            first_s,
+            last_s,
+            proto: r.proto.as_str().to_string(),
+            kind: r.kind().map(|k| k.as_str()).unwrap_or("").to_string(),
+            kinds: r
+                .verdict
+                .kinds
+                .iter()
+                .map(|k| k.as_str().to_string())
+                .collect(),
+            confidence: r.confidence().map(|c| c.as_str()).unwrap_or("").to_string(),
+            encrypted: r.verdict.encrypted,
+            evidence: r
+                .verdict
+                .evidence
+                .iter()
+                .map(|s| s.as_str().to_string())
+                .collect(),
+            infohashes: r.infohashes.iter().map(|h| h.to_hex()).collect(),
+            tunnel: r.tunnel.as_ref().map(|t| {
+                let (target, target_port) = match &t.target {
+                    Target::Addr(a) => (pseudonym(key, a.ip()), a.port()),
+                    Target::Name(n, port) => (crate::pseudonym::name_pseudonym(key, n), *port),
+                };
+                StoredTunnel {
+                    kind: t.kind.as_str().to_string(),
+                    command: t.command.to_string(),
+                    target,
+                    target_port,
+                }
+            }),
+            local: pseudonym(key, local.ip()),
+            local_port: local.port(),
+            remote: pseudonym(key, remote.ip()),
+            remote_port: remote.port(),
+            local_is_client,
+            bytes_sent: r.bytes[li],
+            bytes_received: r.bytes[ri],
+            local_software: software(li),
+            remote_software: software(ri),
+        }
+    }
+}

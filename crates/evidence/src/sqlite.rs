@@ -1,0 +1,404 @@
+//! The default backend: one SQLite file.
+//!
+//! WAL journal with `synchronous=NORMAL`: a committed batch is in the WAL before the commit
+//! returns, so killing the writer at any moment loses at most the batch it had not committed,
+//! and never corrupts the file (a power cut may also lose the last batches, never the file).
+//! `secure_delete` overwrites what pruning deletes. The file (and, by SQLite's rule, its WAL
+//! and shared-memory files) has mode 0600. The file is marked with an application id and the
+//! schema version (`PRAGMA application_id`, `user_version`); a file of a newer schema is
+//! refused, an older one is migrated in a transaction.
+
+use std::fs::OpenOptions;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+
+use crate::Error;
+use crate::pseudonym::Pseudonym;
+use crate::row::{Row, StoredTunnel};
+use crate::store::{Backend, Batch, Coverage, Pruned, SCHEMA_VERSION, StoreStats};
+
+/// "SWML": marks a swarmwall evidence store.
+const APPLICATION_ID: i64 = 0x5357_4d4c;
+
+/// Schema migrations: `MIGRATIONS[i]` takes a store from version `i` to `i + 1`.
+const MIGRATIONS: &[&str] = &["
+CREATE TABLE flows (
+    id INTEGER PRIMARY KEY,
+    sensor TEXT NOT NULL,
+    period INTEGER NOT NULL,
+    first_s INTEGER NOT NULL,
+    last_s INTEGER NOT NULL,
+    proto TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    kinds TEXT NOT NULL,
+    confidence TEXT NOT NULL,
+    encrypted INTEGER NOT NULL,
+    evidence TEXT NOT NULL,
+    infohashes TEXT NOT NULL,
+    tunnel TEXT,
+    tunnel_command TEXT,
+    tunnel_target BLOB,
+    tunnel_port INTEGER,
+    local BLOB NOT NULL,
+    local_port INTEGER NOT NULL,
+    remote BLOB NOT NULL,
+    remote_port INTEGER NOT NULL,
+    local_is_client INTEGER NOT NULL,
+    bytes_sent INTEGER NOT NULL,
+    bytes_received INTEGER NOT NULL,
+    local_software TEXT,
+    remote_software TEXT
+);
+CREATE INDEX flows_local ON flows (local);
+CREATE INDEX flows_remote ON flows (remote);
+CREATE INDEX flows_period ON flows (period);
+CREATE TABLE presence (
+    sensor TEXT NOT NULL,
+    period INTEGER NOT NULL,
+    host BLOB NOT NULL,
+    PRIMARY KEY (period, host, sensor)
+) WITHOUT ROWID;
+CREATE TABLE coverage (
+    sensor TEXT NOT NULL,
+    run TEXT NOT NULL,
+    from_s INTEGER NOT NULL,
+    to_s INTEGER NOT NULL,
+    PRIMARY KEY (sensor, run)
+);
+"];
+
+const _: () = assert!(MIGRATIONS.len() as i64 == SCHEMA_VERSION);
+
+/// An SQLite evidence store.
+#[derive(Debug)]
+pub struct Sqlite {
+    conn: Connection,
+    name: String,
+}
+
+impl Sqlite {
+    /// Opens (creating, mode 0600) an SQLite store.
+    pub fn open(path: &Path) -> Result<Sqlite, Error> {
+        let name = path.display().to_string();
+        let err = |what: &str, e: &dyn std::fmt::Display| {
+            Error::Store(name.clone(), format!("{what}: {e}"))
+        };
+        if !path.exists() {
+            OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(path)
+                .map_err(|e| err("cannot create", &e))?;
+        }
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|e| err("cannot open", &e))?;
+        let mut s = Sqlite { conn, name };
+        if let Err(e) = s.prepare() {
+            return Err(s.prepare_error(e));
+        }
+        Ok(s)
+    }
+
+    fn error(&self, e: rusqlite::Error) -> Error {
+        let what = match e.sqlite_error_code() {
+            Some(rusqlite::ErrorCode::DiskFull) => "the disk is full".to_string(),
+            Some(rusqlite::ErrorCode::NotADatabase) => {
+                "not an SQLite database (expected a swarmwall evidence store)".to_string()
+            }
+            Some(rusqlite::ErrorCode::ReadOnly) => "cannot write (read-only)".to_string(),
+            Some(rusqlite::ErrorCode::CannotOpen) => format!("cannot open: {e}"),
+            _ => e.to_string(),
+        };
+        Error::Store(self.name.clone(), what)
+    }
+
+    /// Settings, identity check and migrations.
+    fn prepare(&mut self) -> Result<(), PrepareError> {
+        let c = &self.conn;
+        c.busy_timeout(std::time::Duration::from_secs(10))?;
+        let app: i64 = c.query_row("PRAGMA application_id", [], |r| r.get(0))?;
+        let version: i64 = c.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        let tables: i64 = c.query_row("SELECT count(*) FROM sqlite_schema", [], |r| r.get(0))?;
+        if app != APPLICATION_ID && !(app == 0 && version == 0 && tables == 0) {
+            return Err(PrepareError::Other(
+                "an SQLite database that is not a swarmwall evidence store".into(),
+            ));
+        }
+        if version > SCHEMA_VERSION {
+            return Err(PrepareError::Other(format!(
+                "schema version {version} is newer than this swarmwall knows ({SCHEMA_VERSION}); use a newer swarmwall"
+            )));
+        }
+        c.pragma_update(None, "journal_mode", "WAL")?;
+        c.pragma_update(None, "synchronous", "NORMAL")?;
+        c.pragma_update(None, "secure_delete", "ON")?;
+        c.pragma_update(None, "foreign_keys", "ON")?;
+        if version < SCHEMA_VERSION {
+            let tx = self.conn.transaction()?;
+            for (v, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+                tx.execute_batch(sql)?;
+                tx.pragma_update(None, "user_version", v as i64 + 1)?;
+            }
+            tx.pragma_update(None, "application_id", APPLICATION_ID)?;
+            tx.commit()?;
+        }
+        Ok(())
+    }
+}
+
+enum PrepareError {
+    Sql(rusqlite::Error),
+    Other(String),
+}
+
+impl From<rusqlite::Error> for PrepareError {
+    fn from(e: rusqlite::Error) -> Self {
+        PrepareError::Sql(e)
+    }
+}
+
+impl Sqlite {
+    fn prepare_error(&self, e: PrepareError) -> Error {
+        match e {
+            PrepareError::Sql(e) => self.error(e),
+            PrepareError::Other(s) => Error::Store(self.name.clone(), s),
+        }
+    }
+}
+
+fn join(v: &[String]) -> String {
+    v.join(",")
+}
+
+fn split(s: String) -> Vec<String> {
+    if s.is_empty() {
+        Vec::new()
+    } else {
+        s.split(',').map(str::to_string).collect()
+    }
+}
+
+fn i64_of(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+fn pseudonym_of(v: Vec<u8>) -> Pseudonym {
+    let mut p = [0u8; 16];
+    let n = v.len().min(16);
+    p[..n].copy_from_slice(&v[..n]);
+    p
+}
+
+const COLUMNS: &str = "sensor, period, first_s, last_s, proto, kind, kinds, confidence, encrypted, evidence, infohashes, tunnel, tunnel_command, tunnel_target, tunnel_port, local, local_port, remote, remote_port, local_is_client, bytes_sent, bytes_received, local_software, remote_software";
+
+fn read_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
+    let tunnel = match r.get::<_, Option<String>>(11)? {
+        Some(kind) => Some(StoredTunnel {
+            kind,
+            command: r.get::<_, Option<String>>(12)?.unwrap_or_default(),
+            target: pseudonym_of(r.get::<_, Option<Vec<u8>>>(13)?.unwrap_or_default()),
+            target_port: r.get::<_, Option<u16>>(14)?.unwrap_or(0),
+        }),
+        None => None,
+    };
+    Ok(Row {
+        sensor: r.get(0)?,
+        period: r.get(1)?,
+        first_s: r.get(2)?,
+        last_s: r.get(3)?,
+        proto: r.get(4)?,
+        kind: r.get(5)?,
+        kinds: split(r.get(6)?),
+        confidence: r.get(7)?,
+        encrypted: r.get(8)?,
+        evidence: split(r.get(9)?),
+        infohashes: split(r.get(10)?),
+        tunnel,
+        local: pseudonym_of(r.get(15)?),
+        local_port: r.get(16)?,
+        remote: pseudonym_of(r.get(17)?),
+        remote_port: r.get(18)?,
+        local_is_client: r.get(19)?,
+        bytes_sent: u64::try_from(r.get::<_, i64>(20)?).unwrap_or(0),
+        bytes_received: u64::try_from(r.get::<_, i64>(21)?).unwrap_or(0),
+        local_software: r.get(22)?,
+        remote_software: r.get(23)?,
+    })
+}
+
+impl Backend for Sqlite {
+    fn write(&mut self, batch: &Batch) -> Result<(), Error> {
+        let result = (|| -> rusqlite::Result<()> {
+            let tx = self.conn.transaction()?;
+            {
+                let mut ins = tx.prepare_cached(&format!(
+                    "INSERT INTO flows ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24)"
+                ))?;
+                for r in &batch.rows {
+                    let t = r.tunnel.as_ref();
+                    ins.execute(params![
+                        r.sensor,
+                        r.period,
+                        r.first_s,
+                        r.last_s,
+                        r.proto,
+                        r.kind,
+                        join(&r.kinds),
+                        r.confidence,
+                        r.encrypted,
+                        join(&r.evidence),
+                        join(&r.infohashes),
+                        t.map(|t| &t.kind),
+                        t.map(|t| &t.command),
+                        t.map(|t| &t.target[..]),
+                        t.map(|t| t.target_port),
+                        &r.local[..],
+                        r.local_port,
+                        &r.remote[..],
+                        r.remote_port,
+                        r.local_is_client,
+                        i64_of(r.bytes_sent),
+                        i64_of(r.bytes_received),
+                        r.local_software,
+                        r.remote_software,
+                    ])?;
+                }
+                let mut pres = tx.prepare_cached(
+                    "INSERT OR IGNORE INTO presence (sensor, period, host) VALUES (?1, ?2, ?3)",
+                )?;
+                for p in &batch.presence {
+                    pres.execute(params![batch.sensor, p.period, &p.host[..]])?;
+                }
+                if let Some(c) = &batch.coverage {
+                    tx.execute(
+                        "INSERT INTO coverage (sensor, run, from_s, to_s) VALUES (?1, ?2, ?3, ?4)
+                         ON CONFLICT (sensor, run) DO UPDATE SET
+                           from_s = min(from_s, excluded.from_s), to_s = max(to_s, excluded.to_s)",
+                        params![c.sensor, c.run, c.from_s, c.to_s],
+                    )?;
+                }
+            }
+            tx.commit()
+        })();
+        result.map_err(|e| self.error(e))
+    }
+
+    fn rows(
+        &mut self,
+        period: i64,
+        host: &Pseudonym,
+        from_s: i64,
+        to_s: i64,
+    ) -> Result<Vec<Row>, Error> {
+        let result = (|| -> rusqlite::Result<Vec<Row>> {
+            let mut st = self.conn.prepare_cached(&format!(
+                "SELECT {COLUMNS} FROM flows WHERE period = ?1 AND (local = ?2 OR remote = ?2)
+                 AND last_s >= ?3 AND first_s <= ?4 ORDER BY first_s, id"
+            ))?;
+            let rows = st.query_map(params![period, &host[..], from_s, to_s], read_row)?;
+            rows.collect()
+        })();
+        result.map_err(|e| self.error(e))
+    }
+
+    fn present(&mut self, period: i64, host: &Pseudonym) -> Result<Vec<String>, Error> {
+        let result = (|| -> rusqlite::Result<Vec<String>> {
+            let mut st = self.conn.prepare_cached(
+                "SELECT sensor FROM presence WHERE period = ?1 AND host = ?2 ORDER BY sensor",
+            )?;
+            let rows = st.query_map(params![period, &host[..]], |r| r.get(0))?;
+            rows.collect()
+        })();
+        result.map_err(|e| self.error(e))
+    }
+
+    fn coverage(&mut self, from_s: i64, to_s: i64) -> Result<Vec<Coverage>, Error> {
+        let result = (|| -> rusqlite::Result<Vec<Coverage>> {
+            let mut st = self.conn.prepare_cached(
+                "SELECT sensor, run, from_s, to_s FROM coverage WHERE to_s >= ?1 AND from_s <= ?2
+                 ORDER BY from_s",
+            )?;
+            let rows = st.query_map(params![from_s, to_s], |r| {
+                Ok(Coverage {
+                    sensor: r.get(0)?,
+                    run: r.get(1)?,
+                    from_s: r.get(2)?,
+                    to_s: r.get(3)?,
+                })
+            })?;
+            rows.collect()
+        })();
+        result.map_err(|e| self.error(e))
+    }
+
+    fn stats(&mut self) -> Result<StoreStats, Error> {
+        let result = (|| -> rusqlite::Result<StoreStats> {
+            let c = &self.conn;
+            let (rows, periods, oldest, newest): (i64, i64, Option<i64>, Option<i64>) = c
+                .query_row(
+                    "SELECT count(*), count(DISTINCT period), min(first_s), max(last_s) FROM flows",
+                    [],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+                )?;
+            let presence: i64 = c.query_row("SELECT count(*) FROM presence", [], |r| r.get(0))?;
+            let mut st = c.prepare(
+                "SELECT sensor FROM flows UNION SELECT sensor FROM presence UNION SELECT sensor FROM coverage ORDER BY 1",
+            )?;
+            let sensors = st.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?;
+            let version: i64 = c.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+            let path = c.path().map(std::path::PathBuf::from);
+            let bytes = path.map(|p| {
+                let size = |p: &Path| std::fs::metadata(p).map_or(0, |m| m.len());
+                let mut wal = p.clone().into_os_string();
+                wal.push("-wal");
+                size(&p) + size(Path::new(&wal))
+            });
+            Ok(StoreStats {
+                backend: "sqlite",
+                schema_version: version,
+                rows: u64::try_from(rows).unwrap_or(0),
+                periods: u64::try_from(periods).unwrap_or(0),
+                presence: u64::try_from(presence).unwrap_or(0),
+                sensors,
+                oldest,
+                newest,
+                bytes,
+            })
+        })();
+        result.map_err(|e| self.error(e))
+    }
+
+    fn prune(&mut self, first_period: i64, cutoff_s: i64) -> Result<Pruned, Error> {
+        let result = (|| -> rusqlite::Result<Pruned> {
+            let tx = self.conn.transaction()?;
+            let rows = tx.execute("DELETE FROM flows WHERE period < ?1", [first_period])?;
+            let presence = tx.execute("DELETE FROM presence WHERE period < ?1", [first_period])?;
+            let coverage = tx.execute("DELETE FROM coverage WHERE to_s < ?1", [cutoff_s])?;
+            tx.commit()?;
+            Ok(Pruned {
+                rows: rows as u64,
+                presence: presence as u64,
+                coverage: coverage as u64,
+            })
+        })();
+        let pruned = result.map_err(|e| self.error(e))?;
+        if pruned.rows + pruned.presence > 0 {
+            // Fold the WAL (which still holds the deleted pages' old content) into the file.
+            let _ = self
+                .conn
+                .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+                .optional();
+        }
+        Ok(pruned)
+    }
+
+    fn name(&self) -> &str {
+        &self.name
+    }
+}

@@ -1,0 +1,121 @@
+//! What every backend does.
+
+use crate::pseudonym::Pseudonym;
+use crate::row::{Presence, Row};
+use crate::{Error, sqlite};
+
+/// The current schema version of the stores this swarmwall writes.
+pub const SCHEMA_VERSION: i64 = 1;
+
+/// Rows and presence written in one transaction.
+#[derive(Debug, Default, Clone)]
+pub struct Batch {
+    pub sensor: String,
+    pub rows: Vec<Row>,
+    pub presence: Vec<Presence>,
+    /// The time the sensor watched in this run so far.
+    pub coverage: Option<Coverage>,
+}
+
+impl Batch {
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty() && self.presence.is_empty() && self.coverage.is_none()
+    }
+}
+
+/// A time a sensor was watching: one run of `watch`, or one capture of `analyze`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Coverage {
+    pub sensor: String,
+    /// Names the run (its start time and process), so that the run's later batches extend it.
+    pub run: String,
+    pub from_s: i64,
+    pub to_s: i64,
+}
+
+/// What `evidence stats` shows.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct StoreStats {
+    pub backend: &'static str,
+    pub schema_version: i64,
+    pub rows: u64,
+    pub periods: u64,
+    pub presence: u64,
+    pub sensors: Vec<String>,
+    /// First and last second of the rows (none for an empty store).
+    pub oldest: Option<i64>,
+    pub newest: Option<i64>,
+    /// Bytes the store takes (SQLite: the file and its WAL).
+    pub bytes: Option<u64>,
+}
+
+/// What pruning deleted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Pruned {
+    pub rows: u64,
+    pub presence: u64,
+    pub coverage: u64,
+}
+
+/// A store of evidence.
+pub trait Backend: Send + std::fmt::Debug {
+    /// Writes a batch in one transaction: all of it, or (on error) none of it.
+    fn write(&mut self, batch: &Batch) -> Result<(), Error>;
+    /// The rows of `period` with `host` at either end that overlap `[from_s, to_s]`.
+    fn rows(
+        &mut self,
+        period: i64,
+        host: &Pseudonym,
+        from_s: i64,
+        to_s: i64,
+    ) -> Result<Vec<Row>, Error>;
+    /// The sensors that saw `host` in `period`.
+    fn present(&mut self, period: i64, host: &Pseudonym) -> Result<Vec<String>, Error>;
+    /// The watched times that overlap `[from_s, to_s]`.
+    fn coverage(&mut self, from_s: i64, to_s: i64) -> Result<Vec<Coverage>, Error>;
+    fn stats(&mut self) -> Result<StoreStats, Error>;
+    /// Deletes the rows and presence of periods before `first_period`, and the watched times
+    /// that ended before `cutoff_s`.
+    fn prune(&mut self, first_period: i64, cutoff_s: i64) -> Result<Pruned, Error>;
+    /// Names the store in messages (a path, or a URL without its password).
+    fn name(&self) -> &str;
+}
+
+/// Opens a store: a `postgres://` or `postgresql://` URL, otherwise an SQLite file (created,
+/// mode 0600, when it does not exist).
+pub fn open(spec: &str) -> Result<Box<dyn Backend>, Error> {
+    if spec.starts_with("postgres://") || spec.starts_with("postgresql://") {
+        return Err(Error::Store(
+            crate::store::redact(spec),
+            "PostgreSQL is not supported by this build".into(),
+        ));
+    }
+    Ok(Box::new(sqlite::Sqlite::open(std::path::Path::new(spec))?))
+}
+
+/// A URL without its password, for messages.
+pub fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    match rest.split_once('@') {
+        Some((userinfo, host)) => match userinfo.split_once(':') {
+            Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+            None => url.to_string(),
+        },
+        None => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn redacts_passwords() {
+        assert_eq!(
+            super::redact("postgres://sensor:s3cret@db.example/evidence"),
+            "postgres://sensor:***@db.example/evidence"
+        );
+        assert_eq!(super::redact("postgres://db/x"), "postgres://db/x");
+        assert_eq!(super::redact("/var/lib/x.db"), "/var/lib/x.db");
+    }
+}

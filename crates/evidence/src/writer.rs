@@ -1,0 +1,192 @@
+//! Batches flow records into a store, keeps the watched time, prunes past retention.
+
+use std::collections::HashSet;
+
+use engine::FlowRecord;
+
+use crate::Error;
+use crate::row::{Presence, Recorder};
+use crate::store::{Backend, Batch, Coverage, Pruned};
+
+/// Rows (and presence entries) per transaction at most.
+pub const DEFAULT_BATCH: usize = 1024;
+
+/// Presence entries remembered as written (beyond, the memory is cleared; the store ignores
+/// duplicates anyway).
+const MAX_REMEMBERED: usize = 1 << 20;
+
+/// What a writer did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Counters {
+    /// Rows of BitTorrent flows committed.
+    pub rows: u64,
+    /// Presence entries committed (new local addresses per period).
+    pub presence: u64,
+    pub batches: u64,
+    /// Records of flows that started in a period already past retention (not stored).
+    pub too_old: u64,
+    /// Rows in batches that could not be written.
+    pub failed_rows: u64,
+    /// Rows and presence entries deleted by pruning, keys destroyed.
+    pub pruned_rows: u64,
+    pub pruned_presence: u64,
+    pub keys_destroyed: u64,
+}
+
+/// Writes the evidence of one sensor's run.
+pub struct Writer {
+    recorder: Recorder,
+    store: Box<dyn Backend>,
+    retention_s: i64,
+    pending: Batch,
+    remembered: HashSet<Presence>,
+    max_batch: usize,
+    run: String,
+    watched: Option<(i64, i64)>,
+    pub counters: Counters,
+}
+
+impl std::fmt::Debug for Writer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Writer")
+            .field("store", &self.store.name())
+            .field("recorder", &self.recorder)
+            .field("counters", &self.counters)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Writer {
+    /// `run` names this run in the watched-time table (e.g. its start time and process id).
+    pub fn new(
+        store: Box<dyn Backend>,
+        recorder: Recorder,
+        retention_s: i64,
+        run: String,
+    ) -> Writer {
+        Writer {
+            pending: Batch {
+                sensor: recorder.sensor.clone(),
+                ..Batch::default()
+            },
+            recorder,
+            store,
+            retention_s,
+            remembered: HashSet::new(),
+            max_batch: DEFAULT_BATCH,
+            run,
+            watched: None,
+            counters: Counters::default(),
+        }
+    }
+
+    pub fn set_batch(&mut self, rows: usize) {
+        self.max_batch = rows.max(1);
+    }
+
+    pub fn store_name(&self) -> &str {
+        self.store.name()
+    }
+
+    pub fn recorder(&self) -> &Recorder {
+        &self.recorder
+    }
+
+    /// Takes one finished flow; commits when the batch is full.
+    pub fn record(&mut self, r: &FlowRecord) -> Result<(), Error> {
+        let rec = self.recorder.record(r)?;
+        if rec.too_old {
+            self.counters.too_old += 1;
+            return Ok(());
+        }
+        for p in rec.presence {
+            if self.remembered.len() >= MAX_REMEMBERED {
+                self.remembered.clear();
+            }
+            if self.remembered.insert(p) {
+                self.pending.presence.push(p);
+            }
+        }
+        if let Some(row) = rec.row {
+            self.pending.rows.push(row);
+        }
+        if self.pending.rows.len() + self.pending.presence.len() >= self.max_batch {
+            self.commit()?;
+        }
+        Ok(())
+    }
+
+    /// Extends the time this run watched (seconds since the epoch).
+    pub fn watched(&mut self, from_s: i64, to_s: i64) {
+        self.watched = Some(match self.watched {
+            Some((f, t)) => (f.min(from_s), t.max(to_s)),
+            None => (from_s, to_s),
+        });
+    }
+
+    /// Rows and presence entries waiting for the next commit.
+    pub fn pending(&self) -> usize {
+        self.pending.rows.len() + self.pending.presence.len()
+    }
+
+    /// Writes what is pending in one transaction. On error the batch is dropped (counted) and
+    /// what was committed before stays.
+    pub fn commit(&mut self) -> Result<(), Error> {
+        self.pending.coverage = self.watched.map(|(from_s, to_s)| Coverage {
+            sensor: self.recorder.sensor.clone(),
+            run: self.run.clone(),
+            from_s,
+            to_s,
+        });
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let result = self.store.write(&self.pending);
+        let rows = self.pending.rows.len() as u64;
+        let presence = self.pending.presence.len() as u64;
+        self.pending.rows.clear();
+        self.pending.presence.clear();
+        self.pending.coverage = None;
+        match result {
+            Ok(()) => {
+                self.counters.rows += rows;
+                self.counters.presence += presence;
+                self.counters.batches += 1;
+                Ok(())
+            }
+            Err(e) => {
+                self.counters.failed_rows += rows;
+                Err(e)
+            }
+        }
+    }
+
+    /// Applies retention at `now_s`: destroys the keys of the periods that left the window
+    /// (first: a crash between the two steps leaves rows no one can link), then deletes
+    /// their rows and presence. Records of those periods are no longer stored.
+    pub fn prune(&mut self, now_s: i64) -> Result<Pruned, Error> {
+        let (first_period, destroyed) =
+            prune_keys(&mut self.recorder.keys, now_s, self.retention_s)?;
+        self.recorder.first_period = first_period;
+        self.counters.keys_destroyed += destroyed as u64;
+        let pruned = self
+            .store
+            .prune(first_period, now_s.saturating_sub(self.retention_s))?;
+        self.counters.pruned_rows += pruned.rows;
+        self.counters.pruned_presence += pruned.presence;
+        self.remembered.retain(|p| p.period >= first_period);
+        Ok(pruned)
+    }
+}
+
+/// Destroys the keys of the periods wholly before `now_s - retention_s`. Returns the first
+/// period kept and how many keys were destroyed.
+pub fn prune_keys(
+    keys: &mut crate::KeyRing,
+    now_s: i64,
+    retention_s: i64,
+) -> Result<(i64, usize), Error> {
+    let first_period = keys.period_of(now_s.saturating_sub(retention_s));
+    let destroyed = keys.destroy_before(first_period)?;
+    Ok((first_period, destroyed))
+}
