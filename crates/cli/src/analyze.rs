@@ -14,7 +14,7 @@ use swarmwall_io::capture::{self, Input};
 use swarmwall_io::record;
 use wire::LinkType;
 
-use crate::summary;
+use crate::{evidence, summary};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -54,6 +54,9 @@ pub struct Args {
     /// Learned BitTorrent endpoints (peers, nodes) kept.
     #[arg(long, value_name = "N", default_value_t = 1 << 20)]
     max_endpoints: usize,
+
+    #[command(flatten)]
+    sensor: evidence::SensorArgs,
 }
 
 const NS: i64 = 1_000_000_000;
@@ -65,6 +68,7 @@ struct Options {
     progress: bool,
     top: usize,
     config: Config,
+    sensor: evidence::SensorArgs,
 }
 
 impl Args {
@@ -86,6 +90,7 @@ impl Args {
             progress: !self.quiet && io::stderr().is_terminal(),
             flows: self.flows,
             top: self.top,
+            sensor: self.sensor,
             config: Config {
                 max_flows: self.max_flows,
                 tcp_timeout_ns: i64::from(self.tcp_timeout) * NS,
@@ -119,6 +124,12 @@ pub fn run(args: Args) -> Result<ExitCode> {
         }
     };
 
+    // Evidence: periods by capture time; retention by the wall clock.
+    let mut evidence = opts.sensor.writer(evidence::now_s())?;
+    let mut evidence_error: Option<::evidence::Error> = None;
+    // Each input's first and last packet time: the time the store says was watched.
+    let mut spans: Vec<(i64, i64)> = Vec::new();
+
     let progress = progress_bar(&opts);
     let mut engine = Engine::new(opts.config.clone());
     let mut summary = Summary::default();
@@ -127,6 +138,12 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let stop = Cell::new(false);
     let mut sink = |r: FlowRecord| {
         summary.add(&r);
+        if let (Some(w), None) = (evidence.as_mut(), &evidence_error)
+            && let Err(e) = w.record(&r)
+        {
+            evidence_error = Some(e);
+            stop.set(true);
+        }
         if let (Some(out), None) = (flows_out.as_mut(), &write_error)
             && let Err(e) = record::write_line(out, &r)
         {
@@ -143,9 +160,13 @@ pub fn run(args: Args) -> Result<ExitCode> {
         // mixes interfaces (pcapng) is analysed where it can be.
         let mut unsupported: Vec<u16> = Vec::new();
         let mut supported_frames = 0u64;
+        let mut span: Option<(i64, i64)> = None;
         let result = capture::read(
             input,
             |p, offset| {
+                span = Some(span.map_or((p.ts_nanos, p.ts_nanos), |(a, b)| {
+                    (a.min(p.ts_nanos), b.max(p.ts_nanos))
+                }));
                 let link = LinkType::from_number(p.linktype);
                 if link.is_supported() {
                     supported_frames += 1;
@@ -168,6 +189,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
             |bytes| progress.set_position(done_bytes + bytes),
         );
         failed |= !unsupported.is_empty() && supported_frames == 0;
+        spans.extend(span.map(|(a, b)| (a.div_euclid(NS), b.div_euclid(NS))));
         match result {
             Ok(stats) if stats.stopped => break,
             Ok(stats) => done_bytes += stats.bytes,
@@ -183,6 +205,18 @@ pub fn run(args: Args) -> Result<ExitCode> {
     }
     progress.finish_and_clear();
     summary.finish(engine.knowledge());
+    let mut evidence_line = None;
+    if let Some(w) = evidence.as_mut() {
+        for (a, b) in spans {
+            w.watched(a, b);
+        }
+        if evidence_error.is_none()
+            && let Err(e) = w.commit()
+        {
+            evidence_error = Some(e);
+        }
+        evidence_line = Some(evidence::summary_line(w));
+    }
 
     if let Some(mut out) = flows_out.take() {
         if let Some(e) = write_error.take() {
@@ -198,7 +232,12 @@ pub fn run(args: Args) -> Result<ExitCode> {
             )
         })?;
     }
-    let text = summary::render(
+    if let Some(e) = evidence_error {
+        // What was committed before stays in the store; the flow records are written.
+        return Err(anyhow::Error::new(e)
+            .context("evidence not written (the rows committed before are kept)"));
+    }
+    let mut text = summary::render(
         engine.totals(),
         &summary,
         engine.knowledge(),
@@ -206,6 +245,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
         opts.inputs.len(),
         opts.top,
     );
+    if let Some(line) = evidence_line {
+        text.push_str(&format!("\n{line}\n"));
+    }
     if flows_to_stdout {
         io::stderr().write_all(text.as_bytes())?;
     } else {

@@ -7,6 +7,7 @@
 mod analyze;
 mod enforce;
 mod eval;
+mod evidence;
 mod rules;
 mod summary;
 
@@ -33,6 +34,8 @@ enum Command {
     Enforce(enforce::Args),
     /// Install, remove or show the firewall rules that feed `enforce`.
     Rules(rules::Args),
+    /// Query, count or prune the evidence store (`--evidence` of `analyze` and `watch`).
+    Evidence(evidence::Args),
 }
 
 fn main() -> ExitCode {
@@ -42,6 +45,7 @@ fn main() -> ExitCode {
         Command::Eval(args) => eval::run(args),
         Command::Enforce(args) => enforce::run(args),
         Command::Rules(args) => rules::run(args),
+        Command::Evidence(args) => evidence::run(args),
     };
     match result {
         Ok(code) => code,

@@ -23,7 +23,7 @@ pub mod writer;
 pub use key::{DAY, KeyRing};
 pub use query::{Lookup, Match};
 pub use row::{LocalNets, Presence, Recorder, Row, StoredTunnel};
-pub use store::{Backend, Batch, Coverage, StoreStats, open};
+pub use store::{Backend, Batch, Coverage, StoreStats, open, open_existing};
 pub use writer::{Counters, Writer};
 
 use std::path::PathBuf;

@@ -187,7 +187,10 @@ pub fn parse_time(s: &str) -> Option<i64> {
         return Some(t.unix_timestamp());
     }
     let dt = format_description!("[year]-[month]-[day] [hour]:[minute]:[second]");
-    if let Ok(t) = time::PrimitiveDateTime::parse(s, dt) {
+    let dt_t = format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]");
+    if let Ok(t) =
+        time::PrimitiveDateTime::parse(s, dt).or_else(|_| time::PrimitiveDateTime::parse(s, dt_t))
+    {
         return Some(t.assume_utc().unix_timestamp());
     }
     let d = format_description!("[year]-[month]-[day]");
@@ -208,6 +211,7 @@ mod tests {
         assert_eq!(parse_time("1970-01-01T01:00:00+01:00"), Some(0));
         assert_eq!(parse_time("1970-01-02"), Some(86_400));
         assert_eq!(parse_time("1970-01-01 00:00:10"), Some(10));
+        assert_eq!(parse_time("1970-01-01T00:00:10"), Some(10));
         assert_eq!(parse_time("1234"), Some(1234));
         assert_eq!(parse_time("yesterday"), None);
         let t = parse_time("2026-11-21T06:30:11Z").unwrap();

@@ -81,11 +81,23 @@ pub struct Sqlite {
 impl Sqlite {
     /// Opens (creating, mode 0600) an SQLite store.
     pub fn open(path: &Path) -> Result<Sqlite, Error> {
+        Sqlite::open_with(path, true)
+    }
+
+    /// Opens an SQLite store that must exist already (queries).
+    pub fn open_existing(path: &Path) -> Result<Sqlite, Error> {
+        Sqlite::open_with(path, false)
+    }
+
+    fn open_with(path: &Path, create: bool) -> Result<Sqlite, Error> {
         let name = path.display().to_string();
         let err = |what: &str, e: &dyn std::fmt::Display| {
             Error::Store(name.clone(), format!("{what}: {e}"))
         };
         if !path.exists() {
+            if !create {
+                return Err(err("cannot open", &"no such file"));
+            }
             OpenOptions::new()
                 .write(true)
                 .create_new(true)
@@ -113,9 +125,24 @@ impl Sqlite {
             }
             Some(rusqlite::ErrorCode::ReadOnly) => "cannot write (read-only)".to_string(),
             Some(rusqlite::ErrorCode::CannotOpen) => format!("cannot open: {e}"),
+            // SQLite reports a write that found no space as an I/O error when the WAL or its
+            // index could not grow: say so when the file system is full.
+            Some(rusqlite::ErrorCode::SystemIoFailure) if self.no_space() => {
+                format!("the disk is full ({e})")
+            }
             _ => e.to_string(),
         };
         Error::Store(self.name.clone(), what)
+    }
+
+    /// Whether the store's file system has (almost) no space left.
+    fn no_space(&self) -> bool {
+        let dir = Path::new(&self.name)
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        nix::sys::statvfs::statvfs(dir)
+            .is_ok_and(|v| v.blocks_available().saturating_mul(v.fragment_size()) < 64 * 1024)
     }
 
     /// Settings, identity check and migrations.

@@ -93,6 +93,16 @@ pub fn open(spec: &str) -> Result<Box<dyn Backend>, Error> {
     Ok(Box::new(sqlite::Sqlite::open(std::path::Path::new(spec))?))
 }
 
+/// Opens a store that must exist already (queries, stats, pruning).
+pub fn open_existing(spec: &str) -> Result<Box<dyn Backend>, Error> {
+    if spec.starts_with("postgres://") || spec.starts_with("postgresql://") {
+        return open(spec);
+    }
+    Ok(Box::new(sqlite::Sqlite::open_existing(
+        std::path::Path::new(spec),
+    )?))
+}
+
 /// A URL without its password, for messages.
 pub fn redact(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
