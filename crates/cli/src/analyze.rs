@@ -35,31 +35,59 @@ pub struct Args {
     #[arg(long, value_name = "N", default_value_t = 10)]
     top: usize,
 
-    /// Flows tracked at once; when full the flow idle longest is ended early (counted).
-    #[arg(long, value_name = "N", default_value_t = 1 << 20)]
-    max_flows: usize,
-
-    /// Seconds of idleness after which a TCP flow ends.
-    #[arg(long, value_name = "SECS", default_value_t = 300)]
-    tcp_timeout: u32,
-
-    /// Seconds of idleness after which a TCP flow that closed (FIN both ways, or RST) ends.
-    #[arg(long, value_name = "SECS", default_value_t = 15)]
-    tcp_closed_timeout: u32,
-
-    /// Seconds of idleness after which a UDP flow ends.
-    #[arg(long, value_name = "SECS", default_value_t = 120)]
-    udp_timeout: u32,
-
-    /// Learned BitTorrent endpoints (peers, nodes) kept.
-    #[arg(long, value_name = "N", default_value_t = 1 << 20)]
-    max_endpoints: usize,
+    #[command(flatten)]
+    limits: Limits,
 
     #[command(flatten)]
     sensor: evidence::SensorArgs,
 }
 
 const NS: i64 = 1_000_000_000;
+
+/// The engine's limits and timeouts (`analyze` and `watch`).
+#[derive(Debug, Clone, clap::Args)]
+pub struct Limits {
+    /// Flows tracked at once; when full the flow idle longest is ended early (counted).
+    #[arg(long, value_name = "N", default_value_t = 1 << 20)]
+    pub max_flows: usize,
+
+    /// Seconds of idleness after which a TCP flow ends.
+    #[arg(long, value_name = "SECS", default_value_t = 300)]
+    pub tcp_timeout: u32,
+
+    /// Seconds of idleness after which a TCP flow that closed (FIN both ways, or RST) ends.
+    #[arg(long, value_name = "SECS", default_value_t = 15)]
+    pub tcp_closed_timeout: u32,
+
+    /// Seconds of idleness after which a UDP flow ends.
+    #[arg(long, value_name = "SECS", default_value_t = 120)]
+    pub udp_timeout: u32,
+
+    /// Learned BitTorrent endpoints (peers, nodes) kept.
+    #[arg(long, value_name = "N", default_value_t = 1 << 20)]
+    pub max_endpoints: usize,
+}
+
+impl Limits {
+    pub fn check(&self) -> Result<()> {
+        if self.max_flows == 0 || self.max_endpoints == 0 {
+            bail!("--max-flows and --max-endpoints must be at least 1");
+        }
+        Ok(())
+    }
+
+    /// `base` with these limits.
+    pub fn apply(&self, base: Config) -> Config {
+        Config {
+            max_flows: self.max_flows,
+            tcp_timeout_ns: i64::from(self.tcp_timeout) * NS,
+            tcp_closed_timeout_ns: i64::from(self.tcp_closed_timeout) * NS,
+            udp_timeout_ns: i64::from(self.udp_timeout) * NS,
+            max_endpoints: self.max_endpoints,
+            ..base
+        }
+    }
+}
 
 /// Validated options.
 struct Options {
@@ -73,9 +101,7 @@ struct Options {
 
 impl Args {
     fn validate(self) -> Result<Options> {
-        if self.max_flows == 0 || self.max_endpoints == 0 {
-            bail!("--max-flows and --max-endpoints must be at least 1");
-        }
+        self.limits.check()?;
         if self.files.iter().filter(|f| *f == "-").count() > 1 {
             bail!("standard input (-) can be read only once");
         }
@@ -91,14 +117,7 @@ impl Args {
             flows: self.flows,
             top: self.top,
             sensor: self.sensor,
-            config: Config {
-                max_flows: self.max_flows,
-                tcp_timeout_ns: i64::from(self.tcp_timeout) * NS,
-                tcp_closed_timeout_ns: i64::from(self.tcp_closed_timeout) * NS,
-                udp_timeout_ns: i64::from(self.udp_timeout) * NS,
-                max_endpoints: self.max_endpoints,
-                ..Config::default()
-            },
+            config: self.limits.apply(Config::default()),
         })
     }
 }
@@ -242,7 +261,11 @@ pub fn run(args: Args) -> Result<ExitCode> {
         &summary,
         engine.knowledge(),
         engine.defrag_stats(),
-        opts.inputs.len(),
+        &format!(
+            "analyze: {} file{}",
+            opts.inputs.len(),
+            if opts.inputs.len() == 1 { "" } else { "s" }
+        ),
         opts.top,
     );
     if let Some(line) = evidence_line {

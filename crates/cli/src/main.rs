@@ -10,6 +10,7 @@ mod eval;
 mod evidence;
 mod rules;
 mod summary;
+mod watch;
 
 use std::process::ExitCode;
 
@@ -27,6 +28,9 @@ struct Cli {
 enum Command {
     /// Find every BitTorrent flow in pcap/pcapng captures, with its info-hashes.
     Analyze(analyze::Args),
+    /// Capture live on network interfaces (AF_PACKET): flow records, summary, evidence
+    /// (runs until SIGTERM or SIGINT).
+    Watch(watch::Args),
     /// Score swarmwall (and another detector's verdicts) against a capture's flow labels.
     Eval(eval::Args),
     /// Block or allow BitTorrent inline, per torrent, from NFQUEUE (runs until SIGTERM or
@@ -42,6 +46,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Analyze(args) => analyze::run(args),
+        Command::Watch(args) => watch::run(args),
         Command::Eval(args) => eval::run(args),
         Command::Enforce(args) => enforce::run(args),
         Command::Rules(args) => rules::run(args),

@@ -11,7 +11,7 @@ pub fn render(
     s: &Summary,
     k: &Knowledge,
     f: &DefragStats,
-    files: usize,
+    source: &str,
     top: usize,
 ) -> String {
     let mut o = String::new();
@@ -26,9 +26,7 @@ pub fn render(
     };
     let _ = writeln!(
         o,
-        "swarmwall analyze: {} file{}, {} packets, {}, {span}",
-        files,
-        if files == 1 { "" } else { "s" },
+        "swarmwall {source}, {} packets, {}, {span}",
         count(t.packets),
         bytes(t.wire_bytes)
     );

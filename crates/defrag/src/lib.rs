@@ -172,6 +172,23 @@ pub struct Stats {
     pub unread: u64,
 }
 
+impl Stats {
+    /// Adds another reassembler's counts (several workers' together).
+    pub fn merge(&mut self, o: &Stats) {
+        self.fragments += o.fragments;
+        self.reassembled += o.reassembled;
+        self.expired += o.expired;
+        self.evicted += o.evicted;
+        self.overlapping += o.overlapping;
+        self.duplicates += o.duplicates;
+        self.too_large += o.too_large;
+        self.too_many_fragments += o.too_many_fragments;
+        self.inconsistent += o.inconsistent;
+        self.bad_headers += o.bad_headers;
+        self.unread += o.unread;
+    }
+}
+
 /// Why a fragment was dropped, with the datagram it belonged to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Reason {

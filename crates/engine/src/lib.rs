@@ -65,6 +65,11 @@ pub struct Config {
     pub relabel_at_end: bool,
     /// Records held for relabelling at most (beyond, they are written as they are).
     pub max_held: usize,
+    /// Without `relabel_at_end`: relabel an MSE/PE-shaped flow that is not certain when it
+    /// ends, from what is known at that moment, and write it at once (a live sensor, whose
+    /// input has no end; what another worker learned reaches this one a little later than
+    /// the flow's first packets may).
+    pub relabel_when_ended: bool,
     /// Bytes all flows together may hold in reassembly buffers.
     pub reassembly_budget: usize,
     /// Datagrams of a UDP flow that no BitTorrent protocol recognises before the flow is
@@ -97,6 +102,7 @@ impl Default for Config {
             endpoint_ttl_ns: 3600 * NS,
             relabel_at_end: true,
             max_held: 1 << 16,
+            relabel_when_ended: false,
             reassembly_budget: 64 << 20,
             udp_max_misses: detect::MAX_MISSES,
             tcp_opening_unseen: false,
@@ -157,6 +163,30 @@ pub struct Totals {
     /// Earliest and latest capture timestamps (ns since the epoch).
     pub first_ns: Option<i64>,
     pub last_ns: Option<i64>,
+}
+
+impl Totals {
+    /// Adds another engine's counts (several workers' together).
+    pub fn merge(&mut self, o: &Totals) {
+        self.packets += o.packets;
+        self.captured_bytes += o.captured_bytes;
+        self.wire_bytes += o.wire_bytes;
+        self.truncated += o.truncated;
+        self.non_ip += o.non_ip;
+        self.unsupported_link += o.unsupported_link;
+        self.undecodable += o.undecodable;
+        self.fragments += o.fragments;
+        self.socks_udp += o.socks_udp;
+        self.other_ip += o.other_ip;
+        self.tcp_packets += o.tcp_packets;
+        self.udp_packets += o.udp_packets;
+        self.flows += o.flows;
+        self.tcp_flows += o.tcp_flows;
+        self.udp_flows += o.udp_flows;
+        self.flows_evicted += o.flows_evicted;
+        self.first_ns = [self.first_ns, o.first_ns].into_iter().flatten().min();
+        self.last_ns = [self.last_ns, o.last_ns].into_iter().flatten().max();
+    }
 }
 
 /// Recency classes of the flow table (each has its own idle timeout).
@@ -752,6 +782,18 @@ impl Engine {
         }
     }
 
+    /// Moves the clock to `ts_ns` without a packet — a live capture's quiet moments: flows
+    /// idle past their timeout end and incomplete datagrams expire, as a packet at that time
+    /// would make them.
+    pub fn advance(&mut self, ts_ns: i64, sink: &mut impl FnMut(FlowRecord)) {
+        if self.defrag.in_progress() > 0 && ts_ns >= self.next_defrag_ns {
+            self.next_defrag_ns = ts_ns.saturating_add(SWEEP_NS);
+            self.defrag.expire(ts_ns);
+            self.incomplete(sink);
+        }
+        self.advance_clock(ts_ns, sink);
+    }
+
     /// Moves the capture clock and ends flows idle for longer than their timeout.
     fn advance_clock(&mut self, ts_ns: i64, sink: &mut impl FnMut(FlowRecord)) {
         if ts_ns <= self.now_ns {
@@ -809,16 +851,16 @@ impl Engine {
             d.finish(&mut ctx);
             self.budget.give_back(d.buffered());
         }
-        let record = FlowRecord::new(&key, flow, why);
+        let mut record = FlowRecord::new(&key, flow, why);
         let mse = record.verdict.evidence.contains(Signal::MseShape)
             || record.verdict.evidence.contains(Signal::MseOneSided);
-        if self.config.relabel_at_end
-            && mse
-            && record.confidence() < Some(flow::Confidence::Certain)
-            && self.held.len() < self.config.max_held
-        {
+        let uncertain = mse && record.confidence() < Some(flow::Confidence::Certain);
+        if self.config.relabel_at_end && uncertain && self.held.len() < self.config.max_held {
             self.held.push(record);
         } else {
+            if uncertain && self.config.relabel_when_ended {
+                detect::relabel(&self.knowledge, &mut record);
+            }
             sink(record);
         }
     }

@@ -202,3 +202,18 @@ fn each_packet_says_what_it_carried() {
     assert_eq!(run.last(), &PacketFacts::default());
     assert_eq!(run.last_flow(), None);
 }
+
+#[test]
+fn advancing_the_clock_without_packets_ends_idle_flows() {
+    // A live capture on a quiet link: no packet comes to end the flows.
+    let (c, s) = (sa("10.77.0.2:40000"), sa("10.77.0.1:6881"));
+    let mut run = Run::new();
+    run.send(&build::udp(c, s, b"one"));
+    let mut ended = Vec::new();
+    run.engine.advance(run.t + 60 * NS, &mut |r| ended.push(r));
+    assert!(ended.is_empty(), "ended before its timeout");
+    run.engine.advance(run.t + 121 * NS, &mut |r| ended.push(r));
+    assert_eq!(ended.len(), 1);
+    assert_eq!(ended[0].end, End::Idle);
+    assert_eq!(run.engine.active_flows(), 0);
+}

@@ -7,7 +7,13 @@ use nix::unistd::{Gid, Uid, User, setgid, setgroups, setuid};
 /// Drops every capability but CAP_NET_ADMIN (from the bounding set too, where the process may
 /// change it), switches to `user` if given, and forbids gaining privileges again.
 pub fn keep_only_net_admin(user: Option<&str>) -> Result<(), String> {
-    let keep: CapsHashSet = [Capability::CAP_NET_ADMIN].into_iter().collect();
+    keep_only(&[Capability::CAP_NET_ADMIN], user)
+}
+
+/// Drops every capability but `keep` (from the bounding set too, where the process may change
+/// it), switches to `user` if given, and forbids gaining privileges again.
+pub fn keep_only(keep: &[Capability], user: Option<&str>) -> Result<(), String> {
+    let keep: CapsHashSet = keep.iter().copied().collect();
     let e = |what: &str, err: &dyn std::fmt::Display| format!("dropping privileges: {what}: {err}");
     let user = match user {
         Some(name) => Some(
@@ -21,7 +27,7 @@ pub fn keep_only_net_admin(user: Option<&str>) -> Result<(), String> {
         caps::read(None, CapSet::Effective).map_err(|err| e("reading capabilities", &err))?;
     if have.contains(&Capability::CAP_SETPCAP) {
         for c in caps::all() {
-            if c != Capability::CAP_NET_ADMIN {
+            if !keep.contains(&c) {
                 caps::drop(None, CapSet::Bounding, c).map_err(|err| e("bounding set", &err))?;
             }
         }

@@ -641,3 +641,44 @@ fn an_encrypted_flow_is_attributed_but_its_packets_carry_nothing() {
     assert!(v.verdict.encrypted);
     assert_eq!(v.infohashes, &[HASH]);
 }
+
+#[test]
+fn a_live_sensor_relabels_when_the_flow_ends_from_what_is_known_then() {
+    let (c, s) = (sa("10.77.0.2:40000"), sa("10.77.0.1:23456"));
+    let live = Config {
+        relabel_at_end: false,
+        relabel_when_ended: true,
+        ..Config::default()
+    };
+    // The endpoint is announced while the connection is open (its shape was judged before).
+    let announced_while_open = |config: Config| {
+        let mut run = Run::with(config);
+        tcp_handshake(&mut run, c, s);
+        mse_flights(&mut run, c, s, 300, 400, 120);
+        run.t += NS;
+        tracker_announcing(&mut run, sa("10.77.0.2:39999"), s);
+        let (recs, _) = run.finish();
+        find(&recs, c).clone()
+    };
+    let r = announced_while_open(live.clone());
+    assert_eq!(r.confidence(), Some(Confidence::Certain));
+    assert!(r.verdict.relabelled);
+    assert_eq!(r.infohashes, vec![HASH]);
+    let r = announced_while_open(Config {
+        relabel_when_ended: false,
+        ..live.clone()
+    });
+    assert_eq!(
+        r.confidence(),
+        Some(Confidence::Suspect),
+        "inline: decided before"
+    );
+
+    // Announced only after the connection ended: a live sensor has written it already.
+    let mut run = Run::with(live);
+    mse_connection(&mut run, c, s, 300, 400, 120);
+    run.t += 400 * NS;
+    tracker_announcing(&mut run, sa("10.77.0.2:39999"), s);
+    let (recs, _) = run.finish();
+    assert_eq!(find(&recs, c).confidence(), Some(Confidence::Suspect));
+}

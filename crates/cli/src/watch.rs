@@ -1,0 +1,275 @@
+//! `swarmwall watch`: live capture, with the same outputs as `analyze` and the evidence store.
+
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use engine::report::Summary;
+use swarmwall_io::record;
+use watch::{Report, RingConfig, Sensor};
+
+use crate::analyze::Limits;
+use crate::{evidence, summary};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Interface to capture on (repeat for several).
+    #[arg(short = 'i', long = "interface", value_name = "IFACE", required = true)]
+    interfaces: Vec<String>,
+
+    /// Worker threads, each with its own engine; flows are spread over them by hash
+    /// (default: one per core).
+    #[arg(long, value_name = "N")]
+    workers: Option<usize>,
+
+    /// Capture filter (tcpdump syntax, compiled by libpcap), e.g. `not port 22`.
+    #[arg(long, value_name = "EXPR")]
+    filter: Option<String>,
+
+    /// Write one JSON object per flow as flows end, one per line, to PATH (`-` for standard
+    /// output).
+    #[arg(long, value_name = "PATH")]
+    flows: Option<String>,
+
+    /// Rewrite PATH with the counters (JSON) every --stats-every seconds and at exit.
+    #[arg(long, value_name = "PATH")]
+    stats: Option<PathBuf>,
+
+    /// Seconds between two writes of --stats.
+    #[arg(long, value_name = "SECS", default_value_t = 10)]
+    stats_every: u64,
+
+    /// Rows in the summary's top tables (printed at exit).
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    top: usize,
+
+    /// Ring buffer per worker and interface, in MiB.
+    #[arg(long, value_name = "MIB", default_value_t = 32)]
+    ring_mb: u32,
+
+    /// Do not put the interfaces in promiscuous mode.
+    #[arg(long)]
+    no_promisc: bool,
+
+    /// Switch to this user once the sockets are open (the evidence store, key file and
+    /// outputs must then be writable by it).
+    #[arg(long, value_name = "NAME")]
+    user: Option<String>,
+
+    /// Keep every capability (for debugging; not recommended).
+    #[arg(long)]
+    keep_privileges: bool,
+
+    /// Stop after SECS seconds (for tests and measurements; default: until SIGTERM/SIGINT).
+    #[arg(long, value_name = "SECS", hide = true)]
+    duration: Option<f64>,
+
+    #[command(flatten)]
+    limits: Limits,
+
+    #[command(flatten)]
+    sensor: evidence::SensorArgs,
+}
+
+/// How often records are committed to the evidence store.
+const COMMIT_EVERY: Duration = Duration::from_secs(1);
+
+pub fn run(args: Args) -> Result<ExitCode> {
+    args.limits.check()?;
+    if args.stats_every == 0 {
+        bail!("--stats-every must be at least 1");
+    }
+    // Outputs first, while any file can be opened.
+    let flows_to_stdout = args.flows.as_deref() == Some("-");
+    let mut flows_out: Option<Box<dyn Write>> = match args.flows.as_deref() {
+        None => None,
+        Some("-") => Some(Box::new(BufWriter::new(io::stdout()))),
+        Some(p) => Some(Box::new(BufWriter::new(
+            File::create(p).with_context(|| format!("{p}: cannot create"))?,
+        ))),
+    };
+    let mut stats_file = match &args.stats {
+        None => None,
+        Some(p) => {
+            Some(File::create(p).with_context(|| format!("{}: cannot create", p.display()))?)
+        }
+    };
+    let mut opts = watch::Options::new(args.interfaces.clone());
+    if let Some(n) = args.workers {
+        opts.workers = n.max(1);
+    }
+    opts.filter = args.filter.clone();
+    opts.ring = RingConfig {
+        block_size: 1 << 20,
+        blocks: args.ring_mb.max(1),
+        promiscuous: !args.no_promisc,
+        ..RingConfig::default()
+    };
+    opts.engine = args.limits.apply(watch::live_config());
+    let sensor = Sensor::open(opts)?;
+    if !args.keep_privileges {
+        watch::drop_privileges(args.user.as_deref())?;
+    }
+    // The store and key file as the user the sensor runs as.
+    let started_s = evidence::now_s();
+    let mut store = args.sensor.writer(started_s)?;
+    eprintln!(
+        "swarmwall watch: {} on {} worker{}; capabilities: {}{}",
+        sensor
+            .interfaces()
+            .iter()
+            .map(|i| i.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", "),
+        sensor.workers(),
+        if sensor.workers() == 1 { "" } else { "s" },
+        {
+            let c = netfilter::privs::effective();
+            if c.is_empty() {
+                "none".to_string()
+            } else {
+                c.join(",")
+            }
+        },
+        store
+            .as_ref()
+            .map(|w| format!("; evidence to {}", w.store_name()))
+            .unwrap_or_default()
+    );
+
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        signal_hook::flag::register(sig, stop.clone()).context("installing signal handlers")?;
+    }
+    if let Some(secs) = args.duration {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_secs_f64(secs.max(0.0)));
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        });
+    }
+
+    let mut summary = Summary::default();
+    let mut last_commit = Instant::now();
+    let mut last_stats = Instant::now();
+    let mut last_prune = Instant::now();
+    let mut flows_error: Option<io::Error> = None;
+    let mut store_errors = 0u64;
+    let stats_every = Duration::from_secs(args.stats_every);
+    let store_error = |e: ::evidence::Error, n: &mut u64| {
+        *n += 1;
+        // One line per failure; the capture goes on.
+        eprintln!("swarmwall: {e} (the capture goes on; this batch's rows are lost)");
+    };
+    let finished = sensor.run(&stop, COMMIT_EVERY, |report| match report {
+        Report::Records(records) => {
+            for r in &records {
+                summary.add(r);
+                if let (Some(out), None) = (flows_out.as_mut(), &flows_error)
+                    && let Err(e) = record::write_line(out, r)
+                {
+                    eprintln!("swarmwall: cannot write flow records: {e}");
+                    flows_error = Some(e);
+                }
+                if let Some(w) = store.as_mut()
+                    && let Err(e) = w.record(r)
+                {
+                    store_error(e, &mut store_errors);
+                }
+            }
+        }
+        Report::Stats(s) => {
+            let now = evidence::now_s();
+            if let Some(w) = store.as_mut() {
+                w.watched(started_s, now);
+                if last_commit.elapsed() >= COMMIT_EVERY {
+                    last_commit = Instant::now();
+                    if let Err(e) = w.commit() {
+                        store_error(e, &mut store_errors);
+                    }
+                }
+                if last_prune.elapsed() >= Duration::from_secs(3600) {
+                    last_prune = Instant::now();
+                    if let Err(e) = w.prune(now) {
+                        store_error(e, &mut store_errors);
+                    }
+                }
+            }
+            if let Some(out) = flows_out.as_mut() {
+                let _ = out.flush();
+            }
+            if last_stats.elapsed() >= stats_every {
+                last_stats = Instant::now();
+                write_stats(stats_file.as_mut(), s, store.as_ref());
+            }
+        }
+    })?;
+    let mut evidence_line = None;
+    if let Some(w) = store.as_mut() {
+        w.watched(started_s, evidence::now_s());
+        if let Err(e) = w.commit() {
+            store_error(e, &mut store_errors);
+        }
+        evidence_line = Some(evidence::summary_line(w));
+    }
+    write_stats(stats_file.as_mut(), &finished.stats, store.as_ref());
+    if let Some(mut out) = flows_out.take() {
+        out.flush().context("cannot write flow records")?;
+    }
+    summary.finish(&finished.knowledge);
+    let k = &finished.stats.kernel;
+    let mut text = summary::render(
+        &finished.totals,
+        &summary,
+        &finished.knowledge,
+        &finished.defrag,
+        &format!("watch: {}", finished.stats.interfaces.join(", ")),
+        args.top,
+    );
+    text.push_str(&format!(
+        "\nkernel: {} packets received, {} dropped by full rings (tp_drops), {} ring freezes (tp_freeze_q_cnt); {} workers read {:?} packets\n",
+        k.packets,
+        k.drops,
+        k.freezes,
+        finished.stats.workers,
+        finished.stats.per_worker
+    ));
+    if let Some(line) = evidence_line {
+        text.push_str(&format!("{line}\n"));
+    }
+    if flows_to_stdout {
+        io::stderr().write_all(text.as_bytes())?;
+    } else {
+        io::stdout().write_all(text.as_bytes())?;
+    }
+    Ok(if flows_error.is_some() || store_errors > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn write_stats(file: Option<&mut File>, s: &watch::Stats, store: Option<&::evidence::Writer>) {
+    let Some(f) = file else { return };
+    let mut v = serde_json::to_value(s).unwrap_or_default();
+    if let (Some(obj), Some(w)) = (v.as_object_mut(), store) {
+        obj.insert(
+            "evidence".into(),
+            serde_json::to_value(w.counters).unwrap_or_default(),
+        );
+    }
+    use std::io::Seek;
+    let _ = f.set_len(0);
+    let _ = f.seek(io::SeekFrom::Start(0));
+    let _ = writeln!(
+        f,
+        "{}",
+        serde_json::to_string_pretty(&v).unwrap_or_default()
+    );
+    let _ = f.flush();
+}
