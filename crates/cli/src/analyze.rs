@@ -234,6 +234,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
         {
             evidence_error = Some(e);
         }
+        for m in w.take_messages() {
+            eprintln!("swarmwall: {m}");
+        }
         evidence_line = Some(evidence::summary_line(w));
     }
 

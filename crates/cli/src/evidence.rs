@@ -41,6 +41,15 @@ pub struct SensorArgs {
     /// 100.64.0.0/10, fc00::/7.
     #[arg(long, value_name = "CIDR", num_args = 1..)]
     pub local: Vec<String>,
+
+    /// With a PostgreSQL store: where rows wait while the server is out of reach (an SQLite
+    /// file; default: the key file's path with `.spool` added).
+    #[arg(long, value_name = "PATH")]
+    pub spool: Option<PathBuf>,
+
+    /// Rows the spool holds at most; beyond, rows are dropped (and counted).
+    #[arg(long, value_name = "N", default_value_t = 1_000_000)]
+    pub spool_max_rows: u64,
 }
 
 impl StoreArgs {
@@ -107,14 +116,22 @@ impl SensorArgs {
             return Ok(None);
         };
         let key = self.store.key_path()?;
-        let keys = KeyRing::open_or_create(key, DAY)?;
-        let backend = evidence::open(spec)?;
+        // A new key file starts at the oldest period still within retention.
+        let first = now_s
+            .saturating_sub(self.store.retention_s())
+            .div_euclid(DAY);
+        let keys = KeyRing::open_or_create(key, DAY, first)?;
+        let spool = self.spool.clone().unwrap_or_else(|| {
+            let mut p = key.clone().into_os_string();
+            p.push(".spool");
+            PathBuf::from(p)
+        });
+        let backend = evidence::open_sensor(spec, &spool, self.spool_max_rows)?;
         let sensor = self.sensor.clone().unwrap_or_else(host_name);
         let recorder = Recorder {
             keys,
             local: local_nets(&self.local)?,
             sensor: sensor.clone(),
-            first_period: i64::MIN,
         };
         let run = format!("{sensor}:{}:{}", now_s, std::process::id());
         let mut w = Writer::new(backend, recorder, self.store.retention_s(), run);
@@ -148,6 +165,12 @@ pub fn summary_line(w: &Writer) -> String {
     if c.failed_rows > 0 {
         s.push_str(&format!("; {} rows could not be written", c.failed_rows));
     }
+    if let Some(sp) = c.spool.filter(|sp| sp.spooled + sp.dropped > 0) {
+        s.push_str(&format!(
+            "; server out of reach {} times: {} rows spooled, {} sent since, {} dropped (spool full), {} waiting",
+            sp.outages, sp.spooled, sp.sent, sp.dropped, sp.waiting
+        ));
+    }
     s
 }
 
@@ -165,6 +188,22 @@ enum Sub {
     Stats(StatsArgs),
     /// Deletes the rows of periods past retention and destroys their keys.
     Prune(PruneArgs),
+    /// Creates or updates a store's schema (PostgreSQL: as the database's owner), and grants
+    /// the sensor and reader roles their rights.
+    Migrate(MigrateArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct MigrateArgs {
+    /// The store: an SQLite file or a `postgres://` URL.
+    #[arg(long, value_name = "STORE")]
+    evidence: String,
+    /// PostgreSQL role of the sensors: may insert rows, nothing else.
+    #[arg(long, value_name = "ROLE")]
+    sensor_role: Option<String>,
+    /// PostgreSQL role of the readers (`evidence query`, `notice check`): may select.
+    #[arg(long, value_name = "ROLE")]
+    reader_role: Option<String>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -208,6 +247,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         Sub::Query(a) => run_query(a),
         Sub::Stats(a) => run_stats(a),
         Sub::Prune(a) => run_prune(a),
+        Sub::Migrate(a) => run_migrate(a),
     }
 }
 
@@ -248,6 +288,7 @@ fn run_query(a: QueryArgs) -> Result<ExitCode> {
             to_s,
             infohash,
         },
+        now_s(),
     )?;
     let mut out = io::stdout().lock();
     for m in &found {
@@ -265,12 +306,15 @@ fn run_stats(a: StatsArgs) -> Result<ExitCode> {
         Some(k) => Some(KeyRing::open(k)?),
         None => None,
     };
-    let key_periods: Option<Vec<i64>> = keys.as_ref().map(|k| k.periods().collect());
+    let first_key: Option<i64> = keys.as_ref().map(KeyRing::first_period);
     let mut out = io::stdout().lock();
     if a.json {
         let mut v = serde_json::to_value(&s)?;
-        if let (Some(obj), Some(p)) = (v.as_object_mut(), &key_periods) {
-            obj.insert("key_periods".into(), p.len().into());
+        if let (Some(obj), Some(k)) = (v.as_object_mut(), &keys) {
+            obj.insert(
+                "keys_from".into(),
+                query::rfc3339(k.first_period() * k.period_seconds()).into(),
+            );
         }
         writeln!(out, "{v}")?;
         return Ok(ExitCode::SUCCESS);
@@ -301,19 +345,12 @@ fn run_stats(a: StatsArgs) -> Result<ExitCode> {
     if let Some(b) = s.bytes {
         writeln!(out, "size:     {b} bytes")?;
     }
-    if let Some(p) = key_periods {
+    if let (Some(k), Some(_)) = (&keys, first_key) {
         writeln!(
             out,
-            "keys:     {} periods{}",
-            p.len(),
-            match (p.first(), p.last(), &keys) {
-                (Some(f), Some(l), Some(k)) => format!(
-                    " ({} .. {})",
-                    query::rfc3339(f * k.period_seconds()),
-                    query::rfc3339(k.period_end(*l) - 1)
-                ),
-                _ => String::new(),
-            }
+            "keys:     from {} (periods of {} s; earlier ones destroyed)",
+            query::rfc3339(k.first_period() * k.period_seconds()),
+            k.period_seconds()
         )?;
     }
     Ok(ExitCode::SUCCESS)
@@ -330,5 +367,32 @@ fn run_prune(a: PruneArgs) -> Result<ExitCode> {
         "pruned: {} rows, {} presences, {} watched times deleted; {} period keys destroyed (retention {} days)",
         p.rows, p.presence, p.coverage, destroyed, a.store.retention
     );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_migrate(a: MigrateArgs) -> Result<ExitCode> {
+    if evidence::is_postgres(&a.evidence) {
+        let applied = evidence::postgres::Postgres::migrate(
+            &a.evidence,
+            a.sensor_role.as_deref(),
+            a.reader_role.as_deref(),
+        )?;
+        println!(
+            "{}: schema version {}{}",
+            evidence::store::redact(&a.evidence),
+            evidence::store::SCHEMA_VERSION,
+            if applied.is_empty() {
+                " (already)".to_string()
+            } else {
+                format!(" (applied {applied:?})")
+            }
+        );
+    } else {
+        if a.sensor_role.is_some() || a.reader_role.is_some() {
+            bail!("--sensor-role and --reader-role are for PostgreSQL stores");
+        }
+        let s = evidence::open(&a.evidence)?.stats()?;
+        println!("{}: schema version {}", a.evidence, s.schema_version);
+    }
     Ok(ExitCode::SUCCESS)
 }

@@ -158,6 +158,8 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let mut last_commit = Instant::now();
     let mut last_stats = Instant::now();
     let mut last_prune = Instant::now();
+    // The watched time goes to the store a minute at a time (rows are appended).
+    let mut covered_to = started_s;
     let mut flows_error: Option<io::Error> = None;
     let mut store_errors = 0u64;
     let stats_every = Duration::from_secs(args.stats_every);
@@ -186,12 +188,18 @@ pub fn run(args: Args) -> Result<ExitCode> {
         Report::Stats(s) => {
             let now = evidence::now_s();
             if let Some(w) = store.as_mut() {
-                w.watched(started_s, now);
+                if now - covered_to >= 60 {
+                    w.watched(covered_to, now);
+                    covered_to = now;
+                }
                 if last_commit.elapsed() >= COMMIT_EVERY {
                     last_commit = Instant::now();
                     if let Err(e) = w.commit() {
                         store_error(e, &mut store_errors);
                     }
+                }
+                for m in w.take_messages() {
+                    eprintln!("swarmwall: {m}");
                 }
                 if last_prune.elapsed() >= Duration::from_secs(3600) {
                     last_prune = Instant::now();
@@ -211,9 +219,12 @@ pub fn run(args: Args) -> Result<ExitCode> {
     })?;
     let mut evidence_line = None;
     if let Some(w) = store.as_mut() {
-        w.watched(started_s, evidence::now_s());
+        w.watched(covered_to, evidence::now_s());
         if let Err(e) = w.commit() {
             store_error(e, &mut store_errors);
+        }
+        for m in w.take_messages() {
+            eprintln!("swarmwall: {m}");
         }
         evidence_line = Some(evidence::summary_line(w));
     }

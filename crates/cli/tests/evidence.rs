@@ -50,7 +50,7 @@ fn fill(store: &Path, keys: &Path, flows: &Path) -> Vec<serde_json::Value> {
         "--sensor",
         "test-sensor",
         "--retention",
-        "100000",
+        "1000",
     ]);
     assert!(o.status.success(), "{}", text(&o.stderr));
     assert!(
@@ -186,7 +186,7 @@ fn analyze_fills_the_store_and_query_finds_every_flow_of_each_host() {
     let st: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(st["rows"].as_u64().unwrap(), bt.len() as u64);
     assert_eq!(st["sensors"][0], "test-sensor");
-    assert!(st["key_periods"].as_u64().unwrap() >= 1);
+    assert!(st["keys_from"].as_str().unwrap() <= bt[0]["first_seen"].as_str().unwrap());
 
     // Prune at a short retention: every period of the 2026 capture is older than a day ago…
     // unless the clock is wrong; the sample's date is known.
@@ -253,7 +253,7 @@ fn bad_key_files_and_stores_are_one_line_errors_and_lose_nothing() {
             "--key",
             s(keys),
             "--retention",
-            "100000",
+            "1000",
         ])
     };
     // A key file others can read.
@@ -368,7 +368,7 @@ fn a_full_disk_is_an_error_and_keeps_what_was_committed() {
             "--key",
             s(&keys),
             "--retention",
-            "100000",
+            "1000",
             "--sensor",
             "again",
         ]);

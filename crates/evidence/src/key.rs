@@ -1,41 +1,67 @@
-//! The key file: one secret key per period, kept apart from the store.
+//! The key file: the key of the oldest period still within retention; each later period's
+//! key follows from it by a one-way step.
 //!
 //! ```text
-//! swarmwall-evidence-keys 1
+//! swarmwall-evidence-keys 2
 //! period-seconds 86400
-//! 20427 5f0c…(64 hex digits)
-//! 20428 91ab…
+//! first-period 20400
+//! key 5f0c…(64 hex digits: the key of period 20400)
 //! ```
 //!
-//! The file is created with mode 0600 and is rewritten whole (a temporary file in the same
-//! folder, synced, then renamed over it) when a key is added or destroyed, so that a crash
-//! leaves either the old or the new file. A key is destroyed by rewriting the file without
-//! it: a period whose key is gone can no longer be linked to any address. (The old file's
-//! blocks may stay on the disk until they are reused; a store and key file on an encrypted
-//! volume, or on tmpfs for short retention, do not have that problem.)
+//! The key of period p+1 is SHA-256("swarmwall evidence ratchet v1" ‖ key of period p). A
+//! period's key gives every later period's key and no earlier one: destroying the keys of the
+//! periods that left the retention window is replacing the file's key by a later one. Sensors
+//! that share one key file (copies of it) derive the same keys without talking to each other,
+//! so their rows in one store (PostgreSQL) are found with one file; each prunes its own copy.
+//! The price: whoever steals a key file can link the retained periods *and later ones* until
+//! the file is replaced (`swarmwall evidence rekey` is not needed for that: delete the file and
+//! a new one is made, and the rows under the old keys can no longer be linked by anyone).
+//!
+//! The file is created with mode 0600 and rewritten whole (a temporary file in the same folder,
+//! synced, renamed over it) when the retention window moves, so that a crash leaves the old or
+//! the new file. The old file's blocks may stay on the disk until they are reused; a key file
+//! on an encrypted volume or on tmpfs does not have that problem.
 
-use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
 
 use crate::Error;
 
 /// Seconds in the default period (a day).
 pub const DAY: i64 = 86_400;
 
-const MAGIC: &str = "swarmwall-evidence-keys 1";
+const MAGIC: &str = "swarmwall-evidence-keys 2";
+const RATCHET: &[u8] = b"swarmwall evidence ratchet v1";
+
+/// Periods past the first that a key is derived for at most (about 270 years of days): a
+/// timestamp beyond is nonsense, not a reason to hash for minutes.
+pub const MAX_AHEAD: i64 = 100_000;
 
 /// A 256-bit HMAC key.
 pub type Key = [u8; 32];
 
-/// The keys of the periods still within retention.
+/// The key of the period after the one whose key is `k`.
+pub fn next_key(k: &Key) -> Key {
+    let mut h = Sha256::new();
+    h.update(RATCHET);
+    h.update(k);
+    let mut out = [0u8; 32];
+    out.copy_from_slice(&h.finalize());
+    out
+}
+
+/// The period keys still within retention.
 #[derive(Clone)]
 pub struct KeyRing {
     path: PathBuf,
     period: i64,
-    keys: BTreeMap<i64, Key>,
+    first: i64,
+    /// `chain[i]`: the key of period `first + i` (at least the first).
+    chain: Vec<Key>,
 }
 
 impl std::fmt::Debug for KeyRing {
@@ -44,15 +70,15 @@ impl std::fmt::Debug for KeyRing {
         f.debug_struct("KeyRing")
             .field("path", &self.path)
             .field("period", &self.period)
-            .field("periods", &self.keys.keys().collect::<Vec<_>>())
+            .field("first_period", &self.first)
             .finish()
     }
 }
 
 impl KeyRing {
-    /// Opens the key file, creating it (mode 0600, no keys yet) when it does not exist.
-    /// `period` is the period length in seconds a new file gets; an existing file keeps its own.
-    pub fn open_or_create(path: &Path, period: i64) -> Result<KeyRing, Error> {
+    /// Opens the key file, or creates it (mode 0600) with a new random key for `first_period`
+    /// (the oldest period a record may still be stored in) and periods of `period` seconds.
+    pub fn open_or_create(path: &Path, period: i64, first_period: i64) -> Result<KeyRing, Error> {
         match File::open(path) {
             Ok(_) => KeyRing::open(path),
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
@@ -62,10 +88,14 @@ impl KeyRing {
                         "the period must be positive".into(),
                     ));
                 }
+                let mut k = [0u8; 32];
+                getrandom::fill(&mut k)
+                    .map_err(|e| Error::Key(path.into(), format!("no random bytes: {e}")))?;
                 let ring = KeyRing {
                     path: path.into(),
                     period,
-                    keys: BTreeMap::new(),
+                    first: first_period,
+                    chain: vec![k],
                 };
                 ring.save()?;
                 Ok(ring)
@@ -92,41 +122,39 @@ impl KeyRing {
                 e.utf8_error().valid_up_to()
             ))
         })?;
-        let mut lines = text.lines().enumerate();
-        match lines.next() {
-            Some((_, l)) if l.trim() == MAGIC => {}
-            _ => return Err(bad(format!("line 1: expected `{MAGIC}`"))),
-        }
-        let period = match lines.next() {
-            Some((_, l)) => l
-                .trim()
-                .strip_prefix("period-seconds ")
-                .and_then(|v| v.trim().parse::<i64>().ok())
-                .filter(|p| *p > 0)
-                .ok_or_else(|| bad("line 2: expected `period-seconds N`".into()))?,
-            None => return Err(bad("line 2: expected `period-seconds N`".into())),
-        };
-        let mut keys = BTreeMap::new();
-        for (i, line) in lines {
-            let line = line.trim();
-            if line.is_empty() || line.starts_with('#') {
-                continue;
+        let mut lines = text
+            .lines()
+            .enumerate()
+            .filter(|(_, l)| !l.trim().is_empty() && !l.trim_start().starts_with('#'));
+        let mut field = |name: &str, what: &str| -> Result<String, Error> {
+            match lines.next() {
+                Some((i, l)) => l
+                    .trim()
+                    .strip_prefix(name)
+                    .map(|v| v.trim().to_string())
+                    .ok_or_else(|| bad(format!("line {}: expected `{name}{what}`", i + 1))),
+                None => Err(bad(format!("end of file: expected `{name}{what}`"))),
             }
-            let parsed = line
-                .split_once(' ')
-                .and_then(|(p, k)| Some((p.parse::<i64>().ok()?, hex32(k.trim())?)));
-            let Some((p, k)) = parsed else {
-                return Err(bad(format!(
-                    "line {}: expected `PERIOD KEY` (a number and 64 hex digits)",
-                    i + 1
-                )));
-            };
-            keys.insert(p, k);
+        };
+        if field("swarmwall-evidence-keys", " 2")? != "2" {
+            return Err(bad(format!("line 1: expected `{MAGIC}`")));
         }
+        let number = |v: String, name: &str| {
+            v.parse::<i64>()
+                .map_err(|_| bad(format!("`{name}` is not a number")))
+        };
+        let period = number(field("period-seconds ", "N")?, "period-seconds")?;
+        if period <= 0 {
+            return Err(bad("`period-seconds` must be positive".into()));
+        }
+        let first = number(field("first-period ", "N")?, "first-period")?;
+        let key = hex32(&field("key ", " followed by 64 hex digits")?)
+            .ok_or_else(|| bad("`key` is not 64 hex digits".into()))?;
         Ok(KeyRing {
             path: path.into(),
             period,
-            keys,
+            first,
+            chain: vec![key],
         })
     }
 
@@ -139,6 +167,11 @@ impl KeyRing {
         self.period
     }
 
+    /// The oldest period whose key is still known.
+    pub fn first_period(&self) -> i64 {
+        self.first
+    }
+
     /// The period a time (seconds since the epoch) falls in.
     pub fn period_of(&self, secs: i64) -> i64 {
         secs.div_euclid(self.period)
@@ -149,51 +182,89 @@ impl KeyRing {
         period.saturating_add(1).saturating_mul(self.period)
     }
 
-    /// The key of a period, if the file holds it.
-    pub fn get(&self, period: i64) -> Option<&Key> {
-        self.keys.get(&period)
-    }
-
-    /// The periods whose keys the file holds, oldest first.
-    pub fn periods(&self) -> impl Iterator<Item = i64> + '_ {
-        self.keys.keys().copied()
-    }
-
-    /// The key of a period, made (and saved) if the file does not hold it yet.
-    pub fn get_or_create(&mut self, period: i64) -> Result<Key, Error> {
-        if let Some(k) = self.keys.get(&period) {
-            return Ok(*k);
+    /// The key of a period: none before the first period (destroyed) or absurdly far after it.
+    pub fn get(&self, period: i64) -> Option<Key> {
+        let i = period.checked_sub(self.first)?;
+        if !(0..=MAX_AHEAD).contains(&i) {
+            return None;
         }
-        let mut k = [0u8; 32];
-        getrandom::fill(&mut k)
-            .map_err(|e| Error::Key(self.path.clone(), format!("no random bytes: {e}")))?;
-        self.keys.insert(period, k);
-        if let Err(e) = self.save() {
-            self.keys.remove(&period);
-            return Err(e);
+        let i = i as usize;
+        if let Some(k) = self.chain.get(i) {
+            return Some(*k);
         }
-        Ok(k)
+        let mut k = *self.chain.last()?;
+        for _ in self.chain.len()..=i {
+            k = next_key(&k);
+        }
+        Some(k)
     }
 
-    /// Destroys the keys of every period before `first_kept`. Returns how many were destroyed.
-    pub fn destroy_before(&mut self, first_kept: i64) -> Result<usize, Error> {
-        let kept = self.keys.split_off(&first_kept);
-        let gone = std::mem::replace(&mut self.keys, kept);
-        if gone.is_empty() {
+    /// The keys of the periods `first_period()..=last`, in order (each derived from the one
+    /// before), at most [`MAX_AHEAD`] of them.
+    pub fn keys_through(&self, last: i64) -> impl Iterator<Item = (i64, Key)> + '_ {
+        let n = last
+            .saturating_sub(self.first)
+            .saturating_add(1)
+            .clamp(0, MAX_AHEAD + 1);
+        let mut k = self.chain.first().copied().unwrap_or([0; 32]);
+        (0..n).map(move |i| {
+            if i > 0 {
+                k = next_key(&k);
+            }
+            (self.first + i, k)
+        })
+    }
+
+    /// The key of a period, kept for the next calls (a sensor writing rows).
+    pub fn get_cached(&mut self, period: i64) -> Option<Key> {
+        let i = period.checked_sub(self.first)?;
+        if !(0..=MAX_AHEAD).contains(&i) {
+            return None;
+        }
+        while self.chain.len() <= i as usize {
+            let k = next_key(self.chain.last()?);
+            self.chain.push(k);
+        }
+        self.chain.get(i as usize).copied()
+    }
+
+    /// Destroys the keys of every period before `first_kept`: the file keeps the key of
+    /// `first_kept` only. Returns how many periods' keys were destroyed.
+    pub fn destroy_before(&mut self, first_kept: i64) -> Result<u64, Error> {
+        if first_kept <= self.first {
             return Ok(0);
         }
-        self.save()?;
-        Ok(gone.len())
+        let gone = first_kept - self.first;
+        let Some(k) = self.get(first_kept) else {
+            return Err(Error::Key(
+                self.path.clone(),
+                format!(
+                    "period {first_kept} is too far after the file's first period {}",
+                    self.first
+                ),
+            ));
+        };
+        let old = (self.first, std::mem::replace(&mut self.chain, vec![k]));
+        self.first = first_kept;
+        if let Err(e) = self.save() {
+            (self.first, self.chain) = old;
+            return Err(e);
+        }
+        Ok(u64::try_from(gone).unwrap_or(u64::MAX))
     }
 
     /// Rewrites the file: a temporary file (0600) beside it, synced, renamed over it.
     fn save(&self) -> Result<(), Error> {
         let err = |what: &str, e: io::Error| Error::Key(self.path.clone(), format!("{what}: {e}"));
-        let mut text = format!("{MAGIC}\nperiod-seconds {}\n", self.period);
-        text.push_str("# one key per period (period number = seconds since 1970 / period-seconds); keep this file apart from the store\n");
-        for (p, k) in &self.keys {
-            text.push_str(&format!("{p} {}\n", to_hex(k)));
-        }
+        let Some(k) = self.chain.first() else {
+            return Err(err("no key", io::Error::other("empty")));
+        };
+        let text = format!(
+            "{MAGIC}\n# keep this file apart from the evidence store; without it the store links nothing to anyone\nperiod-seconds {}\nfirst-period {}\nkey {}\n",
+            self.period,
+            self.first,
+            to_hex(k)
+        );
         let dir = match self.path.parent() {
             Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
             _ => PathBuf::from("."),
@@ -267,31 +338,49 @@ mod tests {
     }
 
     #[test]
-    fn created_0600_keys_persist_and_are_destroyed() {
+    fn created_0600_keys_follow_one_way_and_are_destroyed() {
         let d = dir();
         let p = d.join("keys");
-        let mut r = KeyRing::open_or_create(&p, DAY).unwrap();
+        let mut r = KeyRing::open_or_create(&p, DAY, 10).unwrap();
         assert_eq!(
             fs::metadata(&p).unwrap().permissions().mode() & 0o777,
             0o600
         );
-        let k1 = r.get_or_create(10).unwrap();
-        let k2 = r.get_or_create(11).unwrap();
-        assert_ne!(k1, k2);
-        assert_eq!(r.get_or_create(10).unwrap(), k1);
+        assert_eq!(r.get(9), None);
+        let k10 = r.get(10).unwrap();
+        let k11 = r.get(11).unwrap();
+        assert_eq!(k11, next_key(&k10));
+        assert_eq!(r.get_cached(12), Some(next_key(&k11)));
+        assert_eq!(r.get(12), Some(next_key(&k11)));
+        // Another copy of the file derives the same keys.
         let r2 = KeyRing::open(&p).unwrap();
-        assert_eq!(r2.get(10), Some(&k1));
-        assert_eq!(r2.get(11), Some(&k2));
+        assert_eq!((r2.get(10), r2.get(12)), (Some(k10), r.get(12)));
+        // Destroying: the file no longer holds, nor gives, period 10's key.
         assert_eq!(r.destroy_before(11).unwrap(), 1);
         let r3 = KeyRing::open(&p).unwrap();
-        assert_eq!(r3.get(10), None);
-        assert_eq!(r3.get(11), Some(&k2));
+        assert_eq!(
+            (r3.first_period(), r3.get(10), r3.get(11)),
+            (11, None, Some(k11))
+        );
         let text = fs::read_to_string(&p).unwrap();
-        assert!(!text.contains(&to_hex(&k1)));
+        assert!(!text.contains(&to_hex(&k10)));
+        assert!(text.contains(&to_hex(&k11)));
         assert_eq!(
             fs::metadata(&p).unwrap().permissions().mode() & 0o777,
             0o600
         );
+        assert_eq!(r.destroy_before(5).unwrap(), 0, "never backwards");
+        assert_eq!(r.get(11 + MAX_AHEAD + 1), None);
+        let through: Vec<_> = r.keys_through(13).collect();
+        assert_eq!(
+            through,
+            vec![
+                (11, k11),
+                (12, next_key(&k11)),
+                (13, next_key(&next_key(&k11)))
+            ]
+        );
+        assert_eq!(r.keys_through(10).count(), 0);
         fs::remove_dir_all(&d).ok();
     }
 
@@ -299,14 +388,21 @@ mod tests {
     fn refuses_readable_or_malformed_files() {
         let d = dir();
         let p = d.join("keys");
-        KeyRing::open_or_create(&p, DAY).unwrap();
+        KeyRing::open_or_create(&p, DAY, 0).unwrap();
         fs::set_permissions(&p, fs::Permissions::from_mode(0o644)).unwrap();
         let e = KeyRing::open(&p).unwrap_err().to_string();
         assert!(e.contains("chmod 600"), "{e}");
         fs::set_permissions(&p, fs::Permissions::from_mode(0o600)).unwrap();
-        fs::write(&p, format!("{MAGIC}\nperiod-seconds 86400\n12 zz\n")).unwrap();
+        fs::write(
+            &p,
+            format!("{MAGIC}\nperiod-seconds 86400\nfirst-period 3\nkey zz\n"),
+        )
+        .unwrap();
         let e = KeyRing::open(&p).unwrap_err().to_string();
-        assert!(e.contains("line 3"), "{e}");
+        assert!(e.contains("64 hex digits"), "{e}");
+        fs::write(&p, format!("{MAGIC}\nperiod-seconds 86400\n")).unwrap();
+        let e = KeyRing::open(&p).unwrap_err().to_string();
+        assert!(e.contains("first-period"), "{e}");
         fs::write(&p, "hello\n").unwrap();
         let e = KeyRing::open(&p).unwrap_err().to_string();
         assert!(e.contains("line 1"), "{e}");
@@ -318,7 +414,7 @@ mod tests {
     #[test]
     fn periods() {
         let d = dir();
-        let r = KeyRing::open_or_create(&d.join("k"), DAY).unwrap();
+        let r = KeyRing::open_or_create(&d.join("k"), DAY, 0).unwrap();
         assert_eq!(r.period_of(0), 0);
         assert_eq!(r.period_of(DAY - 1), 0);
         assert_eq!(r.period_of(DAY), 1);

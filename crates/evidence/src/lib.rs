@@ -8,14 +8,18 @@
 //!   a period's key is destroyed when the period leaves the retention window.
 //! - [`pseudonym`]: HMAC-SHA256 of the address under the period's key.
 //! - [`sqlite`]: the default backend, one SQLite file (WAL, mode 0600, secure delete).
+//! - [`postgres`]: one store for many sensors (versioned migrations, insert-only sensors);
+//!   [`spool`]: a sensor's local spool while the server is out of reach.
 //! - [`writer`]: batches records into a backend, prunes, counts.
 //! - [`query`]: finds the rows of an address by computing its pseudonym under each period's
 //!   key; without the key there is nothing to compare with.
 
 pub mod key;
+pub mod postgres;
 pub mod pseudonym;
 pub mod query;
 pub mod row;
+pub mod spool;
 pub mod sqlite;
 pub mod store;
 pub mod writer;
@@ -23,7 +27,9 @@ pub mod writer;
 pub use key::{DAY, KeyRing};
 pub use query::{Lookup, Match};
 pub use row::{LocalNets, Presence, Recorder, Row, StoredTunnel};
-pub use store::{Backend, Batch, Coverage, StoreStats, open, open_existing};
+pub use store::{
+    Backend, Batch, Coverage, StoreStats, is_postgres, open, open_existing, open_sensor,
+};
 pub use writer::{Counters, Writer};
 
 use std::path::PathBuf;

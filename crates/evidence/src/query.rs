@@ -62,15 +62,35 @@ pub struct TunnelMatch {
     pub target_port: u16,
 }
 
-/// The rows of `q`, oldest first. Rows whose period's key is gone are not found.
-pub fn find(store: &mut dyn Backend, keys: &KeyRing, q: &Lookup) -> Result<Vec<Match>, Error> {
-    let last_period = keys.period_of(q.to_s);
+/// The periods a question covers: from the key file's first (a flow may have started before
+/// `from`) to the period of `to`, and no later than `now_s`'s next period.
+fn periods(
+    keys: &KeyRing,
+    to_s: i64,
+    now_s: i64,
+) -> impl Iterator<Item = (i64, crate::key::Key)> + '_ {
+    keys.keys_through(keys.period_of(to_s).min(keys.period_of(now_s) + 1))
+}
+
+/// The rows of `q`, oldest first, as of `now_s`. Rows whose period's key is gone are not found.
+pub fn find(
+    store: &mut dyn Backend,
+    keys: &KeyRing,
+    q: &Lookup,
+    now_s: i64,
+) -> Result<Vec<Match>, Error> {
     let want_hash = q.infohash.as_ref().map(|h| h.to_ascii_lowercase());
     let mut out = Vec::new();
-    let periods: Vec<i64> = keys.periods().filter(|p| *p <= last_period).collect();
-    for p in periods {
-        let Some(key) = keys.get(p) else { continue };
-        let host = pseudonym(key, q.ip);
+    let last = keys.period_of(q.to_s).min(keys.period_of(now_s) + 1);
+    let stored = store.periods(keys.first_period(), last)?;
+    let mut stored = stored.iter().peekable();
+    for (p, key) in periods(keys, q.to_s, now_s) {
+        // Only the periods that have rows are asked about.
+        while stored.next_if(|s| **s < p).is_some() {}
+        if stored.peek() != Some(&&p) {
+            continue;
+        }
+        let host = pseudonym(&key, q.ip);
         for row in store.rows(p, &host, q.from_s, q.to_s)? {
             // Both ends may be the asked host (a flow to itself); the local end is checked first.
             let is_local = row.local == host;
@@ -98,16 +118,12 @@ pub fn presence(
     ip: IpAddr,
     from_s: i64,
     to_s: i64,
+    now_s: i64,
 ) -> Result<Vec<(i64, Vec<String>)>, Error> {
-    let (first, last) = (keys.period_of(from_s), keys.period_of(to_s));
+    let first = keys.period_of(from_s);
     let mut out = Vec::new();
-    let periods: Vec<i64> = keys
-        .periods()
-        .filter(|p| (first..=last).contains(p))
-        .collect();
-    for p in periods {
-        let Some(key) = keys.get(p) else { continue };
-        let sensors = store.present(p, &pseudonym(key, ip))?;
+    for (p, key) in periods(keys, to_s, now_s).filter(|(p, _)| *p >= first) {
+        let sensors = store.present(p, &pseudonym(&key, ip))?;
         if !sensors.is_empty() {
             out.push((p, sensors));
         }

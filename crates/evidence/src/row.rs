@@ -101,8 +101,6 @@ pub struct Recorder {
     pub keys: KeyRing,
     pub local: LocalNets,
     pub sensor: String,
-    /// Periods before this one are past retention: nothing of them is stored.
-    pub first_period: i64,
 }
 
 /// What one record gives the store.
@@ -110,23 +108,23 @@ pub struct Recorder {
 pub struct Recorded {
     pub row: Option<Row>,
     pub presence: Vec<Presence>,
-    /// The record started in a period already past retention (nothing stored).
+    /// The record started in a period already past retention, or absurdly far after it
+    /// (nothing stored).
     pub too_old: bool,
 }
 
 impl Recorder {
     /// Rows for BitTorrent flows (likely or certain); presence for the local ends of every
-    /// flow. Only the key file is written (a new period's key).
-    pub fn record(&mut self, r: &FlowRecord) -> Result<Recorded, crate::Error> {
+    /// flow. A flow of a period whose key is destroyed (past retention) gives nothing.
+    pub fn record(&mut self, r: &FlowRecord) -> Recorded {
         let first_s = r.first_ns.div_euclid(1_000_000_000);
         let last_s = r.last_ns.div_euclid(1_000_000_000).max(first_s);
         let period = self.keys.period_of(first_s);
         let mut out = Recorded::default();
-        if period < self.first_period {
+        let Some(key) = self.keys.get_cached(period) else {
             out.too_old = true;
-            return Ok(out);
-        }
-        let key = self.keys.get_or_create(period)?;
+            return out;
+        };
         let client_local = self.local.contains(r.client.ip());
         let server_local = self.local.contains(r.server.ip());
         let last_period = self
@@ -138,10 +136,8 @@ impl Recorder {
                 continue;
             }
             for p in period..=last_period {
-                let k = if p == period {
-                    key
-                } else {
-                    self.keys.get_or_create(p)?
+                let Some(k) = self.keys.get_cached(p) else {
+                    break;
                 };
                 out.presence.push(Presence {
                     period: p,
@@ -159,7 +155,7 @@ impl Recorder {
                 client_local || !server_local,
             ));
         }
-        Ok(out)
+        out
     }
 
     fn row(
@@ -228,5 +224,28 @@ impl Recorder {
             local_software: software(li),
             remote_software: software(ri),
         }
+    }
+}
+
+/// Column helpers shared by the backends.
+pub(crate) fn i64_of(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// A stored pseudonym (16 bytes; shorter input is padded, never trusted to be whole).
+pub(crate) fn pseudonym_of(v: impl AsRef<[u8]>) -> Pseudonym {
+    let v = v.as_ref();
+    let mut p = [0u8; 16];
+    let n = v.len().min(16);
+    p[..n].copy_from_slice(&v[..n]);
+    p
+}
+
+/// A comma-separated list column.
+pub(crate) fn split(s: String) -> Vec<String> {
+    if s.is_empty() {
+        Vec::new()
+    } else {
+        s.split(',').map(str::to_string).collect()
     }
 }

@@ -16,7 +16,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
 use crate::Error;
 use crate::pseudonym::Pseudonym;
-use crate::row::{Row, StoredTunnel};
+use crate::row::{Row, StoredTunnel, i64_of, pseudonym_of, split};
 use crate::store::{Backend, Batch, Coverage, Pruned, SCHEMA_VERSION, StoreStats};
 
 /// "SWML": marks a swarmwall evidence store.
@@ -64,9 +64,9 @@ CREATE TABLE coverage (
     sensor TEXT NOT NULL,
     run TEXT NOT NULL,
     from_s INTEGER NOT NULL,
-    to_s INTEGER NOT NULL,
-    PRIMARY KEY (sensor, run)
+    to_s INTEGER NOT NULL
 );
+CREATE INDEX coverage_to ON coverage (to_s);
 "];
 
 const _: () = assert!(MIGRATIONS.len() as i64 == SCHEMA_VERSION);
@@ -199,27 +199,87 @@ impl Sqlite {
     }
 }
 
-fn join(v: &[String]) -> String {
-    v.join(",")
-}
+/// A presence entry with the sensor that saw it.
+pub type SensorPresence = (String, crate::row::Presence);
 
-fn split(s: String) -> Vec<String> {
-    if s.is_empty() {
-        Vec::new()
-    } else {
-        s.split(',').map(str::to_string).collect()
+/// A spool's reading side (see [`crate::spool`]).
+impl Sqlite {
+    /// The oldest rows (at most `limit`), and the id of the last.
+    pub fn oldest(&mut self, limit: usize) -> Result<(Vec<Row>, i64), Error> {
+        let result = (|| -> rusqlite::Result<(Vec<Row>, i64)> {
+            let mut st = self.conn.prepare_cached(&format!(
+                "SELECT {COLUMNS}, id FROM flows ORDER BY id LIMIT ?1"
+            ))?;
+            let mut max_id = 0;
+            let rows = st
+                .query_map([i64::try_from(limit).unwrap_or(i64::MAX)], |r| {
+                    Ok((read_row(r)?, r.get::<_, i64>(24)?))
+                })?
+                .map(|x| {
+                    x.map(|(row, id)| {
+                        max_id = max_id.max(id);
+                        row
+                    })
+                })
+                .collect::<rusqlite::Result<Vec<Row>>>()?;
+            Ok((rows, max_id))
+        })();
+        result.map_err(|e| self.error(e))
+    }
+
+    /// Every presence entry (with its sensor) and watched time.
+    pub fn presence_and_coverage(&mut self) -> Result<(Vec<SensorPresence>, Vec<Coverage>), Error> {
+        let result = (|| -> rusqlite::Result<_> {
+            let mut st = self
+                .conn
+                .prepare_cached("SELECT sensor, period, host FROM presence")?;
+            let presence = st
+                .query_map([], |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        crate::row::Presence {
+                            period: r.get(1)?,
+                            host: pseudonym_of(r.get::<_, Vec<u8>>(2)?),
+                        },
+                    ))
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            let cov = self.coverage_all()?;
+            Ok((presence, cov))
+        })();
+        result.map_err(|e| self.error(e))
+    }
+
+    fn coverage_all(&self) -> rusqlite::Result<Vec<Coverage>> {
+        let mut st = self
+            .conn
+            .prepare_cached("SELECT sensor, run, from_s, to_s FROM coverage")?;
+        st.query_map([], |r| {
+            Ok(Coverage {
+                sensor: r.get(0)?,
+                run: r.get(1)?,
+                from_s: r.get(2)?,
+                to_s: r.get(3)?,
+            })
+        })?
+        .collect()
+    }
+
+    /// Removes the rows up to `max_id`, and every presence entry and watched time (sent).
+    pub fn forget(&mut self, max_id: i64) -> Result<(), Error> {
+        let result = (|| -> rusqlite::Result<()> {
+            let tx = self.conn.transaction()?;
+            tx.execute("DELETE FROM flows WHERE id <= ?1", [max_id])?;
+            tx.execute("DELETE FROM presence", [])?;
+            tx.execute("DELETE FROM coverage", [])?;
+            tx.commit()
+        })();
+        result.map_err(|e| self.error(e))
     }
 }
 
-fn i64_of(n: u64) -> i64 {
-    i64::try_from(n).unwrap_or(i64::MAX)
-}
-
-fn pseudonym_of(v: Vec<u8>) -> Pseudonym {
-    let mut p = [0u8; 16];
-    let n = v.len().min(16);
-    p[..n].copy_from_slice(&v[..n]);
-    p
+fn join(v: &[String]) -> String {
+    v.join(",")
 }
 
 const COLUMNS: &str = "sensor, period, first_s, last_s, proto, kind, kinds, confidence, encrypted, evidence, infohashes, tunnel, tunnel_command, tunnel_target, tunnel_port, local, local_port, remote, remote_port, local_is_client, bytes_sent, bytes_received, local_software, remote_software";
@@ -247,9 +307,9 @@ fn read_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
         evidence: split(r.get(9)?),
         infohashes: split(r.get(10)?),
         tunnel,
-        local: pseudonym_of(r.get(15)?),
+        local: pseudonym_of(r.get::<_, Vec<u8>>(15)?),
         local_port: r.get(16)?,
-        remote: pseudonym_of(r.get(17)?),
+        remote: pseudonym_of(r.get::<_, Vec<u8>>(17)?),
         remote_port: r.get(18)?,
         local_is_client: r.get(19)?,
         bytes_sent: u64::try_from(r.get::<_, i64>(20)?).unwrap_or(0),
@@ -302,13 +362,11 @@ impl Backend for Sqlite {
                 for p in &batch.presence {
                     pres.execute(params![batch.sensor, p.period, &p.host[..]])?;
                 }
-                if let Some(c) = &batch.coverage {
-                    tx.execute(
-                        "INSERT INTO coverage (sensor, run, from_s, to_s) VALUES (?1, ?2, ?3, ?4)
-                         ON CONFLICT (sensor, run) DO UPDATE SET
-                           from_s = min(from_s, excluded.from_s), to_s = max(to_s, excluded.to_s)",
-                        params![c.sensor, c.run, c.from_s, c.to_s],
-                    )?;
+                let mut cov = tx.prepare_cached(
+                    "INSERT INTO coverage (sensor, run, from_s, to_s) VALUES (?1, ?2, ?3, ?4)",
+                )?;
+                for c in &batch.coverage {
+                    cov.execute(params![c.sensor, c.run, c.from_s, c.to_s])?;
                 }
             }
             tx.commit()
@@ -329,6 +387,17 @@ impl Backend for Sqlite {
                  AND last_s >= ?3 AND first_s <= ?4 ORDER BY first_s, id"
             ))?;
             let rows = st.query_map(params![period, &host[..], from_s, to_s], read_row)?;
+            rows.collect()
+        })();
+        result.map_err(|e| self.error(e))
+    }
+
+    fn periods(&mut self, first: i64, last: i64) -> Result<Vec<i64>, Error> {
+        let result = (|| -> rusqlite::Result<Vec<i64>> {
+            let mut st = self.conn.prepare_cached(
+                "SELECT DISTINCT period FROM flows WHERE period BETWEEN ?1 AND ?2 ORDER BY period",
+            )?;
+            let rows = st.query_map(params![first, last], |r| r.get(0))?;
             rows.collect()
         })();
         result.map_err(|e| self.error(e))

@@ -13,21 +13,22 @@ pub struct Batch {
     pub sensor: String,
     pub rows: Vec<Row>,
     pub presence: Vec<Presence>,
-    /// The time the sensor watched in this run so far.
-    pub coverage: Option<Coverage>,
+    /// Times the sensor watched (appended: each interval once).
+    pub coverage: Vec<Coverage>,
 }
 
 impl Batch {
     pub fn is_empty(&self) -> bool {
-        self.rows.is_empty() && self.presence.is_empty() && self.coverage.is_none()
+        self.rows.is_empty() && self.presence.is_empty() && self.coverage.is_empty()
     }
 }
 
-/// A time a sensor was watching: one run of `watch`, or one capture of `analyze`.
+/// A time a sensor was watching: a stretch of a run of `watch`, or one capture of `analyze`.
+/// Stores only append them (a sensor may only insert).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Coverage {
     pub sensor: String,
-    /// Names the run (its start time and process), so that the run's later batches extend it.
+    /// Names the run (sensor, start time, process).
     pub run: String,
     pub from_s: i64,
     pub to_s: i64,
@@ -69,6 +70,8 @@ pub trait Backend: Send + std::fmt::Debug {
         from_s: i64,
         to_s: i64,
     ) -> Result<Vec<Row>, Error>;
+    /// The periods in `[first, last]` that have rows, in order.
+    fn periods(&mut self, first: i64, last: i64) -> Result<Vec<i64>, Error>;
     /// The sensors that saw `host` in `period`.
     fn present(&mut self, period: i64, host: &Pseudonym) -> Result<Vec<String>, Error>;
     /// The watched times that overlap `[from_s, to_s]`.
@@ -79,23 +82,44 @@ pub trait Backend: Send + std::fmt::Debug {
     fn prune(&mut self, first_period: i64, cutoff_s: i64) -> Result<Pruned, Error>;
     /// Names the store in messages (a path, or a URL without its password).
     fn name(&self) -> &str;
+    /// A spooling store's counters, and its messages since the last call.
+    fn spool(&mut self) -> Option<(crate::spool::SpoolCounters, Vec<String>)> {
+        None
+    }
 }
 
-/// Opens a store: a `postgres://` or `postgresql://` URL, otherwise an SQLite file (created,
-/// mode 0600, when it does not exist).
+/// Whether a store is named by a PostgreSQL URL.
+pub fn is_postgres(spec: &str) -> bool {
+    spec.starts_with("postgres://") || spec.starts_with("postgresql://")
+}
+
+/// Opens a store: a `postgres://` or `postgresql://` URL (migrated already), otherwise an
+/// SQLite file (created, mode 0600, when it does not exist).
 pub fn open(spec: &str) -> Result<Box<dyn Backend>, Error> {
-    if spec.starts_with("postgres://") || spec.starts_with("postgresql://") {
-        return Err(Error::Store(
-            crate::store::redact(spec),
-            "PostgreSQL is not supported by this build".into(),
-        ));
+    if is_postgres(spec) {
+        return Ok(Box::new(crate::postgres::Postgres::connect(spec)?));
     }
     Ok(Box::new(sqlite::Sqlite::open(std::path::Path::new(spec))?))
 }
 
+/// Opens a sensor's store: as [`open`], but a PostgreSQL store spools to `spool` (at most
+/// `max_rows` rows) while the server is out of reach.
+pub fn open_sensor(
+    spec: &str,
+    spool: &std::path::Path,
+    max_rows: u64,
+) -> Result<Box<dyn Backend>, Error> {
+    if is_postgres(spec) {
+        return Ok(Box::new(crate::spool::Spooled::open(
+            spec, spool, max_rows,
+        )?));
+    }
+    open(spec)
+}
+
 /// Opens a store that must exist already (queries, stats, pruning).
 pub fn open_existing(spec: &str) -> Result<Box<dyn Backend>, Error> {
-    if spec.starts_with("postgres://") || spec.starts_with("postgresql://") {
+    if is_postgres(spec) {
         return open(spec);
     }
     Ok(Box::new(sqlite::Sqlite::open_existing(

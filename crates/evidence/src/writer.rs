@@ -31,6 +31,8 @@ pub struct Counters {
     pub pruned_rows: u64,
     pub pruned_presence: u64,
     pub keys_destroyed: u64,
+    /// A PostgreSQL store's spool (rows spooled, sent, dropped).
+    pub spool: Option<crate::spool::SpoolCounters>,
 }
 
 /// Writes the evidence of one sensor's run.
@@ -42,7 +44,7 @@ pub struct Writer {
     remembered: HashSet<Presence>,
     max_batch: usize,
     run: String,
-    watched: Option<(i64, i64)>,
+    messages: Vec<String>,
     pub counters: Counters,
 }
 
@@ -75,7 +77,7 @@ impl Writer {
             remembered: HashSet::new(),
             max_batch: DEFAULT_BATCH,
             run,
-            watched: None,
+            messages: Vec::new(),
             counters: Counters::default(),
         }
     }
@@ -94,7 +96,7 @@ impl Writer {
 
     /// Takes one finished flow; commits when the batch is full.
     pub fn record(&mut self, r: &FlowRecord) -> Result<(), Error> {
-        let rec = self.recorder.record(r)?;
+        let rec = self.recorder.record(r);
         if rec.too_old {
             self.counters.too_old += 1;
             return Ok(());
@@ -116,12 +118,20 @@ impl Writer {
         Ok(())
     }
 
-    /// Extends the time this run watched (seconds since the epoch).
+    /// Records that this run watched from `from_s` to `to_s` (seconds since the epoch), with
+    /// the next commit.
     pub fn watched(&mut self, from_s: i64, to_s: i64) {
-        self.watched = Some(match self.watched {
-            Some((f, t)) => (f.min(from_s), t.max(to_s)),
-            None => (from_s, to_s),
+        self.pending.coverage.push(Coverage {
+            sensor: self.recorder.sensor.clone(),
+            run: self.run.clone(),
+            from_s,
+            to_s: to_s.max(from_s),
         });
+    }
+
+    /// Lines for the operator (a PostgreSQL server lost, found again) since the last call.
+    pub fn take_messages(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.messages)
     }
 
     /// Rows and presence entries waiting for the next commit.
@@ -132,21 +142,19 @@ impl Writer {
     /// Writes what is pending in one transaction. On error the batch is dropped (counted) and
     /// what was committed before stays.
     pub fn commit(&mut self) -> Result<(), Error> {
-        self.pending.coverage = self.watched.map(|(from_s, to_s)| Coverage {
-            sensor: self.recorder.sensor.clone(),
-            run: self.run.clone(),
-            from_s,
-            to_s,
-        });
         if self.pending.is_empty() {
             return Ok(());
         }
         let result = self.store.write(&self.pending);
+        if let Some((c, m)) = self.store.spool() {
+            self.counters.spool = Some(c);
+            self.messages.extend(m);
+        }
         let rows = self.pending.rows.len() as u64;
         let presence = self.pending.presence.len() as u64;
         self.pending.rows.clear();
         self.pending.presence.clear();
-        self.pending.coverage = None;
+        self.pending.coverage.clear();
         match result {
             Ok(()) => {
                 self.counters.rows += rows;
@@ -167,8 +175,7 @@ impl Writer {
     pub fn prune(&mut self, now_s: i64) -> Result<Pruned, Error> {
         let (first_period, destroyed) =
             prune_keys(&mut self.recorder.keys, now_s, self.retention_s)?;
-        self.recorder.first_period = first_period;
-        self.counters.keys_destroyed += destroyed as u64;
+        self.counters.keys_destroyed += destroyed;
         let pruned = self
             .store
             .prune(first_period, now_s.saturating_sub(self.retention_s))?;
@@ -179,14 +186,20 @@ impl Writer {
     }
 }
 
-/// Destroys the keys of the periods wholly before `now_s - retention_s`. Returns the first
-/// period kept and how many keys were destroyed.
+/// The first period still within retention at `now_s`: the periods wholly before
+/// `now_s - retention_s` are past it.
+pub fn first_retained(keys: &crate::KeyRing, now_s: i64, retention_s: i64) -> i64 {
+    keys.period_of(now_s.saturating_sub(retention_s))
+}
+
+/// Destroys the keys of the periods past retention. Returns the first period kept and how
+/// many periods' keys were destroyed.
 pub fn prune_keys(
     keys: &mut crate::KeyRing,
     now_s: i64,
     retention_s: i64,
-) -> Result<(i64, usize), Error> {
-    let first_period = keys.period_of(now_s.saturating_sub(retention_s));
+) -> Result<(i64, u64), Error> {
+    let first_period = first_retained(keys, now_s, retention_s).max(keys.first_period());
     let destroyed = keys.destroy_before(first_period)?;
     Ok((first_period, destroyed))
 }

@@ -4,84 +4,44 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::collections::{BTreeMap, BTreeSet};
+
+use common::*;
 use std::io::{BufRead, BufReader, Write};
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use engine::{Config, Engine, FlowRecord};
+use engine::FlowRecord;
 use swarmwall_evidence::{
     DAY, KeyRing, LocalNets, Lookup, Recorder, Writer, open, query, sqlite::Sqlite,
 };
-use wire::LinkType;
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
+/// "Now" for queries over the lab captures' rows (a day after them).
+const NOW: i64 = 1_795_400_000;
 
-fn lab_captures() -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(root().join("testdata/lab"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "pcap"))
+/// A key file with a fixed key from `first` (deterministic store files).
+fn fixed_keys(path: &Path, first: i64) {
+    let key: String = (0..32u8)
+        .map(|i| format!("{:02x}", i.wrapping_mul(37)))
         .collect();
-    v.sort();
-    assert!(v.len() >= 4, "testdata/lab captures missing");
-    v
-}
-
-fn records(path: &Path) -> Vec<FlowRecord> {
-    let mut engine = Engine::new(Config::default());
-    let mut out = Vec::new();
-    swarmwall_io::capture::read_path(path, |p, _| {
-        engine.frame(
-            LinkType::from_number(p.linktype),
-            p.ts_nanos,
-            p.data,
-            p.orig_len,
-            &mut |r| out.push(r),
-        );
-    })
-    .unwrap();
-    engine.finish(&mut |r| out.push(r));
-    out
-}
-
-fn tmpdir(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!(
-        "swarmwall-evidence-{tag}-{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos()
-    ));
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-/// A key file with fixed keys for the periods of `records` (deterministic files).
-fn fixed_keys(path: &Path, periods: impl IntoIterator<Item = i64>) {
-    let mut text = String::from("swarmwall-evidence-keys 1\nperiod-seconds 86400\n");
-    for p in periods.into_iter().collect::<BTreeSet<_>>() {
-        let key: String = (0..32u8)
-            .map(|i| format!("{:02x}", i.wrapping_mul(37) ^ (p as u8)))
-            .collect();
-        text.push_str(&format!("{p} {key}\n"));
-    }
+    let text = format!(
+        "swarmwall-evidence-keys 2\nperiod-seconds 86400\nfirst-period {first}\nkey {key}\n"
+    );
     std::fs::write(path, text).unwrap();
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
 }
 
-fn writer(store: &Path, keys: &Path, sensor: &str, retention_days: i64) -> Writer {
+/// A writer; a new key file starts at period `first`.
+fn writer(store: &Path, keys: &Path, sensor: &str, retention_days: i64, first: i64) -> Writer {
     let backend = open(store.to_str().unwrap()).unwrap();
     let recorder = Recorder {
-        keys: KeyRing::open_or_create(keys, DAY).unwrap(),
+        keys: KeyRing::open_or_create(keys, DAY, first).unwrap(),
         local: LocalNets::private(),
         sensor: sensor.into(),
-        first_period: i64::MIN,
     };
     Writer::new(
         backend,
@@ -89,49 +49,6 @@ fn writer(store: &Path, keys: &Path, sensor: &str, retention_days: i64) -> Write
         retention_days * DAY,
         format!("test-{sensor}"),
     )
-}
-
-/// A copy of a record between other addresses (IPv6 ones, say).
-fn moved(r: &FlowRecord, client: &str, server: &str) -> FlowRecord {
-    let mut r = r.clone();
-    r.client = SocketAddr::new(client.parse().unwrap(), r.client.port());
-    r.server = SocketAddr::new(server.parse().unwrap(), r.server.port());
-    r
-}
-
-/// Every form an address could take in a file.
-fn forms(ip: IpAddr) -> Vec<(String, Vec<u8>)> {
-    let mut v = vec![("text".to_string(), ip.to_string().into_bytes())];
-    let (raw, dec): (Vec<u8>, String) = match ip {
-        IpAddr::V4(a) => (a.octets().to_vec(), u32::from(a).to_string()),
-        IpAddr::V6(a) => (a.octets().to_vec(), u128::from(a).to_string()),
-    };
-    let hex: String = raw.iter().map(|b| format!("{b:02x}")).collect();
-    v.push(("raw bytes".into(), raw));
-    v.push(("hex".into(), hex.clone().into_bytes()));
-    v.push(("HEX".into(), hex.to_ascii_uppercase().into_bytes()));
-    v.push(("decimal".into(), dec.into_bytes()));
-    if let IpAddr::V4(a) = ip {
-        let mapped = a.to_ipv6_mapped();
-        v.push(("mapped raw".into(), mapped.octets().to_vec()));
-        v.push(("mapped text".into(), mapped.to_string().into_bytes()));
-    }
-    v
-}
-
-/// Every row of an address.
-fn any_time(ip: IpAddr) -> Lookup {
-    Lookup {
-        ip,
-        port: None,
-        from_s: 0,
-        to_s: i64::MAX / 2,
-        infohash: None,
-    }
-}
-
-fn find_any(hay: &[u8], needle: &[u8]) -> bool {
-    needle.len() <= hay.len() && hay.windows(needle.len()).any(|w| w == needle)
 }
 
 fn store_bytes(store: &Path) -> Vec<u8> {
@@ -161,17 +78,13 @@ fn no_address_in_the_store_and_every_flow_found_with_the_key_only() {
     for (i, r) in bt.iter().enumerate() {
         all.push(moved(r, &format!("fd77::{}", i + 1), "2001:db8:77::99"));
     }
-    let periods = all
+    let first = all
         .iter()
-        .map(|r| r.first_ns.div_euclid(1_000_000_000 * DAY));
-    fixed_keys(
-        &keys,
-        periods.chain(
-            all.iter()
-                .map(|r| r.last_ns.div_euclid(1_000_000_000 * DAY)),
-        ),
-    );
-    let mut w = writer(&store, &keys, "lab", 100_000);
+        .map(|r| r.first_ns.div_euclid(1_000_000_000 * DAY))
+        .min()
+        .unwrap();
+    fixed_keys(&keys, first);
+    let mut w = writer(&store, &keys, "lab", 100_000, first);
     for r in &all {
         w.record(r).unwrap();
     }
@@ -221,7 +134,7 @@ fn no_address_in_the_store_and_every_flow_found_with_the_key_only() {
     }
     for (ip, n) in &expected {
         let q = any_time(*ip);
-        let found = query::find(backend.as_mut(), &ring, &q).unwrap();
+        let found = query::find(backend.as_mut(), &ring, &q, NOW).unwrap();
         assert_eq!(
             found.len(),
             *n,
@@ -243,7 +156,7 @@ fn no_address_in_the_store_and_every_flow_found_with_the_key_only() {
         to_s: r.last_ns / 1_000_000_000,
         infohash: Some(h.to_ascii_uppercase()),
     };
-    let found = query::find(backend.as_mut(), &ring, &q).unwrap();
+    let found = query::find(backend.as_mut(), &ring, &q, NOW).unwrap();
     assert!(!found.is_empty());
     assert!(
         found
@@ -256,21 +169,18 @@ fn no_address_in_the_store_and_every_flow_found_with_the_key_only() {
         .flat_map(|r| [r.client.ip(), r.server.ip()])
         .find(|ip| LocalNets::private().contains(*ip) && !expected.contains_key(ip));
     if let Some(ip) = quiet {
-        let p = query::presence(backend.as_mut(), &ring, ip, 0, i64::MAX / 2).unwrap();
+        let p = query::presence(backend.as_mut(), &ring, ip, 0, i64::MAX / 2, NOW).unwrap();
         assert!(!p.is_empty(), "{ip} not present");
     }
 
     // Under other keys (the key file lost, a new one made), nothing.
     std::fs::remove_file(&keys).unwrap();
     assert!(KeyRing::open(&keys).is_err());
-    let mut other = KeyRing::open_or_create(&keys, DAY).unwrap();
-    for p in ring.periods() {
-        other.get_or_create(p).unwrap();
-    }
+    let other = KeyRing::open_or_create(&keys, DAY, ring.first_period()).unwrap();
     for ip in expected.keys() {
         let q = any_time(*ip);
         assert!(
-            query::find(backend.as_mut(), &other, &q)
+            query::find(backend.as_mut(), &other, &q, NOW)
                 .unwrap()
                 .is_empty()
         );
@@ -291,7 +201,7 @@ fn retention_destroys_keys_then_rows() {
         r.last_ns = r.first_ns + len;
         r
     };
-    let mut w = writer(&store, &keys, "s", 2);
+    let mut w = writer(&store, &keys, "s", 2, 10);
     for day in [10, 11, 12] {
         w.record(&at_day(day)).unwrap();
     }
@@ -308,7 +218,7 @@ fn retention_destroys_keys_then_rows() {
             to_s: 100 * DAY,
             infohash: None,
         };
-        query::find(b.as_mut(), &ring, &q).unwrap().len()
+        query::find(b.as_mut(), &ring, &q, 100 * DAY).unwrap().len()
     };
     assert_eq!(count(&keys), 3);
     // Day 13, 01:00: the window (2 days) reaches back to day 11, 01:00; day 10 is out.
@@ -316,16 +226,16 @@ fn retention_destroys_keys_then_rows() {
     assert_eq!(pruned.rows, 1);
     assert_eq!(w.counters.keys_destroyed, 1);
     let ring = KeyRing::open(&keys).unwrap();
-    assert_eq!(ring.periods().collect::<Vec<_>>(), vec![11, 12]);
+    assert_eq!((ring.first_period(), ring.get(10).is_some()), (11, false));
     assert_eq!(count(&keys), 2);
-    // A record of day 10 arriving now is past retention: not stored, no key made for it.
+    // A record of day 10 arriving now is past retention: not stored (its key is gone).
     w.record(&at_day(10)).unwrap();
     w.commit().unwrap();
     assert_eq!(w.counters.too_old, 1);
     assert_eq!(KeyRing::open(&keys).unwrap().get(10), None);
-    // Much later: nothing left, no key left.
+    // Much later: nothing left, and the file's key is of a period after every row's.
     w.prune(40 * DAY).unwrap();
-    assert_eq!(KeyRing::open(&keys).unwrap().periods().count(), 0);
+    assert_eq!(KeyRing::open(&keys).unwrap().first_period(), 38);
     let mut b = open(store.to_str().unwrap()).unwrap();
     let s = b.stats().unwrap();
     assert_eq!((s.rows, s.presence), (0, 0));
@@ -390,7 +300,7 @@ fn kill_9_child_writer() {
         .into_iter()
         .filter(|r| r.is_bittorrent())
         .collect();
-    let mut w = writer(&d.join("e.db"), &d.join("keys"), "k", 100_000);
+    let mut w = writer(&d.join("e.db"), &d.join("keys"), "k", 100_000, 0);
     w.set_batch(usize::MAX);
     let mut out = std::io::stdout().lock();
     for round in 0u64.. {
@@ -455,7 +365,7 @@ fn kill_9_loses_at_most_the_uncommitted_batch() {
         assert_eq!(rows % BATCH as u64, 0, "a batch was written in part");
         drop(c);
         // The store opens and takes more.
-        let mut w = writer(&d.join("e.db"), &d.join("keys"), "k", 100_000);
+        let mut w = writer(&d.join("e.db"), &d.join("keys"), "k", 100_000, 0);
         w.record(
             &records(&lab_captures()[0])
                 .into_iter()

@@ -1,0 +1,425 @@
+//! The evidence store on a real PostgreSQL: a throw-away cluster (initdb and pg_ctl, as the
+//! unprivileged `postgres` user, on a Unix socket in a temporary folder, password
+//! authentication), the documented roles (owner, insert-only sensor, reader), two writers at
+//! once, a writer whose server stops and comes back, a `pg_dump` searched for every address,
+//! and bad URLs, passwords and schemas.
+//!
+//! Skips, saying so, where PostgreSQL's server is not installed (Debian: `postgresql`) or no
+//! `postgres` user exists; `.ci/run` installs it.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::*;
+use engine::FlowRecord;
+use swarmwall_evidence::postgres::Postgres;
+use swarmwall_evidence::{DAY, KeyRing, LocalNets, Recorder, Writer, open, open_sensor, query};
+
+/// "Now" for queries: a day after the lab captures.
+const NOW: i64 = 1_795_400_000;
+
+struct Cluster {
+    dir: PathBuf,
+    bin: PathBuf,
+}
+
+const OWNER_PW: &str = "owner-pw-3d1";
+const SENSOR_PW: &str = "sensor-pw-8f2";
+const READER_PW: &str = "reader-pw-1a7";
+
+fn pg_bin() -> Option<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .ok()?
+        .filter_map(|e| Some(e.ok()?.path().join("bin")))
+        .filter(|b| b.join("initdb").exists())
+        .collect();
+    v.sort();
+    v.pop()
+}
+
+fn as_postgres(cmd: &Path, args: &[&str]) -> std::process::Output {
+    Command::new("runuser")
+        .args(["-u", "postgres", "--"])
+        .arg(cmd)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+impl Cluster {
+    /// A new cluster, started; `None` (and a message) where PostgreSQL is not installed.
+    fn start(tag: &str) -> Option<Cluster> {
+        let Some(bin) = pg_bin() else {
+            eprintln!("skipping: PostgreSQL's server is not installed (Debian: postgresql)");
+            return None;
+        };
+        let known = Command::new("id")
+            .arg("postgres")
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if !known {
+            eprintln!("skipping: no `postgres` user to run the server as");
+            return None;
+        }
+        let dir = tmpdir(&format!("pg-{tag}"));
+        let _ = Command::new("chown")
+            .args(["-R", "postgres:postgres"])
+            .arg(&dir)
+            .status();
+        let pw = dir.join("pw");
+        std::fs::write(&pw, OWNER_PW).unwrap();
+        let _ = Command::new("chown")
+            .args(["postgres:postgres"])
+            .arg(&pw)
+            .status();
+        let data = dir.join("data");
+        let o = as_postgres(
+            &bin.join("initdb"),
+            &[
+                "-D",
+                data.to_str().unwrap(),
+                "-U",
+                "swarmwall_owner",
+                "--auth=scram-sha-256",
+                "--pwfile",
+                pw.to_str().unwrap(),
+                "-E",
+                "UTF8",
+            ],
+        );
+        assert!(
+            o.status.success(),
+            "initdb: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let c = Cluster { dir, bin };
+        c.pg_ctl("start");
+        c.psql_owner("postgres", "CREATE DATABASE evidence;");
+        c.psql_owner(
+            "evidence",
+            &format!(
+                "CREATE ROLE sensor LOGIN PASSWORD '{SENSOR_PW}';
+                 CREATE ROLE reader LOGIN PASSWORD '{READER_PW}';"
+            ),
+        );
+        Some(c)
+    }
+
+    fn pg_ctl(&self, what: &str) {
+        let data = self.dir.join("data");
+        let log = self.dir.join("log");
+        let opts = format!("-k {} -c listen_addresses=''", self.dir.display());
+        let mut args = vec![what, "-D", data.to_str().unwrap(), "-w", "-m", "fast"];
+        if what != "stop" {
+            args.extend(["-o", &opts, "-l", log.to_str().unwrap()]);
+        }
+        let o = as_postgres(&self.bin.join("pg_ctl"), &args);
+        assert!(
+            o.status.success(),
+            "pg_ctl {what}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+
+    fn host(&self) -> String {
+        self.dir.to_str().unwrap().replace('/', "%2F")
+    }
+
+    fn url(&self, user: &str, pw: &str) -> String {
+        format!("postgres://{user}:{pw}@{}/evidence", self.host())
+    }
+
+    fn psql_owner(&self, db: &str, sql: &str) {
+        let o = Command::new(self.bin.join("psql"))
+            .args([
+                "-h",
+                self.dir.to_str().unwrap(),
+                "-U",
+                "swarmwall_owner",
+                "-d",
+                db,
+            ])
+            .args(["-v", "ON_ERROR_STOP=1", "-q", "-c", sql])
+            .env("PGPASSWORD", OWNER_PW)
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "psql: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+
+    fn dump(&self) -> Vec<u8> {
+        let o = Command::new(self.bin.join("pg_dump"))
+            .args([
+                "-h",
+                self.dir.to_str().unwrap(),
+                "-U",
+                "swarmwall_owner",
+                "evidence",
+            ])
+            .env("PGPASSWORD", OWNER_PW)
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "pg_dump: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        o.stdout
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        let data = self.dir.join("data");
+        let _ = as_postgres(
+            &self.bin.join("pg_ctl"),
+            &["stop", "-D", data.to_str().unwrap(), "-m", "immediate"],
+        );
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn recorder(keys: &Path, sensor: &str, first: i64) -> Recorder {
+    Recorder {
+        keys: KeyRing::open_or_create(keys, DAY, first).unwrap(),
+        local: LocalNets::private(),
+        sensor: sensor.into(),
+    }
+}
+
+fn all_records() -> Vec<FlowRecord> {
+    lab_captures().iter().flat_map(|p| records(p)).collect()
+}
+
+fn first_period(recs: &[FlowRecord]) -> i64 {
+    recs.iter()
+        .map(|r| r.first_ns.div_euclid(1_000_000_000 * DAY))
+        .min()
+        .unwrap()
+}
+
+/// Rows of every BitTorrent flow of `ip` in the store, found with the key file.
+fn found(url: &str, keys: &Path, ip: IpAddr) -> usize {
+    let ring = KeyRing::open(keys).unwrap();
+    let mut b = open(url).unwrap();
+    query::find(b.as_mut(), &ring, &any_time(ip), NOW)
+        .unwrap()
+        .len()
+}
+
+#[test]
+fn roles_two_writers_outage_and_no_address_in_a_dump() {
+    let Some(pg) = Cluster::start("main") else {
+        return;
+    };
+    let owner = pg.url("swarmwall_owner", OWNER_PW);
+    let sensor = pg.url("sensor", SENSOR_PW);
+    let reader = pg.url("reader", READER_PW);
+
+    // Before migration a sensor is told what to do.
+    let e = open(&sensor).unwrap_err().to_string();
+    assert!(e.contains("swarmwall evidence migrate"), "{e}");
+    assert!(!e.contains(SENSOR_PW), "the password is in a message: {e}");
+    let applied = Postgres::migrate(&owner, Some("sensor"), Some("reader")).unwrap();
+    assert_eq!(applied, vec![1]);
+    assert!(
+        Postgres::migrate(&owner, Some("sensor"), Some("reader"))
+            .unwrap()
+            .is_empty()
+    );
+
+    let d = tmpdir("pg-work");
+    let keys = d.join("keys");
+    let recs = all_records();
+    let first = first_period(&recs);
+    // One key file, copied to both sensors: both derive the same keys.
+    KeyRing::open_or_create(&keys, DAY, first).unwrap();
+    let keys_b = d.join("keys-b");
+    std::fs::copy(&keys, &keys_b).unwrap();
+
+    // Two writers at once, each with half of the flows.
+    let (half_a, half_b): (Vec<_>, Vec<_>) = recs
+        .iter()
+        .cloned()
+        .enumerate()
+        .partition(|(i, _)| i % 2 == 0);
+    let spawn = |name: &'static str, keys: PathBuf, part: Vec<(usize, FlowRecord)>| {
+        let url = sensor.clone();
+        let spool = d.join(format!("{name}.spool"));
+        std::thread::spawn(move || {
+            let store = open_sensor(&url, &spool, 1_000_000).unwrap();
+            let mut w = Writer::new(store, recorder(&keys, name, first), 1000 * DAY, name.into());
+            w.set_batch(50);
+            for (_, r) in &part {
+                w.record(r).unwrap();
+            }
+            w.commit().unwrap();
+            w.counters
+        })
+    };
+    let a = spawn("sensor-a", keys.clone(), half_a);
+    let b = spawn("sensor-b", keys_b, half_b);
+    let (ca, cb) = (a.join().unwrap(), b.join().unwrap());
+    let n_bt = recs.iter().filter(|r| r.is_bittorrent()).count() as u64;
+    assert_eq!(ca.rows + cb.rows, n_bt);
+    assert!(ca.rows > 0 && cb.rows > 0);
+
+    // The reader finds every BitTorrent flow of each host, whichever sensor wrote it.
+    let mut per_host = std::collections::BTreeMap::<IpAddr, usize>::new();
+    for r in recs.iter().filter(|r| r.is_bittorrent()) {
+        *per_host.entry(r.client.ip()).or_default() += 1;
+        if r.server.ip() != r.client.ip() {
+            *per_host.entry(r.server.ip()).or_default() += 1;
+        }
+    }
+    for (ip, n) in &per_host {
+        assert_eq!(found(&reader, &keys, *ip), *n, "{ip}");
+    }
+
+    // A sensor may only insert; a reader may only select.
+    let mut s = open(&sensor).unwrap();
+    let e = s.prune(i64::MAX, i64::MAX).unwrap_err();
+    assert!(
+        swarmwall_evidence::postgres::is_permission_denied(&e),
+        "{e}"
+    );
+    let mut r = open(&reader).unwrap();
+    assert!(
+        r.write(&Default::default()).is_ok(),
+        "an empty batch writes nothing"
+    );
+    let one = swarmwall_evidence::Batch {
+        sensor: "reader".into(),
+        coverage: vec![swarmwall_evidence::Coverage {
+            sensor: "reader".into(),
+            run: "x".into(),
+            from_s: 0,
+            to_s: 1,
+        }],
+        ..Default::default()
+    };
+    let e = r.write(&one).unwrap_err();
+    assert!(
+        swarmwall_evidence::postgres::is_permission_denied(&e),
+        "{e}"
+    );
+
+    // Nothing of any address, in any form, in a dump of the database.
+    let dump = pg.dump();
+    assert!(dump.len() > 10_000, "dump of {} bytes", dump.len());
+    let addrs: BTreeSet<IpAddr> = recs
+        .iter()
+        .flat_map(|r| [r.client.ip(), r.server.ip()])
+        .collect();
+    for ip in &addrs {
+        for (form, needle) in forms(*ip) {
+            // A dump is text: bytea is written as hex, integers in decimal.
+            if form == "raw bytes" || form == "mapped raw" {
+                continue;
+            }
+            assert!(
+                !find_any(&dump, &needle),
+                "{ip} found in the dump as {form}"
+            );
+        }
+    }
+
+    // A writer whose server stops and comes back: nothing lost.
+    let spool = d.join("outage.spool");
+    let store = open_sensor(&sensor, &spool, 1_000_000).unwrap();
+    let mut w = Writer::new(
+        store,
+        recorder(&keys, "sensor-c", first),
+        1000 * DAY,
+        "c".into(),
+    );
+    w.set_batch(20);
+    let bt: Vec<&FlowRecord> = recs.iter().filter(|r| r.is_bittorrent()).collect();
+    let third = bt.len() / 3;
+    for r in &bt[..third] {
+        w.record(r).unwrap();
+    }
+    w.commit().unwrap();
+    pg.pg_ctl("stop");
+    for r in &bt[third..2 * third] {
+        w.record(r).unwrap();
+    }
+    w.commit().unwrap();
+    let sp = w.counters.spool.unwrap();
+    assert!(sp.spooled > 0 && sp.outages >= 1, "{sp:?}");
+    let messages = w.take_messages();
+    assert!(
+        messages.iter().any(|m| m.contains("spooling")),
+        "{messages:?}"
+    );
+    pg.pg_ctl("start");
+    std::thread::sleep(std::time::Duration::from_secs(4)); // the retry interval
+    for r in &bt[2 * third..] {
+        w.record(r).unwrap();
+    }
+    w.commit().unwrap();
+    let sp = w.counters.spool.unwrap();
+    assert_eq!(
+        (sp.sent, sp.waiting, sp.dropped),
+        (sp.spooled, 0, 0),
+        "{sp:?}"
+    );
+    let mut o = open(&owner).unwrap();
+    let st = o.stats().unwrap();
+    assert_eq!(st.rows, 2 * n_bt, "rows of sensors a and b, then c's");
+    assert!(st.sensors.contains(&"sensor-c".to_string()));
+
+    // The owner prunes.
+    let pruned = o.prune(i64::MAX, i64::MAX).unwrap();
+    assert_eq!(pruned.rows, 2 * n_bt);
+    std::fs::remove_dir_all(&d).ok();
+}
+
+#[test]
+fn bad_urls_passwords_and_schemas_are_one_line_errors() {
+    let Some(pg) = Cluster::start("bad") else {
+        return;
+    };
+    let owner = pg.url("swarmwall_owner", OWNER_PW);
+    Postgres::migrate(&owner, Some("sensor"), None).unwrap();
+    for (url, expect) in [
+        (
+            pg.url("sensor", "wrong-password"),
+            "password authentication failed",
+        ),
+        (pg.url("nobody", "x"), "password authentication failed"),
+        (
+            format!("postgres://sensor:{SENSOR_PW}@{}/nosuchdb", pg.host()),
+            "does not exist",
+        ),
+        (
+            "postgres://sensor@%2Fnonexistent%2Fdir/evidence".to_string(),
+            "cannot connect",
+        ),
+        ("postgres://[::1".to_string(), "not a PostgreSQL URL"),
+    ] {
+        let e = open(&url).unwrap_err().to_string();
+        assert!(e.contains(expect), "{url}: {e}");
+        assert_eq!(e.lines().count(), 1, "{e}");
+        assert!(
+            !e.contains(SENSOR_PW) && !e.contains("wrong-password"),
+            "password shown: {e}"
+        );
+    }
+    // A newer schema than this swarmwall knows.
+    pg.psql_owner(
+        "evidence",
+        "INSERT INTO swarmwall_schema (version) VALUES (99);",
+    );
+    let e = open(&pg.url("sensor", SENSOR_PW)).unwrap_err().to_string();
+    assert!(e.contains("schema version 99 is newer"), "{e}");
+}
