@@ -66,6 +66,20 @@ enum Cmd {
         #[arg(long)]
         ndpi_python: Option<PathBuf>,
     },
+    /// The cost of the evidence store: `swarmwall analyze --quiet` on FILE without and with
+    /// `--evidence` (a new SQLite file each run), and optionally a base build without the
+    /// store, interleaved run by run.
+    Evidence {
+        file: PathBuf,
+        #[arg(long, default_value_t = 5)]
+        repeat: u32,
+        /// The swarmwall binary (default: next to this one).
+        #[arg(long)]
+        swarmwall: Option<PathBuf>,
+        /// An older swarmwall to compare `analyze` without `--evidence` with.
+        #[arg(long)]
+        base: Option<PathBuf>,
+    },
 }
 
 fn main() -> Result<()> {
@@ -86,7 +100,101 @@ fn main() -> Result<()> {
             swarmwall,
             ndpi_python,
         } => run(&file, repeat.max(1), swarmwall, ndpi_python),
+        Cmd::Evidence {
+            file,
+            repeat,
+            swarmwall,
+            base,
+        } => evidence_cost(&file, repeat.max(1), swarmwall, base),
     }
+}
+
+/// Times `analyze` without and with the evidence store, interleaved.
+fn evidence_cost(
+    file: &Path,
+    repeat: u32,
+    swarmwall: Option<PathBuf>,
+    base: Option<PathBuf>,
+) -> Result<()> {
+    let bin = match swarmwall {
+        Some(b) => b,
+        None => std::env::current_exe()?.with_file_name("swarmwall"),
+    };
+    let dir = std::env::temp_dir().join(format!("swarmwall-bench-evidence-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let store = dir.join("evidence.db");
+    let keys = dir.join("keys");
+    let f = file.to_str().context("file name is not UTF-8")?;
+    let (s, k) = (
+        store.to_str().context("temp dir")?,
+        keys.to_str().context("temp dir")?,
+    );
+    // A retention of a century: the capture's days are all stored, whenever it was made.
+    let with = [
+        "analyze",
+        "--quiet",
+        f,
+        "--evidence",
+        s,
+        "--key",
+        k,
+        "--retention",
+        "36500",
+    ];
+    let without = ["analyze", "--quiet", f];
+    let mut times: Vec<(&str, Vec<f64>)> =
+        vec![("analyze", vec![]), ("analyze --evidence (SQLite)", vec![])];
+    if base.is_some() {
+        times.push(("analyze, base build", vec![]));
+    }
+    for _ in 0..repeat {
+        if let Some(b) = &base {
+            let t = timed(1, b, &without).context("the base build failed")?;
+            times[2].1.push(t.as_secs_f64());
+        }
+        let t = timed(1, &bin, &without).context("analyze failed")?;
+        times[0].1.push(t.as_secs_f64());
+        let _ = std::fs::remove_file(&store);
+        for suffix in ["-wal", "-shm"] {
+            let _ = std::fs::remove_file(dir.join(format!("evidence.db{suffix}")));
+        }
+        let _ = std::fs::remove_file(&keys);
+        let t = timed(1, &bin, &with).context("analyze --evidence failed")?;
+        times[1].1.push(t.as_secs_f64());
+    }
+    let stats = Command::new(&bin)
+        .args(["evidence", "stats", "--evidence", s, "--json"])
+        .output()?;
+    let rows = String::from_utf8_lossy(&stats.stdout).trim().to_string();
+    let size = std::fs::metadata(file)?.len();
+    println!(
+        "{} ({:.2} GB), {repeat} interleaved runs each, seconds:",
+        file.display(),
+        size as f64 / 1e9
+    );
+    for (name, v) in &mut times {
+        v.sort_by(f64::total_cmp);
+        println!(
+            "  {name:<30} best {:.3}  median {:.3}  worst {:.3}",
+            v[0],
+            v[v.len() / 2],
+            v[v.len() - 1]
+        );
+    }
+    let med = |i: usize| times[i].1[times[i].1.len() / 2];
+    println!(
+        "  --evidence costs {:+.1}% (medians)",
+        (med(1) / med(0) - 1.0) * 100.0
+    );
+    if base.is_some() {
+        println!(
+            "  without --evidence, against the base: {:+.1}% (medians)",
+            (med(0) / med(2) - 1.0) * 100.0
+        );
+    }
+    println!("  store after the last run: {rows}");
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
 }
 
 /// One measured line of the report.

@@ -128,11 +128,7 @@ impl SensorArgs {
         });
         let backend = evidence::open_sensor(spec, &spool, self.spool_max_rows)?;
         let sensor = self.sensor.clone().unwrap_or_else(host_name);
-        let recorder = Recorder {
-            keys,
-            local: local_nets(&self.local)?,
-            sensor: sensor.clone(),
-        };
+        let recorder = Recorder::new(keys, local_nets(&self.local)?, sensor.clone());
         let run = format!("{sensor}:{}:{}", now_s, std::process::id());
         let mut w = Writer::new(backend, recorder, self.store.retention_s(), run);
         w.prune(now_s)?;

@@ -122,6 +122,12 @@ impl KeyRing {
                 e.utf8_error().valid_up_to()
             ))
         })?;
+        KeyRing::parse(path, &text)
+    }
+
+    /// Reads a key file's text (`path` names it in errors).
+    pub fn parse(path: &Path, text: &str) -> Result<KeyRing, Error> {
+        let bad = |why: String| Error::Key(path.into(), why);
         let mut lines = text
             .lines()
             .enumerate()
@@ -421,5 +427,40 @@ mod tests {
         assert_eq!(r.period_of(-1), -1);
         assert_eq!(r.period_end(0), DAY);
         fs::remove_dir_all(&d).ok();
+    }
+}
+
+#[cfg(test)]
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Any text is a key file or a one-line error naming the file; never a panic.
+        #[test]
+        fn any_text_parses_or_fails_cleanly(text in "\\PC{0,300}", lines in prop::collection::vec("[a-z0-9 -]{0,80}", 0..6)) {
+            for t in [text, lines.join("\n"), format!("{MAGIC}\n{}", lines.join("\n"))] {
+                match KeyRing::parse(Path::new("k"), &t) {
+                    Ok(r) => prop_assert!(r.period_seconds() > 0),
+                    Err(e) => {
+                        let s = e.to_string();
+                        prop_assert!(s.starts_with("k: key file: "), "{}", s);
+                        prop_assert_eq!(s.lines().count(), 1);
+                    }
+                }
+            }
+        }
+
+        /// A written file reads back the same keys.
+        #[test]
+        fn keys_round_trip(first in -100_000i64..100_000, key in prop::array::uniform32(any::<u8>()), ahead in 0i64..50) {
+            let text = format!("{MAGIC}\nperiod-seconds 86400\nfirst-period {first}\nkey {}\n", to_hex(&key));
+            let r = KeyRing::parse(Path::new("k"), &text).unwrap();
+            prop_assert_eq!(r.get(first), Some(key));
+            let mut k = key;
+            for _ in 0..ahead { k = next_key(&k); }
+            prop_assert_eq!(r.get(first + ahead), Some(k));
+            prop_assert_eq!(r.get(first - 1), None);
+        }
     }
 }

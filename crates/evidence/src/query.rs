@@ -234,3 +234,17 @@ mod tests {
         assert_eq!(rfc3339(t), "2026-11-21T06:30:11Z");
     }
 }
+
+#[cfg(test)]
+mod props {
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Any text is a time or none; a formatted time reads back.
+        #[test]
+        fn times_never_panic_and_round_trip(s in "\\PC{0,40}", t in -1_000_000_000_000i64..100_000_000_000) {
+            let _ = super::parse_time(&s);
+            prop_assert_eq!(super::parse_time(&super::rfc3339(t)), Some(t));
+        }
+    }
+}

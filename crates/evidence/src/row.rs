@@ -4,13 +4,14 @@
 //! stored as pseudonyms under the key of the period the flow started in; ports, times (to the
 //! second), kinds, info-hashes, bytes and client software are stored as they are.
 
+use std::collections::HashSet;
 use std::net::IpAddr;
 
 use engine::{FlowRecord, Target};
 use ipnet::IpNet;
 
 use crate::key::{Key, KeyRing};
-use crate::pseudonym::{Pseudonym, pseudonym};
+use crate::pseudonym::{Keyed, Pseudonym, pseudonym};
 
 /// One BitTorrent flow.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -101,7 +102,15 @@ pub struct Recorder {
     pub keys: KeyRing,
     pub local: LocalNets,
     pub sensor: String,
+    /// The last period's keyed HMAC.
+    keyed: Option<(i64, Keyed)>,
+    /// Local addresses already marked present, per period (cleared when it grows past
+    /// [`MAX_REMEMBERED`]; the store ignores repeats anyway).
+    present: HashSet<(i64, IpAddr)>,
 }
+
+/// Presence entries remembered as made.
+const MAX_REMEMBERED: usize = 1 << 20;
 
 /// What one record gives the store.
 #[derive(Debug, Default)]
@@ -114,6 +123,33 @@ pub struct Recorded {
 }
 
 impl Recorder {
+    pub fn new(keys: KeyRing, local: LocalNets, sensor: String) -> Recorder {
+        Recorder {
+            keys,
+            local,
+            sensor,
+            keyed: None,
+            present: HashSet::new(),
+        }
+    }
+
+    /// The keyed HMAC of a period (none for a period whose key is gone).
+    fn keyed(&mut self, period: i64) -> Option<Keyed> {
+        match &self.keyed {
+            Some((p, k)) if *p == period => Some(k.clone()),
+            _ => {
+                let k = Keyed::new(&self.keys.get_cached(period)?);
+                self.keyed = Some((period, k.clone()));
+                Some(k)
+            }
+        }
+    }
+
+    /// Forgets what it remembered of periods before `first`.
+    pub fn forget_before(&mut self, first: i64) {
+        self.present.retain(|(p, _)| *p >= first);
+    }
+
     /// Rows for BitTorrent flows (likely or certain); presence for the local ends of every
     /// flow. A flow of a period whose key is destroyed (past retention) gives nothing.
     pub fn record(&mut self, r: &FlowRecord) -> Recorded {
@@ -121,7 +157,7 @@ impl Recorder {
         let last_s = r.last_ns.div_euclid(1_000_000_000).max(first_s);
         let period = self.keys.period_of(first_s);
         let mut out = Recorded::default();
-        let Some(key) = self.keys.get_cached(period) else {
+        let Some(keyed) = self.keyed(period) else {
             out.too_old = true;
             return out;
         };
@@ -136,18 +172,28 @@ impl Recorder {
                 continue;
             }
             for p in period..=last_period {
-                let Some(k) = self.keys.get_cached(p) else {
-                    break;
+                if self.present.len() >= MAX_REMEMBERED {
+                    self.present.clear();
+                }
+                if !self.present.insert((p, addr.to_canonical())) {
+                    continue;
+                }
+                let host = if p == period {
+                    keyed.pseudonym(addr)
+                } else {
+                    let Some(k) = self.keys.get_cached(p) else {
+                        break;
+                    };
+                    pseudonym(&k, addr)
                 };
-                out.presence.push(Presence {
-                    period: p,
-                    host: pseudonym(&k, addr),
-                });
+                out.presence.push(Presence { period: p, host });
             }
         }
         if r.is_bittorrent() {
+            let key = self.keys.get_cached(period).unwrap_or_default();
             out.row = Some(self.row(
                 r,
+                &keyed,
                 &key,
                 period,
                 first_s,
@@ -158,9 +204,11 @@ impl Recorder {
         out
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn row(
         &self,
         r: &FlowRecord,
+        keyed: &Keyed,
         key: &Key,
         period: i64,
         first_s: i64,
@@ -204,7 +252,7 @@ impl Recorder {
             infohashes: r.infohashes.iter().map(|h| h.to_hex()).collect(),
             tunnel: r.tunnel.as_ref().map(|t| {
                 let (target, target_port) = match &t.target {
-                    Target::Addr(a) => (pseudonym(key, a.ip()), a.port()),
+                    Target::Addr(a) => (keyed.pseudonym(a.ip()), a.port()),
                     Target::Name(n, port) => (crate::pseudonym::name_pseudonym(key, n), *port),
                 };
                 StoredTunnel {
@@ -214,9 +262,9 @@ impl Recorder {
                     target_port,
                 }
             }),
-            local: pseudonym(key, local.ip()),
+            local: keyed.pseudonym(local.ip()),
             local_port: local.port(),
-            remote: pseudonym(key, remote.ip()),
+            remote: keyed.pseudonym(remote.ip()),
             remote_port: remote.port(),
             local_is_client,
             bytes_sent: r.bytes[li],

@@ -1,19 +1,13 @@
 //! Batches flow records into a store, keeps the watched time, prunes past retention.
 
-use std::collections::HashSet;
-
 use engine::FlowRecord;
 
 use crate::Error;
-use crate::row::{Presence, Recorder};
+use crate::row::Recorder;
 use crate::store::{Backend, Batch, Coverage, Pruned};
 
 /// Rows (and presence entries) per transaction at most.
 pub const DEFAULT_BATCH: usize = 1024;
-
-/// Presence entries remembered as written (beyond, the memory is cleared; the store ignores
-/// duplicates anyway).
-const MAX_REMEMBERED: usize = 1 << 20;
 
 /// What a writer did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
@@ -41,7 +35,6 @@ pub struct Writer {
     store: Box<dyn Backend>,
     retention_s: i64,
     pending: Batch,
-    remembered: HashSet<Presence>,
     max_batch: usize,
     run: String,
     messages: Vec<String>,
@@ -74,7 +67,6 @@ impl Writer {
             recorder,
             store,
             retention_s,
-            remembered: HashSet::new(),
             max_batch: DEFAULT_BATCH,
             run,
             messages: Vec::new(),
@@ -101,14 +93,7 @@ impl Writer {
             self.counters.too_old += 1;
             return Ok(());
         }
-        for p in rec.presence {
-            if self.remembered.len() >= MAX_REMEMBERED {
-                self.remembered.clear();
-            }
-            if self.remembered.insert(p) {
-                self.pending.presence.push(p);
-            }
-        }
+        self.pending.presence.extend(rec.presence);
         if let Some(row) = rec.row {
             self.pending.rows.push(row);
         }
@@ -181,7 +166,7 @@ impl Writer {
             .prune(first_period, now_s.saturating_sub(self.retention_s))?;
         self.counters.pruned_rows += pruned.rows;
         self.counters.pruned_presence += pruned.presence;
-        self.remembered.retain(|p| p.period >= first_period);
+        self.recorder.forget_before(first_period);
         Ok(pruned)
     }
 }

@@ -189,11 +189,11 @@ impl Drop for Cluster {
 }
 
 fn recorder(keys: &Path, sensor: &str, first: i64) -> Recorder {
-    Recorder {
-        keys: KeyRing::open_or_create(keys, DAY, first).unwrap(),
-        local: LocalNets::private(),
-        sensor: sensor.into(),
-    }
+    Recorder::new(
+        KeyRing::open_or_create(keys, DAY, first).unwrap(),
+        LocalNets::private(),
+        sensor.into(),
+    )
 }
 
 fn all_records() -> Vec<FlowRecord> {

@@ -38,11 +38,11 @@ fn fixed_keys(path: &Path, first: i64) {
 /// A writer; a new key file starts at period `first`.
 fn writer(store: &Path, keys: &Path, sensor: &str, retention_days: i64, first: i64) -> Writer {
     let backend = open(store.to_str().unwrap()).unwrap();
-    let recorder = Recorder {
-        keys: KeyRing::open_or_create(keys, DAY, first).unwrap(),
-        local: LocalNets::private(),
-        sensor: sensor.into(),
-    };
+    let recorder = Recorder::new(
+        KeyRing::open_or_create(keys, DAY, first).unwrap(),
+        LocalNets::private(),
+        sensor.into(),
+    );
     Writer::new(
         backend,
         recorder,
