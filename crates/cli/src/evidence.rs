@@ -221,6 +221,9 @@ struct QueryArgs {
     /// Only flows of this torrent (40 or 64 hex digits).
     #[arg(long, value_name = "HASH")]
     infohash: Option<String>,
+    /// Only rows written by this sensor.
+    #[arg(long, value_name = "NAME")]
+    sensor: Option<String>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -287,7 +290,10 @@ fn run_query(a: QueryArgs) -> Result<ExitCode> {
         now_s(),
     )?;
     let mut out = io::stdout().lock();
-    for m in &found {
+    for m in found
+        .iter()
+        .filter(|m| a.sensor.as_ref().is_none_or(|s| *s == m.sensor))
+    {
         serde_json::to_writer(&mut out, m)?;
         out.write_all(b"\n")?;
     }

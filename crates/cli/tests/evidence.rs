@@ -162,6 +162,17 @@ fn analyze_fills_the_store_and_query_finds_every_flow_of_each_host() {
         rows.iter()
             .all(|x| x["port"].as_u64().map(|p| p.to_string()).as_deref() == Some(port))
     );
+    // Rows of one sensor.
+    assert_eq!(
+        query(
+            &store,
+            &keys,
+            &["--ip", &host(client), "--sensor", "test-sensor"]
+        )
+        .len(),
+        query(&store, &keys, &["--ip", &host(client)]).len()
+    );
+    assert!(query(&store, &keys, &["--ip", &host(client), "--sensor", "other"]).is_empty());
     // Nothing before the capture.
     assert!(
         query(

@@ -44,6 +44,11 @@ impl Iface {
         matches!(self.hw_type, ETHER | LOOPBACK)
     }
 
+    /// Whether this is a loopback interface (every packet passes twice).
+    pub fn loopback(&self) -> bool {
+        self.hw_type == LOOPBACK
+    }
+
     /// The link type the engine decodes the frames as.
     pub fn link(&self) -> LinkType {
         if self.ethernet() {

@@ -167,7 +167,7 @@ impl Sensor {
                 ..opts.ring.clone()
             };
             for w in &mut rings {
-                let r = ring::Ring::open(i.index, &cfg, prog.as_ref(), !i.ethernet())
+                let r = ring::Ring::open(i.index, &cfg, prog.as_ref(), !i.ethernet(), i.loopback())
                     .map_err(|e| Error::Interface(i.name.clone(), e))?;
                 w.push((r, i.link()));
             }

@@ -90,6 +90,9 @@ pub struct Ring {
     next: usize,
     /// Read from the network header (interfaces without an Ethernet-like header).
     from_net: bool,
+    /// Skip packets marked outgoing (loopback: each packet also arrives as received).
+    /// `PACKET_IGNORE_OUTGOING` does not reach sockets in a fanout group, so it is done here.
+    skip_outgoing: bool,
     stats: KernelStats,
     /// Blocks whose layout made no sense (given back unread).
     pub bad_blocks: u64,
@@ -118,16 +121,21 @@ fn setsockopt<T>(fd: i32, level: i32, name: i32, value: &T, what: &str) -> io::R
 }
 
 const ETH_P_ALL: u16 = 0x0003;
+/// `sll_pkttype` of a packet the host sent.
+const PACKET_OUTGOING: u8 = 4;
 
 impl Ring {
     /// Opens a socket on the interface `ifindex`, with a ring, an optional filter, and the
     /// fanout group. `from_net`: deliver frames from their network header (for interfaces
     /// that have no Ethernet-like link header: tun, PPP), to be read as raw IP.
+    /// `loopback`: skip the outgoing copy of each packet (a loopback interface shows every
+    /// packet twice, as sent and as received; libpcap skips it the same way).
     pub fn open(
         ifindex: u32,
         cfg: &RingConfig,
         filter: Option<&Program>,
         from_net: bool,
+        loopback: bool,
     ) -> io::Result<Ring> {
         let page = 4096u32;
         if cfg.block_size == 0 || !cfg.block_size.is_multiple_of(page) || cfg.blocks == 0 {
@@ -215,6 +223,7 @@ impl Ring {
             blocks: cfg.blocks as usize,
             next: 0,
             from_net,
+            skip_outgoing: loopback,
             stats: KernelStats::default(),
             bad_blocks: 0,
         };
@@ -362,6 +371,11 @@ impl Ring {
         for _ in 0..num {
             // tpacket3_hdr: next_offset 0, sec 4, nsec 8, snaplen 12, len 16, status 20,
             // mac 24, net 26.
+            // The sockaddr_ll after the header (at 48): sll_pkttype at byte 10.
+            let outgoing = self.skip_outgoing
+                && self
+                    .u16_at(off + 48 + 10)
+                    .is_some_and(|w| w.to_ne_bytes()[0] == PACKET_OUTGOING);
             let (Some(next), Some(sec), Some(nsec), Some(snap), Some(len), Some(mac), Some(net)) = (
                 self.u32_at(off),
                 self.u32_at(off + 4),
@@ -384,15 +398,18 @@ impl Ring {
                 bad = true;
                 break;
             }
-            // SAFETY: `start..start + caplen` lies inside this block (checked above), which
-            // the kernel does not touch until the block is given back below.
-            let data = unsafe { std::slice::from_raw_parts(self.map.as_ptr().add(start), caplen) };
-            each(Frame {
-                ts_ns: i64::from(sec) * 1_000_000_000 + i64::from(nsec),
-                data,
-                wire_len: len.saturating_sub(cut),
-            });
-            n += 1;
+            if !outgoing {
+                // SAFETY: `start..start + caplen` lies inside this block (checked above),
+                // which the kernel does not touch until the block is given back below.
+                let data =
+                    unsafe { std::slice::from_raw_parts(self.map.as_ptr().add(start), caplen) };
+                each(Frame {
+                    ts_ns: i64::from(sec) * 1_000_000_000 + i64::from(nsec),
+                    data,
+                    wire_len: len.saturating_sub(cut),
+                });
+                n += 1;
+            }
             if next == 0 {
                 break;
             }
