@@ -412,3 +412,23 @@ fn a_full_disk_is_an_error_and_keeps_what_was_committed() {
         .unwrap();
     assert_eq!(text(&check.stdout).trim(), "ok");
 }
+
+#[test]
+fn watch_bad_interfaces_and_filters_are_one_line_errors() {
+    let e = one_line_error(&run(&["watch", "-i", "no-such-if0", "--duration", "1"]));
+    assert!(e.contains("no-such-if0: no interface"), "{e}");
+    let o = run(&[
+        "watch",
+        "-i",
+        "lo",
+        "--filter",
+        "udp and and",
+        "--duration",
+        "1",
+    ]);
+    let e = one_line_error(&o);
+    assert!(
+        e.contains("syntax error") || e.contains("needs libpcap"),
+        "{e}"
+    );
+}
