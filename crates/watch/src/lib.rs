@@ -19,6 +19,7 @@
 //! The clock is the packets' (kernel receive time); on a quiet link each worker moves its
 //! engine's clock to the wall clock every tick, so idle flows still end in time.
 
+pub mod block;
 pub mod filter;
 pub mod iface;
 pub mod ring;

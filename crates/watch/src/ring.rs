@@ -13,8 +13,9 @@
 //! Hand-written on `libc`: the ring is a handful of system calls and two header layouts, and
 //! the crates that wrap it bring a packet-processing framework each.
 //!
-//! Every offset read from the ring is checked against the ring's length before use: a block
-//! that makes no sense (it never should) is given back and counted, never read past.
+//! A block is read as bytes by [`crate::block::frames`], which checks every offset against the
+//! block's length: a block that makes no sense (it never should) is given back and counted,
+//! never read past.
 
 #![allow(unsafe_code)]
 
@@ -23,6 +24,8 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::ptr::NonNull;
 use std::sync::atomic::{Ordering, fence};
 
+use crate::block;
+pub use crate::block::Frame;
 use crate::filter::Program;
 
 /// Ring geometry and socket options.
@@ -69,16 +72,6 @@ impl KernelStats {
     }
 }
 
-/// One captured packet, borrowed from the ring.
-#[derive(Debug, Clone, Copy)]
-pub struct Frame<'a> {
-    pub ts_ns: i64,
-    /// The bytes captured, from the link header (or the network header, see [`Ring::open`]).
-    pub data: &'a [u8],
-    /// Length on the wire.
-    pub wire_len: u32,
-}
-
 /// A socket and its mapped ring.
 #[derive(Debug)]
 pub struct Ring {
@@ -121,8 +114,6 @@ fn setsockopt<T>(fd: i32, level: i32, name: i32, value: &T, what: &str) -> io::R
 }
 
 const ETH_P_ALL: u16 = 0x0003;
-/// `sll_pkttype` of a packet the host sent.
-const PACKET_OUTGOING: u8 = 4;
 
 impl Ring {
     /// Opens a socket on the interface `ifindex`, with a ring, an optional filter, and the
@@ -303,14 +294,6 @@ impl Ring {
         Some(unsafe { std::ptr::read_volatile(self.map.as_ptr().add(off).cast::<u32>()) })
     }
 
-    fn u16_at(&self, off: usize) -> Option<u16> {
-        if !off.is_multiple_of(2) || off.checked_add(2)? > self.map_len {
-            return None;
-        }
-        // SAFETY: in bounds and aligned (checked above).
-        Some(unsafe { std::ptr::read_volatile(self.map.as_ptr().add(off).cast::<u16>()) })
-    }
-
     fn set_status(&self, block: usize, status: u32) {
         let off = block * self.block_size + 8;
         if off + 4 <= self.map_len {
@@ -356,71 +339,25 @@ impl Ring {
 
     /// Reads the next block if it is ready: calls `each` for its packets in order, then gives
     /// the block back. Returns the packets read.
-    pub fn read_block(&mut self, mut each: impl FnMut(Frame<'_>)) -> usize {
+    pub fn read_block(&mut self, each: impl FnMut(Frame<'_>)) -> usize {
         if !self.ready() {
             return 0;
         }
         fence(Ordering::Acquire);
         let block = self.next;
         let base = block * self.block_size;
-        let end = base + self.block_size;
-        let mut n = 0;
-        let num = self.u32_at(base + 12).unwrap_or(0) as usize;
-        let mut off = base + self.u32_at(base + 16).unwrap_or(0) as usize;
-        let mut bad = false;
-        for _ in 0..num {
-            // tpacket3_hdr: next_offset 0, sec 4, nsec 8, snaplen 12, len 16, status 20,
-            // mac 24, net 26.
-            // The sockaddr_ll after the header (at 48): sll_pkttype at byte 10.
-            let outgoing = self.skip_outgoing
-                && self
-                    .u16_at(off + 48 + 10)
-                    .is_some_and(|w| w.to_ne_bytes()[0] == PACKET_OUTGOING);
-            let (Some(next), Some(sec), Some(nsec), Some(snap), Some(len), Some(mac), Some(net)) = (
-                self.u32_at(off),
-                self.u32_at(off + 4),
-                self.u32_at(off + 8),
-                self.u32_at(off + 12),
-                self.u32_at(off + 16),
-                self.u16_at(off + 24),
-                self.u16_at(off + 26),
-            ) else {
-                bad = true;
-                break;
-            };
-            let (start, cut) = if self.from_net && net >= mac {
-                (off + usize::from(net), u32::from(net - mac))
-            } else {
-                (off + usize::from(mac), 0)
-            };
-            let caplen = snap.saturating_sub(cut) as usize;
-            if off + 48 > end || start < off + 48 || start + caplen > end {
-                bad = true;
-                break;
-            }
-            if !outgoing {
-                // SAFETY: `start..start + caplen` lies inside this block (checked above),
-                // which the kernel does not touch until the block is given back below.
-                let data =
-                    unsafe { std::slice::from_raw_parts(self.map.as_ptr().add(start), caplen) };
-                each(Frame {
-                    ts_ns: i64::from(sec) * 1_000_000_000 + i64::from(nsec),
-                    data,
-                    wire_len: len.saturating_sub(cut),
-                });
-                n += 1;
-            }
-            if next == 0 {
-                break;
-            }
-            off += next as usize;
-        }
-        if bad {
+        // SAFETY: the block lies inside the mapping (blocks × block_size is its length), and
+        // its status says user space owns it: the kernel does not write it until it is given
+        // back below, after the last use of the slice.
+        let bytes =
+            unsafe { std::slice::from_raw_parts(self.map.as_ptr().add(base), self.block_size) };
+        let walk = block::frames(bytes, self.from_net, self.skip_outgoing, each);
+        if walk.bad {
             self.bad_blocks += 1;
         }
         self.set_status(block, libc::TP_STATUS_KERNEL);
         self.next = (self.next + 1) % self.blocks;
-        n
+        walk.frames
     }
 
     /// Adds the kernel's counters since the last call (reading them resets them) and returns
