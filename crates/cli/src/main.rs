@@ -8,6 +8,7 @@ mod analyze;
 mod enforce;
 mod eval;
 mod evidence;
+mod notice;
 mod rules;
 mod summary;
 mod watch;
@@ -40,6 +41,8 @@ enum Command {
     Rules(rules::Args),
     /// Query, count or prune the evidence store (`--evidence` of `analyze` and `watch`).
     Evidence(evidence::Args),
+    /// Read copyright notices and check them against the evidence store.
+    Notice(notice::Args),
 }
 
 fn main() -> ExitCode {
@@ -51,6 +54,7 @@ fn main() -> ExitCode {
         Command::Enforce(args) => enforce::run(args),
         Command::Rules(args) => rules::run(args),
         Command::Evidence(args) => evidence::run(args),
+        Command::Notice(args) => notice::run(args),
     };
     match result {
         Ok(code) => code,

@@ -16,6 +16,7 @@
 pub mod acns;
 pub mod text;
 pub mod values;
+pub mod verdict;
 pub mod xarf;
 
 use std::net::IpAddr;
