@@ -303,6 +303,89 @@ fn verdicts_for_notices_about_real_flows() {
     let o = check(&[s(&files[4])]);
     let text = String::from_utf8_lossy(&o.stdout);
     assert!(!text.contains("no-bittorrent"), "{text}");
+    // Drafts for each profile: one per notice, a NoticeAck beside each ACNS one.
+    for profile in ["tor-exit", "vpn-or-proxy", "isp", "hosting"] {
+        let dir = d.join(format!("replies-{profile}"));
+        let mut more: Vec<&str> = vec![
+            "--tolerance",
+            "0",
+            "--json",
+            "--reply",
+            profile,
+            "--reply-dir",
+            s(&dir),
+            "--operator",
+            "Example Operator <abuse@example.test>",
+            "--operator-email",
+            "abuse@example.test",
+        ];
+        more.extend(files.iter().map(|p| s(p)));
+        let o = check(&more);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let rows: Vec<Value> = String::from_utf8(o.stdout)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        let drafts: Vec<String> = rows
+            .iter()
+            .map(|r| r["reply"].as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(drafts.len(), files.len());
+        let acks = rows.iter().filter(|r| r.get("ack").is_some()).count();
+        assert_eq!(acks, 4, "the four readable ACNS notices");
+        let right = rows
+            .iter()
+            .find(|r| r["file"].as_str().unwrap().ends_with("right.xml"))
+            .unwrap();
+        let text = std::fs::read_to_string(right["reply"].as_str().unwrap()).unwrap();
+        assert!(
+            text.contains(&peer.ip)
+                && text.contains(&peer.hash)
+                && text.contains("Example Operator")
+        );
+        assert!(!text.contains('{'), "{text}");
+        let ack = std::fs::read_to_string(right["ack"].as_str().unwrap()).unwrap();
+        assert!(
+            ack.contains("<NoticeAck") && ack.contains("Accepted=\"true\""),
+            "{ack}"
+        );
+        let remote = rows
+            .iter()
+            .find(|r| r["file"].as_str().unwrap().ends_with("remote.xml"))
+            .unwrap();
+        let ack = std::fs::read_to_string(remote["ack"].as_str().unwrap()).unwrap();
+        assert!(ack.contains("IP_OUT_OF_RANGE"), "{ack}");
+        // For review in the test output (cargo test -- --nocapture).
+        eprintln!("---- {profile}: corroborated ----\n{text}");
+        let quiet = rows
+            .iter()
+            .find(|r| r["file"].as_str().unwrap().ends_with("quiet.xml"))
+            .unwrap();
+        eprintln!(
+            "---- {profile}: no-bittorrent ----\n{}",
+            std::fs::read_to_string(quiet["reply"].as_str().unwrap()).unwrap()
+        );
+    }
+    // Operator templates replace the built-in ones.
+    let tdir = d.join("templates");
+    let o = run(&["notice", "templates", s(&tdir)]);
+    assert!(o.status.success());
+    std::fs::write(tdir.join("corroborated.txt"), "Seen: {ip} {verdict}\n").unwrap();
+    let rdir = d.join("replies-custom");
+    let o = check(&[
+        "--reply",
+        "isp",
+        "--reply-dir",
+        s(&rdir),
+        "--templates",
+        s(&tdir),
+        "--json",
+        s(&files[0]),
+    ]);
+    let row: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let text = std::fs::read_to_string(row["reply"].as_str().unwrap()).unwrap();
+    assert_eq!(text, format!("Seen: {} corroborated\n", peer.ip));
     // A missing file: reported, the others checked, exit 1.
     let o = check(&[s(&files[0]), "/nonexistent/notice.eml"]);
     assert_eq!(o.status.code(), Some(1));
