@@ -97,7 +97,42 @@ struct Host {
 #[test]
 fn verdicts_for_notices_about_real_flows() {
     let d = tmp("check");
-    let (store, keys) = (d.join("ev.db"), d.join("keys"));
+    let store = d.join("ev.db");
+    verdicts(&d, s(&store), s(&store));
+    std::fs::remove_dir_all(&d).ok();
+}
+
+/// The same, the sensors writing into PostgreSQL as the insert-only role and the check reading
+/// as the select-only role.
+#[test]
+fn verdicts_on_postgresql() {
+    let Some(pg) = swarmwall_testkit::Cluster::start("notice") else {
+        return;
+    };
+    let owner = pg.url("swarmwall_owner", swarmwall_testkit::OWNER_PW);
+    let o = run(&[
+        "evidence",
+        "migrate",
+        "--evidence",
+        &owner,
+        "--sensor-role",
+        "sensor",
+        "--reader-role",
+        "reader",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let d = tmp("check-pg");
+    verdicts(
+        &d,
+        &pg.url("sensor", swarmwall_testkit::SENSOR_PW),
+        &pg.url("reader", swarmwall_testkit::READER_PW),
+    );
+    std::fs::remove_dir_all(&d).ok();
+}
+
+/// Lab captures into `sensor_store`, notices about their flows checked against `reader_store`.
+fn verdicts(d: &Path, sensor_store: &str, reader_store: &str) {
+    let keys = d.join("keys");
     // Each capture analysed on its own: its span is a watched time of its own.
     let mut records: Vec<(usize, Value)> = Vec::new();
     let mut spans = Vec::new();
@@ -110,7 +145,7 @@ fn verdicts_for_notices_about_real_flows() {
             "--flows",
             s(&flows),
             "--evidence",
-            s(&store),
+            sensor_store,
             "--key",
             s(&keys),
             "--retention",
@@ -227,7 +262,7 @@ fn verdicts_for_notices_about_real_flows() {
         "notice",
         "check",
         "--evidence",
-        s(&store),
+        reader_store,
         "--key",
         s(&keys),
         "--json",
@@ -292,7 +327,7 @@ fn verdicts_for_notices_about_real_flows() {
             "notice",
             "check",
             "--evidence",
-            s(&store),
+            reader_store,
             "--key",
             s(&keys),
         ];
@@ -394,5 +429,4 @@ fn verdicts_for_notices_about_real_flows() {
         text.contains("corroborated") && text.contains("unparseable"),
         "{text}"
     );
-    std::fs::remove_dir_all(&d).ok();
 }

@@ -42,18 +42,7 @@ pub fn records(path: &Path) -> Vec<FlowRecord> {
     out
 }
 
-pub fn tmpdir(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!(
-        "swarmwall-evidence-{tag}-{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos()
-    ));
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
+pub use swarmwall_testkit::tmpdir;
 
 /// A copy of a record between other addresses (IPv6 ones, say).
 pub fn moved(r: &FlowRecord, client: &str, server: &str) -> FlowRecord {
