@@ -14,6 +14,7 @@
 //! - [`values`]: times, sizes and info-hashes as senders write them.
 
 pub mod acns;
+pub mod ledger;
 pub mod reply;
 pub mod text;
 pub mod values;
