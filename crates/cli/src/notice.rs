@@ -29,6 +29,44 @@ enum Sub {
     Parse(ParseArgs),
     /// Write the built-in reply templates into a folder, to edit them (`check --templates`).
     Templates(TemplatesArgs),
+    /// Check notices and keep them in the repeat-infringer ledger (in the evidence store,
+    /// pseudonymous).
+    Record(Box<RecordArgs>),
+    /// Per pseudonymous subscriber: notices received and corroborated, strikes, and the step
+    /// of the graduated policy reached.
+    Ledger(LedgerArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct RecordArgs {
+    #[command(flatten)]
+    lookup: LookupArgs,
+    /// Who had an address when: CSV `start,end,ip,subscriber` (times RFC 3339 or seconds), as
+    /// exported from DHCP or RADIUS. Without it (or without a lease), the subscriber is the
+    /// address itself.
+    #[arg(long, value_name = "FILE")]
+    leases: Option<PathBuf>,
+    /// The time the notices are recorded at (default: now; for tests and back-filling).
+    #[arg(long, value_name = "TIME")]
+    now: Option<String>,
+    #[arg(required = true, value_name = "NOTICE")]
+    files: Vec<String>,
+}
+
+#[derive(Debug, clap::Args)]
+struct LedgerArgs {
+    /// The evidence store holding the ledger.
+    #[arg(long, value_name = "STORE")]
+    evidence: String,
+    /// The graduated policy (TOML: `count`, `[[step]]` with `name`, `strikes`, `window_days`).
+    #[arg(long, value_name = "FILE")]
+    policy: PathBuf,
+    /// The time the standing is computed at (default: now).
+    #[arg(long, value_name = "TIME")]
+    now: Option<String>,
+    /// One JSON object per subscriber.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -38,8 +76,9 @@ struct TemplatesArgs {
     dir: PathBuf,
 }
 
+/// Where a notice's address is looked up.
 #[derive(Debug, clap::Args)]
-struct CheckArgs {
+struct LookupArgs {
     #[command(flatten)]
     store: StoreArgs,
     /// Minutes either side of a notice's time in which activity counts (monitoring firms'
@@ -49,6 +88,36 @@ struct CheckArgs {
     /// Networks whose addresses are local (as given to the sensors).
     #[arg(long, value_name = "CIDR", num_args = 1..)]
     local: Vec<String>,
+}
+
+impl LookupArgs {
+    /// The key file, the store (which must exist), the local networks, the tolerance (s).
+    fn open(&self) -> Result<(KeyRing, Box<dyn evidence::Backend>, LocalNets, i64)> {
+        let keys = KeyRing::open(
+            self.store
+                .key
+                .as_ref()
+                .context("--key KEYFILE is needed (the key file the sensors use)")?,
+        )?;
+        let store = evidence::open_existing(
+            self.store
+                .evidence
+                .as_deref()
+                .context("--evidence STORE is needed (an SQLite file or a postgres:// URL)")?,
+        )?;
+        Ok((
+            keys,
+            store,
+            local_nets(&self.local)?,
+            i64::from(self.tolerance) * 60,
+        ))
+    }
+}
+
+#[derive(Debug, clap::Args)]
+struct CheckArgs {
+    #[command(flatten)]
+    lookup: LookupArgs,
     /// One JSON object per notice instead of a line of text.
     #[arg(long)]
     json: bool,
@@ -83,19 +152,14 @@ pub fn run(args: Args) -> Result<ExitCode> {
         Sub::Check(a) => check(*a),
         Sub::Parse(a) => parse_only(a),
         Sub::Templates(a) => write_templates(a),
+        Sub::Record(a) => record(*a),
+        Sub::Ledger(a) => ledger(a),
     }
 }
 
 /// The notices of one file: (notices, why none), or the file could not be read.
 fn read_notices(file: &str) -> Result<notice::Parsed, String> {
-    let mut bytes = Vec::new();
-    let read = if file == "-" {
-        io::stdin().lock().read_to_end(&mut bytes)
-    } else {
-        std::fs::File::open(file)
-            .and_then(|f| f.take(notice::MAX_BYTES as u64 + 1).read_to_end(&mut bytes))
-    };
-    read.map_err(|e| format!("cannot read: {e}"))?;
+    let bytes = read_bytes(file)?;
     let mut all = notice::Parsed::default();
     for message in notice::split_mbox(&bytes) {
         let p = notice::parse(message);
@@ -136,20 +200,7 @@ struct Checked<'a> {
 }
 
 fn check(a: CheckArgs) -> Result<ExitCode> {
-    let keys = KeyRing::open(
-        a.store
-            .key
-            .as_ref()
-            .context("--key KEYFILE is needed (the key file the sensors use)")?,
-    )?;
-    let mut store = evidence::open_existing(
-        a.store
-            .evidence
-            .as_deref()
-            .context("--evidence STORE is needed (an SQLite file or a postgres:// URL)")?,
-    )?;
-    let local = local_nets(&a.local)?;
-    let tol = i64::from(a.tolerance) * 60;
+    let (keys, mut store, local, tol) = a.lookup.open()?;
     let now = now_s();
     let drafts = match &a.reply {
         None => None,
@@ -328,7 +379,7 @@ impl Drafts {
             profile,
             dir: a.reply_dir.clone(),
             templates,
-            tolerance: a.tolerance,
+            tolerance: a.lookup.tolerance,
             operator: a.operator.clone(),
             email: a.operator_email.clone(),
             count: std::cell::Cell::new(0),
@@ -501,4 +552,188 @@ fn parse_only(a: ParseArgs) -> Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+fn time_arg(name: &str, v: Option<&str>) -> Result<i64> {
+    match v {
+        None => Ok(now_s()),
+        Some(t) => query::parse_time(t)
+            .with_context(|| format!("--{name} {t}: expected a time such as 2026-11-21T06:30:11Z")),
+    }
+}
+
+/// One lease: `start,end,ip,subscriber`.
+struct Lease {
+    from: i64,
+    to: i64,
+    ip: IpAddr,
+    subscriber: String,
+}
+
+fn read_leases(path: &Path) -> Result<Vec<Lease>> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("{}: cannot read", path.display()))?;
+    let mut out = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') || (i == 0 && line.starts_with("start")) {
+            continue;
+        }
+        let f: Vec<&str> = line.splitn(4, ',').map(str::trim).collect();
+        let parsed = (|| {
+            Some(Lease {
+                from: query::parse_time(f.first()?)?,
+                to: query::parse_time(f.get(1)?)?,
+                ip: f.get(2)?.parse().ok()?,
+                subscriber: f.get(3).filter(|s| !s.is_empty())?.to_string(),
+            })
+        })();
+        match parsed {
+            Some(l) => out.push(l),
+            None => anyhow::bail!(
+                "{}: line {}: expected `start,end,ip,subscriber` (times RFC 3339 or seconds)",
+                path.display(),
+                i + 1
+            ),
+        }
+    }
+    Ok(out)
+}
+
+fn record(a: RecordArgs) -> Result<ExitCode> {
+    let (mut keys, mut store, local, tol) = a.lookup.open()?;
+    let ledger_key = keys.ledger_key_or_create()?;
+    let leases = match &a.leases {
+        Some(p) => read_leases(p)?,
+        None => Vec::new(),
+    };
+    let now = time_arg("now", a.now.as_deref())?;
+    let mut out = io::stdout().lock();
+    let mut unread = false;
+    let mut entries = Vec::new();
+    for file in &a.files {
+        let bytes = match read_bytes(file) {
+            Ok(b) => b,
+            Err(e) => {
+                unread = true;
+                writeln!(out, "{file}: unparseable — {e}")?;
+                continue;
+            }
+        };
+        for message in notice::split_mbox(&bytes) {
+            let parsed = notice::parse(message);
+            if let Some(e) = &parsed.error {
+                writeln!(out, "{file}: unparseable — {e} (not recorded)")?;
+            }
+            for (i, n) in parsed.notices.iter().enumerate() {
+                let (Some(ip), Some(t)) = (n.ip, n.time) else {
+                    writeln!(
+                        out,
+                        "{file}: unparseable — no address or time (not recorded)"
+                    )?;
+                    continue;
+                };
+                let (obs, _) = observe(store.as_mut(), &keys, &local, n, tol, now)?;
+                let (v, reasons) = verdict::judge(n, &obs);
+                let id = leases
+                    .iter()
+                    .find(|l| l.ip == ip && (l.from..=l.to).contains(&t))
+                    .map_or_else(|| ip.to_string(), |l| l.subscriber.clone());
+                let sub = evidence::ledger::subscriber(&ledger_key, &id);
+                entries.push(evidence::ledger::Entry {
+                    recorded_s: now,
+                    notice_s: t,
+                    subscriber: sub,
+                    address: evidence::ledger::address(&ledger_key, ip),
+                    case_id: n.case_id.clone(),
+                    digest: evidence::ledger::digest(message, i),
+                    verdict: v.as_str().to_string(),
+                });
+                writeln!(
+                    out,
+                    "{file}: {}{} — recorded for subscriber {} ({})",
+                    n.case_id
+                        .as_deref()
+                        .map(|c| format!("case {c}: "))
+                        .unwrap_or_default(),
+                    v.as_str(),
+                    &evidence::ledger::hex(&sub)[..12],
+                    reasons.join("; ")
+                )?;
+            }
+        }
+    }
+    store.record_notices(&entries)?;
+    out.flush()?;
+    Ok(if unread {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn read_bytes(file: &str) -> std::result::Result<Vec<u8>, String> {
+    let mut bytes = Vec::new();
+    let read = if file == "-" {
+        io::stdin().lock().read_to_end(&mut bytes)
+    } else {
+        std::fs::File::open(file)
+            .and_then(|f| f.take(notice::MAX_BYTES as u64 + 1).read_to_end(&mut bytes))
+    };
+    read.map_err(|e| format!("cannot read: {e}"))?;
+    Ok(bytes)
+}
+
+fn ledger(a: LedgerArgs) -> Result<ExitCode> {
+    let text = std::fs::read_to_string(&a.policy)
+        .with_context(|| format!("{}: cannot read", a.policy.display()))?;
+    let policy = notice::ledger::Policy::parse(&text)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", a.policy.display()))?;
+    let now = time_arg("now", a.now.as_deref())?;
+    let mut store = evidence::open_existing(&a.evidence)?;
+    let entries: Vec<notice::ledger::Entry> = store
+        .ledger()?
+        .into_iter()
+        .map(|e| notice::ledger::Entry {
+            subscriber: evidence::ledger::hex(&e.subscriber),
+            address: evidence::ledger::hex(&e.address),
+            time: e.notice_s,
+            case_id: e.case_id,
+            digest: evidence::ledger::hex(&e.digest),
+            verdict: match e.verdict.as_str() {
+                "corroborated" => Verdict::Corroborated,
+                "other-torrent" => Verdict::OtherTorrent,
+                "no-bittorrent" => Verdict::NoBittorrent,
+                "not-observed" => Verdict::NotObserved,
+                _ => Verdict::Unparseable,
+            },
+        })
+        .collect();
+    let mut out = io::stdout().lock();
+    for st in notice::ledger::standings(&entries, &policy, now) {
+        if a.json {
+            serde_json::to_writer(&mut out, &st)?;
+            out.write_all(b"\n")?;
+        } else {
+            writeln!(
+                out,
+                "{}  notices {:>3}  corroborated {:>3}  strikes {:>3}  step: {}{}",
+                &st.subscriber[..12.min(st.subscriber.len())],
+                st.notices,
+                st.corroborated,
+                st.strikes,
+                st.step.as_deref().unwrap_or("none"),
+                if st.flagged.is_empty() {
+                    String::new()
+                } else {
+                    format!(
+                        "  (case ids reused for another address: {})",
+                        st.flagged.join(", ")
+                    )
+                }
+            )?;
+        }
+    }
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
 }

@@ -421,6 +421,86 @@ fn verdicts(d: &Path, sensor_store: &str, reader_store: &str) {
     let row: Value = serde_json::from_slice(&o.stdout).unwrap();
     let text = std::fs::read_to_string(row["reply"].as_str().unwrap()).unwrap();
     assert_eq!(text, format!("Seen: {} corroborated\n", peer.ip));
+    // The ledger: notices recorded (one twice), a lease naming the subscriber, a policy.
+    let leases = d.join("leases.csv");
+    std::fs::write(
+        &leases,
+        format!(
+            "start,end,ip,subscriber\n{},{},{},cust-0042\n",
+            peer.at - 3600,
+            peer.at + 3600,
+            peer.ip
+        ),
+    )
+    .unwrap();
+    let policy = d.join("policy.toml");
+    std::fs::write(
+        &policy,
+        "[[step]]\nname = \"first notice forwarded\"\nstrikes = 1\nwindow_days = 365\n\n[[step]]\nname = \"second warning\"\nstrikes = 2\nwindow_days = 365\n",
+    )
+    .unwrap();
+    let mut rec = vec![
+        "notice",
+        "record",
+        "--evidence",
+        reader_store,
+        "--key",
+        s(&keys),
+        "--tolerance",
+        "0",
+        "--leases",
+        s(&leases),
+    ];
+    rec.extend([
+        s(&files[0]),
+        s(&files[0]),
+        s(&files[1]),
+        s(&files[5]),
+        s(&files[6]),
+    ]);
+    let o = run(&rec);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(
+        text.contains("corroborated — recorded for subscriber"),
+        "{text}"
+    );
+    assert!(text.contains("unparseable"), "{text}");
+    let o = run(&[
+        "notice",
+        "ledger",
+        "--evidence",
+        reader_store,
+        "--policy",
+        s(&policy),
+        "--json",
+        "--now",
+        &t(peer.at + 86_400),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let standings: Vec<Value> = String::from_utf8(o.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(
+        standings.len(),
+        2,
+        "the subscriber of the lease, and the remote address: {standings:?}"
+    );
+    let cust = standings.iter().find(|x| x["corroborated"] == 1).unwrap();
+    assert_eq!(
+        cust["notices"], 2,
+        "the same notice twice counts once: {cust}"
+    );
+    assert_eq!(cust["strikes"], 1);
+    assert_eq!(cust["step"], "first notice forwarded");
+    // Nothing of the subscriber or the address in the store's ledger.
+    assert!(
+        !standings
+            .iter()
+            .any(|x| x.to_string().contains("cust-0042") || x.to_string().contains(&peer.ip))
+    );
     // A missing file: reported, the others checked, exit 1.
     let o = check(&[s(&files[0]), "/nonexistent/notice.eml"]);
     assert_eq!(o.status.code(), Some(1));

@@ -62,6 +62,9 @@ pub struct KeyRing {
     first: i64,
     /// `chain[i]`: the key of period `first + i` (at least the first).
     chain: Vec<Key>,
+    /// The key of the repeat-infringer ledger's pseudonyms (stable: a subscriber is counted
+    /// over months), made when first needed.
+    ledger: Option<Key>,
 }
 
 impl std::fmt::Debug for KeyRing {
@@ -96,6 +99,7 @@ impl KeyRing {
                     period,
                     first: first_period,
                     chain: vec![k],
+                    ledger: None,
                 };
                 ring.save()?;
                 Ok(ring)
@@ -156,12 +160,40 @@ impl KeyRing {
         let first = number(field("first-period ", "N")?, "first-period")?;
         let key = hex32(&field("key ", " followed by 64 hex digits")?)
             .ok_or_else(|| bad("`key` is not 64 hex digits".into()))?;
+        let ledger = match field("ledger-key ", " followed by 64 hex digits") {
+            Ok(v) => {
+                Some(hex32(&v).ok_or_else(|| bad("`ledger-key` is not 64 hex digits".into()))?)
+            }
+            Err(_) => None,
+        };
         Ok(KeyRing {
             path: path.into(),
             period,
             first,
             chain: vec![key],
+            ledger,
         })
+    }
+
+    /// The ledger's key, if the file holds one.
+    pub fn ledger_key(&self) -> Option<Key> {
+        self.ledger
+    }
+
+    /// The ledger's key, made (and saved) if the file holds none yet.
+    pub fn ledger_key_or_create(&mut self) -> Result<Key, Error> {
+        if let Some(k) = self.ledger {
+            return Ok(k);
+        }
+        let mut k = [0u8; 32];
+        getrandom::fill(&mut k)
+            .map_err(|e| Error::Key(self.path.clone(), format!("no random bytes: {e}")))?;
+        self.ledger = Some(k);
+        if let Err(e) = self.save() {
+            self.ledger = None;
+            return Err(e);
+        }
+        Ok(k)
     }
 
     pub fn path(&self) -> &Path {
@@ -251,6 +283,7 @@ impl KeyRing {
             ));
         };
         let old = (self.first, std::mem::replace(&mut self.chain, vec![k]));
+        // The ledger's key stays: its entries are deleted by retention instead.
         self.first = first_kept;
         if let Err(e) = self.save() {
             (self.first, self.chain) = old;
@@ -265,12 +298,15 @@ impl KeyRing {
         let Some(k) = self.chain.first() else {
             return Err(err("no key", io::Error::other("empty")));
         };
-        let text = format!(
+        let mut text = format!(
             "{MAGIC}\n# keep this file apart from the evidence store; without it the store links nothing to anyone\nperiod-seconds {}\nfirst-period {}\nkey {}\n",
             self.period,
             self.first,
             to_hex(k)
         );
+        if let Some(l) = &self.ledger {
+            text.push_str(&format!("ledger-key {}\n", to_hex(l)));
+        }
         let dir = match self.path.parent() {
             Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
             _ => PathBuf::from("."),

@@ -15,6 +15,7 @@
 //!   key; without the key there is nothing to compare with.
 
 pub mod key;
+pub mod ledger;
 pub mod postgres;
 pub mod pseudonym;
 pub mod query;

@@ -18,7 +18,8 @@ use crate::row::{Row, StoredTunnel, i64_of, pseudonym_of, split};
 use crate::store::{Backend, Batch, Coverage, Pruned, SCHEMA_VERSION, StoreStats, redact};
 
 /// `MIGRATIONS[i]` takes a store from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &["
+const MIGRATIONS: &[&str] = &[
+    "
 CREATE TABLE flows (
     id BIGSERIAL PRIMARY KEY,
     sensor TEXT NOT NULL,
@@ -62,7 +63,21 @@ CREATE TABLE coverage (
     to_s BIGINT NOT NULL
 );
 CREATE INDEX coverage_to ON coverage (to_s);
-"];
+",
+    "
+CREATE TABLE ledger (
+    id BIGSERIAL PRIMARY KEY,
+    recorded_s BIGINT NOT NULL,
+    notice_s BIGINT NOT NULL,
+    subscriber BYTEA NOT NULL,
+    address BYTEA NOT NULL,
+    case_id TEXT,
+    digest BYTEA NOT NULL,
+    verdict TEXT NOT NULL
+);
+CREATE INDEX ledger_notice ON ledger (notice_s);
+",
+];
 
 const _: () = assert!(MIGRATIONS.len() as i64 == SCHEMA_VERSION);
 
@@ -207,7 +222,9 @@ impl Postgres {
         if let Some(r) = reader_role {
             tx.batch_execute(&format!(
                 "GRANT USAGE ON SCHEMA public TO {r};
-                 GRANT SELECT ON swarmwall_schema, flows, presence, coverage TO {r};",
+                 GRANT SELECT ON swarmwall_schema, flows, presence, coverage, ledger TO {r};
+                 GRANT INSERT ON ledger TO {r};
+                 GRANT USAGE ON SEQUENCE ledger_id_seq TO {r};",
                 r = ident(r)
             ))
             .map_err(e)?;
@@ -442,6 +459,7 @@ impl Backend for Postgres {
             let presence =
                 tx.execute("DELETE FROM presence WHERE period < $1", &[&first_period])?;
             let coverage = tx.execute("DELETE FROM coverage WHERE to_s < $1", &[&cutoff_s])?;
+            tx.execute("DELETE FROM ledger WHERE notice_s < $1", &[&cutoff_s])?;
             tx.commit()?;
             Ok(Pruned {
                 rows,
@@ -450,6 +468,61 @@ impl Backend for Postgres {
             })
         })();
         result.map_err(|e| self.sql(e))
+    }
+
+    fn record_notices(&mut self, entries: &[crate::ledger::Entry]) -> Result<(), Error> {
+        let result = (|| -> Result<(), postgres::Error> {
+            let mut tx = self.client.transaction()?;
+            let st = tx.prepare(
+                "INSERT INTO ledger (recorded_s, notice_s, subscriber, address, case_id, digest, verdict)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )?;
+            for e in entries {
+                tx.execute(
+                    &st,
+                    &[
+                        &e.recorded_s,
+                        &e.notice_s,
+                        &&e.subscriber[..],
+                        &&e.address[..],
+                        &e.case_id,
+                        &&e.digest[..],
+                        &e.verdict,
+                    ],
+                )?;
+            }
+            tx.commit()
+        })();
+        result.map_err(|e| self.sql(e))
+    }
+
+    fn ledger(&mut self) -> Result<Vec<crate::ledger::Entry>, Error> {
+        let rows = self
+            .client
+            .query(
+                "SELECT recorded_s, notice_s, subscriber, address, case_id, digest, verdict
+                 FROM ledger ORDER BY notice_s, id",
+                &[],
+            )
+            .map_err(|e| self.sql(e))?;
+        Ok(rows
+            .iter()
+            .map(|r| {
+                let d: Vec<u8> = r.get(5);
+                let mut digest = [0u8; 32];
+                let n = d.len().min(32);
+                digest[..n].copy_from_slice(&d[..n]);
+                crate::ledger::Entry {
+                    recorded_s: r.get(0),
+                    notice_s: r.get(1),
+                    subscriber: pseudonym_of(r.get::<_, Vec<u8>>(2)),
+                    address: pseudonym_of(r.get::<_, Vec<u8>>(3)),
+                    case_id: r.get(4),
+                    digest,
+                    verdict: r.get(6),
+                }
+            })
+            .collect())
     }
 
     fn name(&self) -> &str {

@@ -208,6 +208,14 @@ impl Backend for Spooled {
         }
     }
 
+    fn record_notices(&mut self, entries: &[crate::ledger::Entry]) -> Result<(), Error> {
+        self.server()?.record_notices(entries)
+    }
+
+    fn ledger(&mut self) -> Result<Vec<crate::ledger::Entry>, Error> {
+        self.server()?.ledger()
+    }
+
     fn name(&self) -> &str {
         &self.name
     }

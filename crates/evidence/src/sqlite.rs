@@ -23,7 +23,8 @@ use crate::store::{Backend, Batch, Coverage, Pruned, SCHEMA_VERSION, StoreStats}
 const APPLICATION_ID: i64 = 0x5357_4d4c;
 
 /// Schema migrations: `MIGRATIONS[i]` takes a store from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &["
+const MIGRATIONS: &[&str] = &[
+    "
 CREATE TABLE flows (
     id INTEGER PRIMARY KEY,
     sensor TEXT NOT NULL,
@@ -67,7 +68,21 @@ CREATE TABLE coverage (
     to_s INTEGER NOT NULL
 );
 CREATE INDEX coverage_to ON coverage (to_s);
-"];
+",
+    "
+CREATE TABLE ledger (
+    id INTEGER PRIMARY KEY,
+    recorded_s INTEGER NOT NULL,
+    notice_s INTEGER NOT NULL,
+    subscriber BLOB NOT NULL,
+    address BLOB NOT NULL,
+    case_id TEXT,
+    digest BLOB NOT NULL,
+    verdict TEXT NOT NULL
+);
+CREATE INDEX ledger_notice ON ledger (notice_s);
+",
+];
 
 const _: () = assert!(MIGRATIONS.len() as i64 == SCHEMA_VERSION);
 
@@ -476,6 +491,7 @@ impl Backend for Sqlite {
             let rows = tx.execute("DELETE FROM flows WHERE period < ?1", [first_period])?;
             let presence = tx.execute("DELETE FROM presence WHERE period < ?1", [first_period])?;
             let coverage = tx.execute("DELETE FROM coverage WHERE to_s < ?1", [cutoff_s])?;
+            tx.execute("DELETE FROM ledger WHERE notice_s < ?1", [cutoff_s])?;
             tx.commit()?;
             Ok(Pruned {
                 rows: rows as u64,
@@ -492,6 +508,57 @@ impl Backend for Sqlite {
                 .optional();
         }
         Ok(pruned)
+    }
+
+    fn record_notices(&mut self, entries: &[crate::ledger::Entry]) -> Result<(), Error> {
+        let result = (|| -> rusqlite::Result<()> {
+            let tx = self.conn.transaction()?;
+            {
+                let mut st = tx.prepare_cached(
+                    "INSERT INTO ledger (recorded_s, notice_s, subscriber, address, case_id, digest, verdict)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                )?;
+                for e in entries {
+                    st.execute(params![
+                        e.recorded_s,
+                        e.notice_s,
+                        &e.subscriber[..],
+                        &e.address[..],
+                        e.case_id,
+                        &e.digest[..],
+                        e.verdict
+                    ])?;
+                }
+            }
+            tx.commit()
+        })();
+        result.map_err(|e| self.error(e))
+    }
+
+    fn ledger(&mut self) -> Result<Vec<crate::ledger::Entry>, Error> {
+        let result = (|| -> rusqlite::Result<Vec<crate::ledger::Entry>> {
+            let mut st = self.conn.prepare_cached(
+                "SELECT recorded_s, notice_s, subscriber, address, case_id, digest, verdict
+                 FROM ledger ORDER BY notice_s, id",
+            )?;
+            let rows = st.query_map([], |r| {
+                let mut digest = [0u8; 32];
+                let d: Vec<u8> = r.get(5)?;
+                let n = d.len().min(32);
+                digest[..n].copy_from_slice(&d[..n]);
+                Ok(crate::ledger::Entry {
+                    recorded_s: r.get(0)?,
+                    notice_s: r.get(1)?,
+                    subscriber: pseudonym_of(r.get::<_, Vec<u8>>(2)?),
+                    address: pseudonym_of(r.get::<_, Vec<u8>>(3)?),
+                    case_id: r.get(4)?,
+                    digest,
+                    verdict: r.get(6)?,
+                })
+            })?;
+            rows.collect()
+        })();
+        result.map_err(|e| self.error(e))
     }
 
     fn name(&self) -> &str {

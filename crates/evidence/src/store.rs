@@ -5,7 +5,7 @@ use crate::row::{Presence, Row};
 use crate::{Error, sqlite};
 
 /// The current schema version of the stores this swarmwall writes.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// Rows and presence written in one transaction.
 #[derive(Debug, Default, Clone)]
@@ -82,6 +82,10 @@ pub trait Backend: Send + std::fmt::Debug {
     fn prune(&mut self, first_period: i64, cutoff_s: i64) -> Result<Pruned, Error>;
     /// Names the store in messages (a path, or a URL without its password).
     fn name(&self) -> &str;
+    /// Adds checked notices to the repeat-infringer ledger (schema 2).
+    fn record_notices(&mut self, entries: &[crate::ledger::Entry]) -> Result<(), Error>;
+    /// Every ledger entry.
+    fn ledger(&mut self) -> Result<Vec<crate::ledger::Entry>, Error>;
     /// A spooling store's counters, and its messages since the last call.
     fn spool(&mut self) -> Option<(crate::spool::SpoolCounters, Vec<String>)> {
         None
