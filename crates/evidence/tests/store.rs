@@ -221,8 +221,34 @@ fn retention_destroys_keys_then_rows() {
         query::find(b.as_mut(), &ring, &q, 100 * DAY).unwrap().len()
     };
     assert_eq!(count(&keys), 3);
+    // Ledger entries of notices of days 10 and 12.
+    let mut b = open(store.to_str().unwrap()).unwrap();
+    let entry = |day: i64| swarmwall_evidence::ledger::Entry {
+        recorded_s: day * DAY + 7_200,
+        notice_s: day * DAY + 3_600,
+        subscriber: [1; 16],
+        address: [2; 16],
+        case_id: Some(format!("case-{day}")),
+        digest: [day as u8; 32],
+        verdict: "corroborated".into(),
+    };
+    b.record_notices(&[entry(10), entry(12)]).unwrap();
+    drop(b);
     // Day 13, 01:00: the window (2 days) reaches back to day 11, 01:00; day 10 is out.
     let pruned = w.prune(13 * DAY + 3_600).unwrap();
+    let mut b = open(store.to_str().unwrap()).unwrap();
+    let left: Vec<_> = b
+        .ledger()
+        .unwrap()
+        .into_iter()
+        .map(|e| e.case_id.unwrap())
+        .collect();
+    assert_eq!(
+        left,
+        vec!["case-12".to_string()],
+        "the ledger follows retention"
+    );
+    drop(b);
     assert_eq!(pruned.rows, 1);
     assert_eq!(w.counters.keys_destroyed, 1);
     let ring = KeyRing::open(&keys).unwrap();
