@@ -100,7 +100,12 @@ fn text_of(n: Option<roxmltree::Node<'_, '_>>) -> Option<String> {
         .filter(|d| d.is_text())
         .filter_map(|d| d.text())
         .collect();
-    let t = t.split_whitespace().collect::<Vec<_>>().join(" ");
+    // A value on several lines (an address) is joined; one line keeps its spaces (file names).
+    let t = if t.trim().contains('\n') {
+        t.split_whitespace().collect::<Vec<_>>().join(" ")
+    } else {
+        t.trim().to_string()
+    };
     (!t.is_empty()).then_some(t)
 }
 
