@@ -506,3 +506,37 @@ proptest! {
         let _ = parse(txt.as_bytes());
     }
 }
+
+#[test]
+fn every_file_of_the_corpus_is_a_notice_or_says_why_not() {
+    let Some(root) = corpus() else {
+        return;
+    };
+    let mut notices = 0;
+    for dir in std::fs::read_dir(&root).unwrap() {
+        let dir = dir.unwrap().path();
+        if !dir.is_dir() {
+            continue;
+        }
+        for f in std::fs::read_dir(&dir).unwrap() {
+            let f = f.unwrap().path();
+            let p = parse(&std::fs::read(&f).unwrap());
+            let name = f.file_name().unwrap().to_string_lossy().to_string();
+            let expected_notice = name.ends_with(".eml")
+                || name.ends_with("-full.xml")
+                || name.ends_with(".sample.json")
+                || name.ends_with(".txt");
+            if expected_notice {
+                assert!(p.error.is_none() && !p.notices.is_empty(), "{name}: {p:?}");
+                notices += p.notices.len();
+            } else {
+                // Schemas, licences, READMEs: not notices, and said so.
+                assert!(p.notices.is_empty() && p.error.is_some(), "{name}: {p:?}");
+            }
+        }
+    }
+    assert_eq!(
+        notices, 15,
+        "9 e-mails, 4 ACNS examples, 1 X-ARF report, 1 ticket"
+    );
+}
