@@ -14,7 +14,7 @@ use postgres::{Client, NoTls};
 
 use crate::Error;
 use crate::pseudonym::Pseudonym;
-use crate::row::{Row, StoredTunnel, i64_of, pseudonym_of, split};
+use crate::row::{COLUMNS, Row, StoredTunnel, digest_of, i64_of, pseudonym_of, split};
 use crate::store::{Backend, Batch, Coverage, Pruned, SCHEMA_VERSION, StoreStats, redact};
 
 /// `MIGRATIONS[i]` takes a store from version `i` to `i + 1`.
@@ -251,8 +251,6 @@ fn one_line(e: &postgres::Error) -> String {
     };
     s.replace('\n', " ")
 }
-
-const COLUMNS: &str = "sensor, period, first_s, last_s, proto, kind, kinds, confidence, encrypted, evidence, infohashes, tunnel, tunnel_command, tunnel_target, tunnel_port, local, local_port, remote, remote_port, local_is_client, bytes_sent, bytes_received, local_software, remote_software";
 
 fn read_row(r: &postgres::Row) -> Row {
     let tunnel = r.get::<_, Option<String>>(11).map(|kind| StoredTunnel {
@@ -508,10 +506,7 @@ impl Backend for Postgres {
         Ok(rows
             .iter()
             .map(|r| {
-                let d: Vec<u8> = r.get(5);
-                let mut digest = [0u8; 32];
-                let n = d.len().min(32);
-                digest[..n].copy_from_slice(&d[..n]);
+                let digest = digest_of(r.get::<_, Vec<u8>>(5));
                 crate::ledger::Entry {
                     recorded_s: r.get(0),
                     notice_s: r.get(1),

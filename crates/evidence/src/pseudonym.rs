@@ -65,18 +65,18 @@ impl Keyed {
     }
 }
 
-/// The pseudonym of a host name (a proxy's target given by name), lower-cased.
-pub fn name_pseudonym(key: &Key, name: &str) -> Pseudonym {
-    let Ok(mut mac) = <Hmac<Sha256> as KeyInit>::new_from_slice(key) else {
-        return [0; 16];
-    };
-    mac.update(DOMAIN);
-    mac.update(&[0]);
-    mac.update(name.to_ascii_lowercase().as_bytes());
-    let out = mac.finalize().into_bytes();
-    let mut p = [0u8; 16];
-    p.copy_from_slice(&out[..16]);
-    p
+impl Keyed {
+    /// The pseudonym of a host name (a proxy's target given by name), lower-cased.
+    pub fn name_pseudonym(&self, name: &str) -> Pseudonym {
+        let mut mac = self.0.clone();
+        mac.update(DOMAIN);
+        mac.update(&[0]);
+        mac.update(name.to_ascii_lowercase().as_bytes());
+        let out = mac.finalize().into_bytes();
+        let mut p = [0u8; 16];
+        p.copy_from_slice(&out[..16]);
+        p
+    }
 }
 
 #[cfg(test)]

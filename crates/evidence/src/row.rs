@@ -10,7 +10,7 @@ use std::net::IpAddr;
 use engine::{FlowRecord, Target};
 use ipnet::IpNet;
 
-use crate::key::{Key, KeyRing};
+use crate::key::KeyRing;
 use crate::pseudonym::{Keyed, Pseudonym, pseudonym};
 
 /// One BitTorrent flow.
@@ -190,11 +190,9 @@ impl Recorder {
             }
         }
         if r.is_bittorrent() {
-            let key = self.keys.get_cached(period).unwrap_or_default();
             out.row = Some(self.row(
                 r,
                 &keyed,
-                &key,
                 period,
                 first_s,
                 last_s,
@@ -204,12 +202,10 @@ impl Recorder {
         out
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn row(
         &self,
         r: &FlowRecord,
         keyed: &Keyed,
-        key: &Key,
         period: i64,
         first_s: i64,
         last_s: i64,
@@ -253,7 +249,7 @@ impl Recorder {
             tunnel: r.tunnel.as_ref().map(|t| {
                 let (target, target_port) = match &t.target {
                     Target::Addr(a) => (keyed.pseudonym(a.ip()), a.port()),
-                    Target::Name(n, port) => (crate::pseudonym::name_pseudonym(key, n), *port),
+                    Target::Name(n, port) => (keyed.name_pseudonym(n), *port),
                 };
                 StoredTunnel {
                     kind: t.kind.as_str().to_string(),
@@ -273,6 +269,18 @@ impl Recorder {
             remote_software: software(ri),
         }
     }
+}
+
+/// The `flows` columns, in the order both backends read and write them.
+pub(crate) const COLUMNS: &str = "sensor, period, first_s, last_s, proto, kind, kinds, confidence, encrypted, evidence, infohashes, tunnel, tunnel_command, tunnel_target, tunnel_port, local, local_port, remote, remote_port, local_is_client, bytes_sent, bytes_received, local_software, remote_software";
+
+/// A stored digest (32 bytes; shorter input is padded).
+pub(crate) fn digest_of(v: impl AsRef<[u8]>) -> [u8; 32] {
+    let v = v.as_ref();
+    let mut d = [0u8; 32];
+    let n = v.len().min(32);
+    d[..n].copy_from_slice(&v[..n]);
+    d
 }
 
 /// Column helpers shared by the backends.

@@ -16,7 +16,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
 use crate::Error;
 use crate::pseudonym::Pseudonym;
-use crate::row::{Row, StoredTunnel, i64_of, pseudonym_of, split};
+use crate::row::{COLUMNS, Row, StoredTunnel, digest_of, i64_of, pseudonym_of, split};
 use crate::store::{Backend, Batch, Coverage, Pruned, SCHEMA_VERSION, StoreStats};
 
 /// "SWML": marks a swarmwall evidence store.
@@ -297,8 +297,6 @@ fn join(v: &[String]) -> String {
     v.join(",")
 }
 
-const COLUMNS: &str = "sensor, period, first_s, last_s, proto, kind, kinds, confidence, encrypted, evidence, infohashes, tunnel, tunnel_command, tunnel_target, tunnel_port, local, local_port, remote, remote_port, local_is_client, bytes_sent, bytes_received, local_software, remote_software";
-
 fn read_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
     let tunnel = match r.get::<_, Option<String>>(11)? {
         Some(kind) => Some(StoredTunnel {
@@ -542,10 +540,7 @@ impl Backend for Sqlite {
                  FROM ledger ORDER BY notice_s, id",
             )?;
             let rows = st.query_map([], |r| {
-                let mut digest = [0u8; 32];
-                let d: Vec<u8> = r.get(5)?;
-                let n = d.len().min(32);
-                digest[..n].copy_from_slice(&d[..n]);
+                let digest = digest_of(r.get::<_, Vec<u8>>(5)?);
                 Ok(crate::ledger::Entry {
                     recorded_s: r.get(0)?,
                     notice_s: r.get(1)?,

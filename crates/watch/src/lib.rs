@@ -198,7 +198,7 @@ impl Sensor {
     ) -> Result<Finished, Error> {
         let n = self.rings.len();
         let halt = Arc::new(AtomicBool::new(false));
-        let (out_tx, out_rx) = mpsc::channel::<Msg>();
+        let (out_tx, out_rx) = mpsc::channel::<Vec<FlowRecord>>();
         let (txs, rxs): (Vec<Sender<Facts>>, Vec<Receiver<Facts>>) =
             (0..n).map(|_| mpsc::channel()).unzip();
         let progress = Arc::new(Mutex::new(vec![Progress::default(); n]));
@@ -240,7 +240,7 @@ impl Sensor {
         let mut stopped_early = false;
         while !stop.load(Ordering::Relaxed) {
             match out_rx.recv_timeout(Duration::from_millis(100)) {
-                Ok(Msg::Records(r)) => {
+                Ok(r) => {
                     flows_ended += r.len() as u64;
                     on(Report::Records(r));
                 }
@@ -270,7 +270,7 @@ impl Sensor {
         for (i, h) in handles.into_iter().enumerate() {
             results.push((i, h.join()));
         }
-        while let Ok(Msg::Records(r)) = out_rx.try_recv() {
+        while let Ok(r) = out_rx.try_recv() {
             flows_ended += r.len() as u64;
             on(Report::Records(r));
         }
@@ -323,10 +323,6 @@ fn fill_stats(stats: &mut Stats, progress: &Mutex<Vec<Progress>>, flows_ended: u
 
 type Facts = Arc<Vec<Fact>>;
 
-enum Msg {
-    Records(Vec<FlowRecord>),
-}
-
 /// One worker's counters, shared with the main thread.
 #[derive(Debug, Clone, Copy, Default)]
 struct Progress {
@@ -350,7 +346,7 @@ struct Worker {
     engine: Engine,
     peers: Vec<Sender<Facts>>,
     learned: Receiver<Facts>,
-    out: Sender<Msg>,
+    out: Sender<Vec<FlowRecord>>,
     progress: Arc<Mutex<Vec<Progress>>>,
     halt: Arc<AtomicBool>,
     tick: Duration,
@@ -436,7 +432,7 @@ impl Worker {
 
     fn report(&mut self, ended: &mut Vec<FlowRecord>, journal: bool) {
         if !ended.is_empty() {
-            let _ = self.out.send(Msg::Records(std::mem::take(ended)));
+            let _ = self.out.send(std::mem::take(ended));
         }
         self.share(journal);
         let mut kernel = KernelStats::default();
