@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use common::{run, s, sample, text, tmp};
+use common::{json_lines, run, s, sample, text, tmp};
 
 /// Analyzes the sample into a store; returns the flow records.
 fn fill(store: &Path, keys: &Path, flows: &Path) -> Vec<serde_json::Value> {
@@ -54,10 +54,7 @@ fn query(store: &Path, keys: &Path, extra: &[&str]) -> Vec<serde_json::Value> {
     args.extend_from_slice(extra);
     let o = run(&args);
     assert!(o.status.success(), "{}", text(&o.stderr));
-    text(&o.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
+    json_lines(&o.stdout)
 }
 
 fn host(endpoint: &str) -> String {

@@ -12,7 +12,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{run, s, tmp};
+use common::{json_lines, run, s, tmp};
 use serde_json::Value;
 
 fn captures() -> Vec<PathBuf> {
@@ -256,11 +256,7 @@ fn verdicts(d: &Path, sensor_store: &str, reader_store: &str) {
     args.extend(files.iter().map(|p| s(p)));
     let o = run(&args);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let out: Vec<Value> = String::from_utf8(o.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let out: Vec<Value> = json_lines(&o.stdout);
     let verdict = |file: &str| {
         let v: Vec<&Value> = out
             .iter()
@@ -341,11 +337,7 @@ fn verdicts(d: &Path, sensor_store: &str, reader_store: &str) {
         more.extend(files.iter().map(|p| s(p)));
         let o = check(&more);
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-        let rows: Vec<Value> = String::from_utf8(o.stdout)
-            .unwrap()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect();
+        let rows: Vec<Value> = json_lines(&o.stdout);
         let drafts: Vec<String> = rows
             .iter()
             .map(|r| r["reply"].as_str().unwrap().to_string())
@@ -462,11 +454,7 @@ fn verdicts(d: &Path, sensor_store: &str, reader_store: &str) {
         &t(peer.at + 86_400),
     ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let standings: Vec<Value> = String::from_utf8(o.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let standings: Vec<Value> = json_lines(&o.stdout);
     assert_eq!(
         standings.len(),
         2,

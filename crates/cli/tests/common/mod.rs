@@ -33,3 +33,11 @@ pub fn text(b: &[u8]) -> String {
 pub fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
+
+/// JSON lines (standard output of `--json` and `--flows -`), parsed.
+pub fn json_lines(b: &[u8]) -> Vec<serde_json::Value> {
+    String::from_utf8_lossy(b)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
