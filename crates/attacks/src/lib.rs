@@ -8,9 +8,17 @@
 //! uTP connection ids, tracker and PEX peers, TTLs); this crate holds what they share.
 
 pub mod alerts;
+mod dht;
+pub mod monitor;
+pub mod net;
+mod peers;
+mod resets;
+mod table;
 pub mod thresholds;
+mod utp;
 
 pub use alerts::{Alert, Alerts, Detection, Severity};
+pub use monitor::{Monitor, Shared, Stats};
 pub use thresholds::Thresholds;
 
 /// The categories of attack (their names are a contract).
@@ -88,3 +96,6 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod detectors_tests;

@@ -37,6 +37,9 @@ pub struct Thresholds {
     /// recycled; peers of one reply in one /24 before they look packed.
     pub peer_torrents_per_endpoint: u32,
     pub peers_per_net: u32,
+    /// Peers of one list sender tried and silent (at most a tenth of those tried answering)
+    /// before its lists look dead.
+    pub unanswered_peers: u32,
     /// Hop-limit difference between a reset and its sender's earlier packets.
     pub reset_ttl_delta: u32,
     /// Seconds between two updates of one incident's alert.
@@ -63,6 +66,7 @@ impl Default for Thresholds {
             utp_unanswered: 6,
             peer_torrents_per_endpoint: 10,
             peers_per_net: 20,
+            unanswered_peers: 10,
             reset_ttl_delta: 2,
             update_every_s: 60,
             max_state: 65_536,

@@ -14,7 +14,7 @@ use swarmwall_io::capture::{self, Input};
 use swarmwall_io::record;
 use wire::LinkType;
 
-use crate::{evidence, summary};
+use crate::{alerts, evidence, summary};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -40,6 +40,9 @@ pub struct Args {
 
     #[command(flatten)]
     sensor: evidence::SensorArgs,
+
+    #[command(flatten)]
+    attacks: alerts::AlertArgs,
 }
 
 const NS: i64 = 1_000_000_000;
@@ -97,6 +100,8 @@ struct Options {
     top: usize,
     config: Config,
     sensor: evidence::SensorArgs,
+    attacks: alerts::AlertArgs,
+    thresholds: Option<attacks::Thresholds>,
 }
 
 impl Args {
@@ -106,17 +111,31 @@ impl Args {
             bail!("standard input (-) can be read only once");
         }
         let out = self.flows.as_deref().filter(|f| *f != "-");
-        if let Some((out, input)) =
-            out.and_then(|o| Some((o, self.files.iter().find(|f| same_file(f, o))?)))
-        {
-            bail!("--flows {out} would overwrite the input {input}");
+        for (flag, out) in [
+            ("--flows", out),
+            (
+                "--alerts",
+                self.attacks.alerts.as_deref().filter(|f| *f != "-"),
+            ),
+        ] {
+            if let Some((out, input)) =
+                out.and_then(|o| Some((o, self.files.iter().find(|f| same_file(f, o))?)))
+            {
+                bail!("{flag} {out} would overwrite the input {input}");
+            }
         }
+        if self.flows.as_deref() == Some("-") && self.attacks.alerts.as_deref() == Some("-") {
+            bail!("--flows and --alerts cannot both be standard output");
+        }
+        let thresholds = self.attacks.load()?;
         Ok(Options {
             inputs: self.files.iter().map(|f| Input::from_arg(f)).collect(),
             progress: !self.quiet && io::stderr().is_terminal(),
             flows: self.flows,
             top: self.top,
             sensor: self.sensor,
+            attacks: self.attacks,
+            thresholds,
             config: self.limits.apply(Config::default()),
         })
     }
@@ -130,7 +149,8 @@ pub fn run(args: Args) -> Result<ExitCode> {
             return Ok(ExitCode::from(2));
         }
     };
-    let flows_to_stdout = opts.flows.as_deref() == Some("-");
+    let flows_to_stdout =
+        opts.flows.as_deref() == Some("-") || opts.attacks.alerts.as_deref() == Some("-");
     let mut flows_out: Option<Box<dyn Write>> = match opts.flows.as_deref() {
         None => None,
         Some("-") => Some(Box::new(BufWriter::with_capacity(
@@ -149,8 +169,13 @@ pub fn run(args: Args) -> Result<ExitCode> {
     // Each input's first and last packet time: the time the store says was watched.
     let mut spans: Vec<(i64, i64)> = Vec::new();
 
+    let mut alert_out = opts.attacks.writer()?;
     let progress = progress_bar(&opts);
     let mut engine = Engine::new(opts.config.clone());
+    if let Some(t) = &opts.thresholds {
+        engine.set_tap(Some(Box::new(attacks::Monitor::new(t.clone()))));
+    }
+    let mut frames = 0u64;
     let mut summary = Summary::default();
     let mut write_error: Option<io::Error> = None;
     // Set when the flow records cannot be written: reading stops (e.g. `--flows - | head`).
@@ -199,6 +224,13 @@ pub fn run(args: Args) -> Result<ExitCode> {
                     });
                 }
                 engine.frame(link, p.ts_nanos, p.data, p.orig_len, &mut sink);
+                frames += 1;
+                if frames.is_multiple_of(4096)
+                    && let (Some(w), Some(m)) =
+                        (alert_out.as_mut(), alerts::monitor_of(&mut engine))
+                {
+                    w.write(&m.due());
+                }
                 if stop.get() {
                     ControlFlow::Break(())
                 } else {
@@ -224,6 +256,12 @@ pub fn run(args: Args) -> Result<ExitCode> {
     }
     progress.finish_and_clear();
     summary.finish(engine.knowledge());
+    let mut attacks_text = None;
+    if let (Some(mut w), Some(m)) = (alert_out.take(), alerts::monitor_of(&mut engine)) {
+        w.write(&m.finish());
+        let lines = w.finish()?;
+        attacks_text = Some(alerts::section(m, lines, opts.top));
+    }
     let mut evidence_line = None;
     if let Some(w) = evidence.as_mut() {
         for (a, b) in spans {
@@ -271,6 +309,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
         ),
         opts.top,
     );
+    if let Some(a) = attacks_text {
+        text.push_str(&a);
+    }
     if let Some(line) = evidence_line {
         text.push_str(&format!("\n{line}\n"));
     }

@@ -74,6 +74,9 @@ pub struct Args {
     /// per packet, for comparison).
     #[arg(long, value_name = "N", default_value_t = 128, value_parser = clap::value_parser!(u16).range(1..=1024))]
     batch: u16,
+
+    #[command(flatten)]
+    attacks: crate::alerts::AlertArgs,
 }
 
 pub fn run(a: Args) -> Result<ExitCode> {
@@ -102,8 +105,38 @@ pub fn run(a: Args) -> Result<ExitCode> {
     };
     o.queue.max_len = a.queue_maxlen;
     o.batch = usize::from(a.batch);
+    let monitor = a.attacks.load()?.map(attacks::Shared::new);
+    let writer = a
+        .attacks
+        .writer()?
+        .map(|w| std::sync::Arc::new(std::sync::Mutex::new(w)));
+    if let (Some(m), Some(w)) = (&monitor, &writer) {
+        let m2 = m.clone();
+        o.taps = Some(engine::Taps::new(move || {
+            Box::new(m2.clone()) as Box<dyn engine::Tap>
+        }));
+        let (m, w) = (m.clone(), w.clone());
+        o.tick = Some(engine::Hook::new(move || {
+            let mut m = m.lock();
+            m.tick(crate::evidence::now_s());
+            let due = m.due();
+            if let Ok(mut w) = w.lock() {
+                w.write(&due);
+            }
+        }));
+    }
     eprintln!("swarmwall enforce: serving queues {}", o.queues);
     let s = enforce::run_with_signals(&o)?;
+    drop(o);
+    if let (Some(m), Some(w)) = (monitor, writer) {
+        let alerts = m.lock().finish();
+        if let Ok(w) = std::sync::Arc::try_unwrap(w) {
+            let mut w = w.into_inner().unwrap_or_else(|e| e.into_inner());
+            w.write(&alerts);
+            let lines = w.finish()?;
+            eprintln!("swarmwall enforce: {lines} alert lines written");
+        }
+    }
     eprintln!(
         "swarmwall enforce: stopped; {} packets judged ({} dropped), {} flows, {} batches, {} verdict messages, {} overruns, {} reloads ({} failed)",
         s.stats.packets,

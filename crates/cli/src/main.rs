@@ -4,6 +4,7 @@
 //! Exit codes: 0 success; 1 an input or output failed (the error line names the file and
 //! byte offset; results cover everything read before it); 2 usage error.
 
+mod alerts;
 mod analyze;
 mod enforce;
 mod eval;

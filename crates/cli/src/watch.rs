@@ -14,7 +14,7 @@ use swarmwall_io::record;
 use watch::{Report, RingConfig, Sensor};
 
 use crate::analyze::Limits;
-use crate::{evidence, summary};
+use crate::{alerts, evidence, summary};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -74,6 +74,9 @@ pub struct Args {
 
     #[command(flatten)]
     sensor: evidence::SensorArgs,
+
+    #[command(flatten)]
+    attacks: alerts::AlertArgs,
 }
 
 /// How often records are committed to the evidence store.
@@ -93,6 +96,11 @@ pub fn run(args: Args) -> Result<ExitCode> {
             File::create(p).with_context(|| format!("{p}: cannot create"))?,
         ))),
     };
+    if args.flows.as_deref() == Some("-") && args.attacks.alerts.as_deref() == Some("-") {
+        bail!("--flows and --alerts cannot both be standard output");
+    }
+    let monitor = args.attacks.load()?.map(attacks::Shared::new);
+    let mut alert_out = args.attacks.writer()?;
     let mut stats_file = match &args.stats {
         None => None,
         Some(p) => {
@@ -111,6 +119,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
         ..RingConfig::default()
     };
     opts.engine = args.limits.apply(watch::live_config());
+    opts.taps = monitor
+        .clone()
+        .map(|m| engine::Taps::new(move || Box::new(m.clone()) as Box<dyn engine::Tap>));
     let sensor = Sensor::open(opts)?;
     if !args.keep_privileges {
         watch::drop_privileges(args.user.as_deref())?;
@@ -187,6 +198,11 @@ pub fn run(args: Args) -> Result<ExitCode> {
         }
         Report::Stats(s) => {
             let now = evidence::now_s();
+            if let (Some(m), Some(w)) = (&monitor, alert_out.as_mut()) {
+                let mut m = m.lock();
+                m.tick(now);
+                w.write(&m.due());
+            }
             if let Some(w) = store.as_mut() {
                 if now - covered_to >= 60 {
                     w.watched(covered_to, now);
@@ -229,6 +245,13 @@ pub fn run(args: Args) -> Result<ExitCode> {
         evidence_line = Some(evidence::summary_line(w));
     }
     write_stats(stats_file.as_mut(), &finished.stats, store.as_ref());
+    let mut attacks_text = None;
+    if let (Some(m), Some(mut w)) = (&monitor, alert_out.take()) {
+        let mut m = m.lock();
+        w.write(&m.finish());
+        let lines = w.finish()?;
+        attacks_text = Some(alerts::section(&m, lines, args.top));
+    }
     if let Some(mut out) = flows_out.take() {
         out.flush().context("cannot write flow records")?;
     }
@@ -250,10 +273,13 @@ pub fn run(args: Args) -> Result<ExitCode> {
         finished.stats.workers,
         finished.stats.per_worker
     ));
+    if let Some(a) = attacks_text {
+        text.push_str(&a);
+    }
     if let Some(line) = evidence_line {
         text.push_str(&format!("{line}\n"));
     }
-    if flows_to_stdout {
+    if flows_to_stdout || args.attacks.alerts.as_deref() == Some("-") {
         io::stderr().write_all(text.as_bytes())?;
     } else {
         io::stdout().write_all(text.as_bytes())?;

@@ -261,6 +261,7 @@ impl Datagram {
             fragment: Fragment::No,
             payload: &self.payload,
             payload_wire_len: self.payload_wire_len,
+            ttl: 0,
         }
     }
 

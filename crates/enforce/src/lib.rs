@@ -64,6 +64,10 @@ pub struct Options {
     pub queue: queue::Options,
     /// Packets judged per wake-up at most.
     pub batch: usize,
+    /// A tap for each worker's engine (the attack detectors), and what to run on the
+    /// output thread every 50 ms and at the end (write their alerts).
+    pub taps: Option<engine::Taps>,
+    pub tick: Option<engine::Hook>,
 }
 
 impl Options {
@@ -82,6 +86,8 @@ impl Options {
             engine: Config::inline(),
             queue: queue::Options::default(),
             batch: 128,
+            taps: None,
+            tick: None,
         }
     }
 }
@@ -187,9 +193,13 @@ pub fn run(opts: &Options, stop: &AtomicBool, reload: &AtomicBool) -> Result<Sum
             .filter(|(j, _)| *j != i)
             .map(|(_, t)| t.clone())
             .collect();
+        let mut judge = Judge::new(opts.engine.clone(), opts.marks, opts.flows.is_some());
+        judge
+            .engine_mut()
+            .set_tap(opts.taps.as_ref().map(engine::Taps::make));
         let w = Worker {
             queue: q,
-            judge: Judge::new(opts.engine.clone(), opts.marks, opts.flows.is_some()),
+            judge,
             current: current.clone(),
             dry_run: opts.dry_run,
             batch: opts.batch.max(1),
@@ -220,6 +230,9 @@ pub fn run(opts: &Options, stop: &AtomicBool, reload: &AtomicBool) -> Result<Sum
     while !stop.load(Ordering::Relaxed) {
         thread::sleep(Duration::from_millis(50));
         drain(&ev_rx, &flow_rx, &mut events, &mut flows_out);
+        if let Some(t) = &opts.tick {
+            t.call();
+        }
         if reload.swap(false, Ordering::Relaxed) {
             let (ok, msg) = match load_policy(&opts.policy) {
                 Ok(p) => {

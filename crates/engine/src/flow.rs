@@ -432,6 +432,8 @@ pub(crate) struct Flow {
     /// Whether the client (connection initiator) is the lo endpoint.
     pub client_is_lo: bool,
     pub tcp: u8,
+    /// TTL (hop limit) of the last packet from the lo and hi endpoints; 0 before one.
+    pub ttl: [u8; 2],
     pub verdict: Verdict,
     /// State of the detectors still running; `None` once they all finished.
     pub detect: Option<Detect>,

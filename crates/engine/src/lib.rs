@@ -21,6 +21,7 @@ mod knowledge;
 mod lru;
 mod observe;
 pub mod report;
+mod tap;
 
 use std::net::SocketAddr;
 
@@ -38,8 +39,10 @@ use flow::{Extra, Flow, Side, tcp_state};
 pub use knowledge::{Endpoint, Fact, Knowledge, KnowledgeStats, Relay, Search, Source};
 use lru::{Handle, Lru};
 pub use observe::{
-    DatagramKey, DhtMessage, FlowView, MAX_PACKET_INFOHASHES, Observed, PacketFacts, Seen,
+    DatagramKey, DhtMessage, FlowView, Learned, MAX_PACKET_INFOHASHES, MAX_PACKET_LEARNED,
+    Observed, PacketFacts, Seen,
 };
+pub use tap::{Hook, Tap, TapPacket, Taps, TcpHeader};
 
 const NS: i64 = 1_000_000_000;
 
@@ -220,6 +223,8 @@ pub struct Engine {
     held: Vec<FlowRecord>,
     /// What the packet at hand showed.
     facts: PacketFacts,
+    /// The observer of every packet, if any.
+    tap: tap::Slot,
 }
 
 impl Engine {
@@ -237,7 +242,20 @@ impl Engine {
             frames: None,
             held: Vec::new(),
             facts: PacketFacts::default(),
+            tap: tap::Slot::default(),
         }
+    }
+
+    /// Hands every packet of a flow to `tap` after the detectors (with the peers each packet
+    /// named), or stops (`None`).
+    pub fn set_tap(&mut self, tap: Option<Box<dyn Tap>>) {
+        self.facts.keep_learned = tap.is_some();
+        self.tap = tap::Slot(tap);
+    }
+
+    /// The tap, to reach its state.
+    pub fn tap_mut(&mut self) -> Option<&mut (dyn Tap + 'static)> {
+        self.tap.0.as_deref_mut()
     }
 
     /// The state of a flow still tracked.
@@ -562,6 +580,7 @@ impl Engine {
             facts,
             config,
             frames: datagram,
+            tap,
             ..
         } = self;
         let (_, flow) = flows.get_mut(h)?;
@@ -577,6 +596,7 @@ impl Engine {
         }
         flow.first_ns = flow.first_ns.min(ts_ns);
         flow.last_ns = flow.last_ns.max(ts_ns);
+        let prev_ttl = std::mem::replace(&mut flow.ttl[s], d.ip.ttl);
         let mut closed = false;
         if let Transport::Tcp { flags: f, .. } = d.transport {
             if f & flags::SYN != 0 || (config.tcp_opening_unseen && facts.new_flow) {
@@ -661,6 +681,27 @@ impl Engine {
             {
                 budget.give_back(d.buffered());
             }
+        }
+        if let Some(tap) = tap.0.as_deref_mut() {
+            tap.packet(&TapPacket {
+                ts_ns,
+                proto,
+                src,
+                dst,
+                ip: &d.ip,
+                tcp: match d.transport {
+                    Transport::Tcp {
+                        seq, ack, flags, ..
+                    } => Some(TcpHeader { seq, ack, flags }),
+                    _ => None,
+                },
+                payload,
+                prev_ttl,
+                fragments: frames,
+                flow: view(&key, flow),
+                from_client,
+                facts,
+            });
         }
         if closed {
             self.flows.set_class(h, class::TCP_CLOSED);
@@ -753,6 +794,7 @@ impl Engine {
             payloads: [0; 2],
             client_is_lo,
             tcp: 0,
+            ttl: [0; 2],
             verdict: Verdict::default(),
             detect: Some(match proto {
                 Proto::Tcp => Detect::tcp(),
@@ -950,6 +992,7 @@ pub(crate) fn view<'a>(k: &FlowKey, f: &'a Flow) -> FlowView<'a> {
         relayed: k.is_relayed(),
         detecting: f.detect.is_some(),
         packets: u64::from(f.packets[0]) + u64::from(f.packets[1]),
+        reset: f.tcp & flow::tcp_state::RST != 0,
     }
 }
 

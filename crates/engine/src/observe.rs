@@ -6,6 +6,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use bt::InfoHash;
 
+use crate::Source;
 use crate::flow::{Flow, FlowKey, Tunnel, Verdict};
 
 /// Info-hashes kept per packet.
@@ -28,6 +29,17 @@ pub enum DhtMessage {
     Error,
 }
 
+/// Peers a packet named, kept per packet when asked ([`Engine::set_tap`](crate::Engine::set_tap)).
+pub const MAX_PACKET_LEARNED: usize = 512;
+
+/// An endpoint a packet named as a BitTorrent peer or node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Learned {
+    pub addr: SocketAddr,
+    pub hash: Option<InfoHash>,
+    pub source: Source,
+}
+
 /// What one packet showed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PacketFacts {
@@ -38,6 +50,10 @@ pub struct PacketFacts {
     pub infohashes: Vec<InfoHash>,
     /// The packet's role, when it was a DHT message.
     pub dht: Option<DhtMessage>,
+    /// Endpoints the packet named (a tracker reply's peers, DHT values, PEX), in order, at
+    /// most [`MAX_PACKET_LEARNED`]; kept only while a tap is set.
+    pub learned: Vec<Learned>,
+    pub(crate) keep_learned: bool,
 }
 
 impl PacketFacts {
@@ -45,6 +61,7 @@ impl PacketFacts {
         self.new_flow = false;
         self.infohashes.clear();
         self.dht = None;
+        self.learned.clear();
     }
 
     pub(crate) fn infohash(&mut self, h: InfoHash) {
@@ -77,6 +94,8 @@ pub struct FlowView<'a> {
     pub detecting: bool,
     /// Packets seen, both directions.
     pub packets: u64,
+    /// A TCP flow on which a RST was seen.
+    pub reset: bool,
 }
 
 /// What the engine saw of one packet.

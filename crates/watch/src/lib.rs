@@ -49,6 +49,8 @@ pub struct Options {
     pub engine: Config,
     /// How often each worker reports and moves its clock.
     pub tick: Duration,
+    /// A tap for each worker's engine (the attack detectors).
+    pub taps: Option<engine::Taps>,
 }
 
 impl Options {
@@ -60,6 +62,7 @@ impl Options {
             ring: RingConfig::default(),
             engine: live_config(),
             tick: Duration::from_secs(1),
+            taps: None,
         }
     }
 }
@@ -210,10 +213,12 @@ impl Sensor {
                 .filter(|(j, _)| *j != i)
                 .map(|(_, t)| t.clone())
                 .collect();
+            let mut engine = Engine::new(self.opts.engine.clone());
+            engine.set_tap(self.opts.taps.as_ref().map(engine::Taps::make));
             let w = Worker {
                 index: i,
                 rings,
-                engine: Engine::new(self.opts.engine.clone()),
+                engine,
                 peers,
                 learned,
                 out: out_tx.clone(),

@@ -76,4 +76,7 @@ pub struct IpPacket<'a> {
     pub payload: &'a [u8],
     /// Length of the upper-layer data on the wire.
     pub payload_wire_len: u32,
+    /// IPv4 Time to Live or IPv6 Hop Limit as received; 0 where not known (a datagram
+    /// reassembled from fragments).
+    pub ttl: u8,
 }

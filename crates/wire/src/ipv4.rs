@@ -22,6 +22,7 @@ mod field {
     pub const TOTAL_LEN: Field = 2..4;
     pub const IDENT: Field = 4..6;
     pub const FLAGS_FRAG: Field = 6..8;
+    pub const TTL: usize = 8;
     pub const PROTOCOL: usize = 9;
     pub const SRC: Field = 12..16;
     pub const DST: Field = 16..20;
@@ -117,6 +118,7 @@ impl<'a> Packet<'a> {
             fragment,
             payload,
             payload_wire_len: (wire_len - self.header_len) as u32,
+            ttl: self.buf[field::TTL],
         }
     }
 

@@ -19,6 +19,7 @@ mod field {
     use crate::Field;
     pub const PAYLOAD_LEN: Field = 4..6;
     pub const NEXT_HEADER: usize = 6;
+    pub const HOP_LIMIT: usize = 7;
     pub const SRC: Field = 8..24;
     pub const DST: Field = 24..40;
     pub const HEADER_LEN: usize = 40;
@@ -105,6 +106,7 @@ impl<'a> Packet<'a> {
                             fragment,
                             payload,
                             payload_wire_len: wire_len.saturating_sub(at) as u32,
+                            ttl: self.buf[field::HOP_LIMIT],
                         });
                     }
                 }
@@ -124,6 +126,7 @@ impl<'a> Packet<'a> {
                     fragment,
                     payload: &[],
                     payload_wire_len: wire_len.saturating_sub(at) as u32,
+                    ttl: self.buf[field::HOP_LIMIT],
                 });
             }
         }

@@ -396,6 +396,14 @@ impl Ctx<'_> {
     /// Remembers a BitTorrent endpoint learned from a payload.
     pub fn learn(&mut self, peer: SocketAddr, hash: Option<InfoHash>, source: Source) {
         self.knowledge.learn(peer, hash, source, self.now_ns);
+        let p = &mut *self.packet;
+        if p.keep_learned && p.learned.len() < crate::observe::MAX_PACKET_LEARNED {
+            p.learned.push(crate::observe::Learned {
+                addr: peer,
+                hash,
+                source,
+            });
+        }
     }
 }
 
