@@ -8,6 +8,7 @@
 //! Throughput is file bytes × 8 per second (Gbit/s) and records per second (Mpps), on one
 //! core, best of `--repeat` runs with the file in the page cache.
 
+mod flood;
 mod make;
 
 use std::path::{Path, PathBuf};
@@ -80,6 +81,34 @@ enum Cmd {
         #[arg(long)]
         base: Option<PathBuf>,
     },
+    /// The cost of the attack detectors: `swarmwall analyze --quiet` on FILE without and with
+    /// `--alerts /dev/null`, and optionally a base build, interleaved run by run.
+    Alerts {
+        file: PathBuf,
+        #[arg(long, default_value_t = 5)]
+        repeat: u32,
+        #[arg(long)]
+        swarmwall: Option<PathBuf>,
+        /// An older swarmwall to compare `analyze` without `--alerts` with.
+        #[arg(long)]
+        base: Option<PathBuf>,
+    },
+    /// Memory of the attack detectors under a flood of random sources (forged uTP data, KRPC
+    /// queries and responses with fresh ids, reset storms), in this process: table entries
+    /// and peak RSS after each step, against the configured bound.
+    Flood {
+        /// Packets per step; the flood runs `--steps` steps.
+        #[arg(long, default_value_t = 1_000_000)]
+        packets: u64,
+        #[arg(long, default_value_t = 4)]
+        steps: u32,
+        /// `max_state` of the thresholds (entries per table; incidents: one per 16).
+        #[arg(long, default_value_t = 16_384)]
+        max_state: u32,
+        /// The engine alone (its own bounded tables), to see what the monitor adds.
+        #[arg(long)]
+        without_monitor: bool,
+    },
 }
 
 fn main() -> Result<()> {
@@ -106,7 +135,85 @@ fn main() -> Result<()> {
             swarmwall,
             base,
         } => evidence_cost(&file, repeat.max(1), swarmwall, base),
+        Cmd::Alerts {
+            file,
+            repeat,
+            swarmwall,
+            base,
+        } => alerts_cost(&file, repeat.max(1), swarmwall, base),
+        Cmd::Flood {
+            packets,
+            steps,
+            max_state,
+            without_monitor,
+        } => flood::run(packets, steps.max(1), max_state, !without_monitor),
     }
+}
+
+/// Times `analyze` without and with `--alerts`, interleaved (and a base build without).
+fn alerts_cost(
+    file: &Path,
+    repeat: u32,
+    swarmwall: Option<PathBuf>,
+    base: Option<PathBuf>,
+) -> Result<()> {
+    let bin = match swarmwall {
+        Some(b) => b,
+        None => std::env::current_exe()?.with_file_name("swarmwall"),
+    };
+    let f = file.to_str().context("file name is not UTF-8")?;
+    let without = ["analyze", "--quiet", f];
+    let with = ["analyze", "--quiet", f, "--alerts", "/dev/null"];
+    let mut times: Vec<(&str, Vec<f64>)> = vec![("analyze", vec![]), ("analyze --alerts", vec![])];
+    if base.is_some() {
+        times.push(("analyze, base build", vec![]));
+    }
+    for _ in 0..repeat {
+        if let Some(b) = &base {
+            times[2].1.push(
+                timed(1, b, &without)
+                    .context("the base build failed")?
+                    .as_secs_f64(),
+            );
+        }
+        times[0].1.push(
+            timed(1, &bin, &without)
+                .context("analyze failed")?
+                .as_secs_f64(),
+        );
+        times[1].1.push(
+            timed(1, &bin, &with)
+                .context("analyze --alerts failed")?
+                .as_secs_f64(),
+        );
+    }
+    let size = std::fs::metadata(file)?.len();
+    println!(
+        "{} ({:.2} GB), {repeat} interleaved runs each, seconds:",
+        file.display(),
+        size as f64 / 1e9
+    );
+    for (name, v) in &mut times {
+        v.sort_by(f64::total_cmp);
+        println!(
+            "  {name:<30} best {:.3}  median {:.3}  worst {:.3}",
+            v[0],
+            v[v.len() / 2],
+            v[v.len() - 1]
+        );
+    }
+    let med = |i: usize| times[i].1[times[i].1.len() / 2];
+    println!(
+        "  --alerts costs {:+.1}% (medians)",
+        (med(1) / med(0) - 1.0) * 100.0
+    );
+    if base.is_some() {
+        println!(
+            "  without --alerts, against the base: {:+.1}% (medians)",
+            (med(0) / med(2) - 1.0) * 100.0
+        );
+    }
+    Ok(())
 }
 
 /// Times `analyze` without and with the evidence store, interleaved.

@@ -61,8 +61,12 @@ struct Incident {
     touched: i64,
 }
 
+/// Incidents held: one per this many entries of `max_state` (each holds up to
+/// [`MAX_SOURCES`] sources).
+pub const INCIDENTS_PER_STATE: usize = 16;
+
 /// Distinct sources remembered per incident to count them.
-const MAX_SOURCES: usize = 4096;
+const MAX_SOURCES: usize = 1024;
 
 /// A detection to count into an incident.
 #[derive(Debug, Clone, Default)]
@@ -105,7 +109,7 @@ impl Alerts {
         Alerts {
             incidents: HashMap::new(),
             update_every_s: i64::from(t.update_every_s.max(1)),
-            max: t.max_state.max(1) as usize,
+            max: (t.max_state as usize / INCIDENTS_PER_STATE).max(1),
             evicted: 0,
         }
     }
@@ -319,7 +323,7 @@ mod tests {
     #[test]
     fn incidents_are_bounded_oldest_first() {
         let t = Thresholds {
-            max_state: 3,
+            max_state: 3 * INCIDENTS_PER_STATE as u32,
             ..Thresholds::default()
         };
         let mut a = Alerts::new(&t);

@@ -35,12 +35,13 @@ use crate::{Category, Thresholds, net};
 /// A DHT reply larger than this (UDP payload bytes) is oversized: BEP 5 replies fit one
 /// Ethernet frame.
 pub const OVERSIZED: usize = 1400;
-/// Sources remembered per window, ids per address, ids per network, per lookup.
-const MAX_SOURCES: usize = 256;
-const MAX_IDS: usize = 64;
-const MAX_TWINS: usize = 32;
-const MAX_CLOSE: usize = 64;
-const MAX_QUERIERS: usize = 16;
+/// Sources counted one by one per window (others only in the total), ids remembered per
+/// network for near twins, close ids per lookup, querier ids per lookup: small, so that the
+/// worst case of every table full stays a few tens of MiB (docs/attacks.md).
+const MAX_SOURCES: usize = 32;
+const MAX_TWINS: usize = 8;
+const MAX_CLOSE: usize = 16;
+const MAX_QUERIERS: usize = 4;
 
 type Id = [u8; 20];
 
@@ -68,6 +69,8 @@ struct Window {
     fragmented: u32,
     /// Answers to the receiver's own queries more than `dht_amplification` times larger.
     amplified: u32,
+    /// Unsolicited messages from sources past the ones counted one by one.
+    others: u32,
 }
 
 #[derive(Debug, Default)]
@@ -196,8 +199,11 @@ impl Dht {
         }
         if w.per_source.len() < MAX_SOURCES || w.per_source.contains_key(&p.src.ip()) {
             *w.per_source.entry(p.src.ip()).or_default() += 1;
+        } else {
+            w.others += 1;
         }
-        let sources = w.per_source.len() as u32;
+        // Past the ones counted one by one, each message may be a new source: at most.
+        let sources = w.per_source.len() as u32 + w.others.min(u32::from(u16::MAX));
         let top = w.per_source.values().copied().max().unwrap_or(0);
         let many = w.unsolicited >= t.dht_unsolicited && sources >= t.dht_reflection_min_sources;
         let flood = top > t.dht_rate_per_source;
@@ -251,7 +257,8 @@ impl Dht {
         let new = if e.ids.contains(&id) {
             false
         } else {
-            if e.ids.len() < MAX_IDS {
+            // Ids are remembered up to one past the threshold; beyond, each unknown id counts.
+            if e.ids.len() <= cx.t.node_ids_per_address as usize {
                 e.ids.push(id);
             }
             e.distinct = e.distinct.saturating_add(1);
@@ -260,7 +267,7 @@ impl Dht {
             }
             true
         };
-        if e.ports.len() < 16 && !e.ports.contains(&p.src.port()) {
+        if e.ports.len() < 8 && !e.ports.contains(&p.src.port()) {
             e.ports.push(p.src.port());
         }
         let t = cx.t;

@@ -110,7 +110,7 @@ impl Peers {
             *per_net.entry(net::net24(l.addr.ip())).or_default() += 1;
             if let Some(h) = h {
                 let v = self.torrents.entry(l.addr, Vec::new);
-                if !v.contains(&h) && v.len() < 64 {
+                if !v.contains(&h) && (v.len() as u32) < t.peer_torrents_per_endpoint.max(1) {
                     v.push(h);
                     if v.len() as u32 >= t.peer_torrents_per_endpoint {
                         recycled = Some((l.addr, v.len()));

@@ -44,7 +44,8 @@ pub struct Thresholds {
     pub reset_ttl_delta: u32,
     /// Seconds between two updates of one incident's alert.
     pub update_every_s: u32,
-    /// Entries of each table of detector state, and incidents held; beyond, the oldest go.
+    /// Entries of each table of detector state (and, one per 16 of them, incidents held);
+    /// beyond, the oldest go.
     pub max_state: u32,
 }
 
@@ -69,7 +70,7 @@ impl Default for Thresholds {
             unanswered_peers: 10,
             reset_ttl_delta: 2,
             update_every_s: 60,
-            max_state: 65_536,
+            max_state: 16_384,
         }
     }
 }

@@ -28,8 +28,6 @@ use crate::{Category, Thresholds, net};
 
 /// Seconds a suspect's receiver has to answer before the data counts as forged.
 pub const ANSWER_S: i64 = 5;
-/// Sources remembered per incident key to count distinct ones.
-const MAX_SOURCES: usize = 1024;
 
 #[derive(Debug, Default)]
 struct Conn {
@@ -212,12 +210,13 @@ fn forged(sources: &mut Table<String, Sources>, s: &Suspect, cx: &mut Ctx<'_>, w
         Some(h) => format!("infohash {}", hex(&h)),
         None => format!("target {}", s.dst.ip()),
     };
+    // Sources are remembered up to the threshold: once the incident is open, it counts them.
+    let need = cx.t.utp_forged_sources;
     let set = &mut sources.entry(key.clone(), Sources::default).set;
-    if set.len() < MAX_SOURCES {
+    if (set.len() as u32) < need.max(1) {
         set.insert(s.src.ip());
     }
     let n = set.len() as u32;
-    let need = cx.t.utp_forged_sources;
     if n < need && !bogon {
         return;
     }

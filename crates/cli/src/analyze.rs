@@ -127,7 +127,7 @@ impl Args {
         if self.flows.as_deref() == Some("-") && self.attacks.alerts.as_deref() == Some("-") {
             bail!("--flows and --alerts cannot both be standard output");
         }
-        let thresholds = self.attacks.load()?;
+
         Ok(Options {
             inputs: self.files.iter().map(|f| Input::from_arg(f)).collect(),
             progress: !self.quiet && io::stderr().is_terminal(),
@@ -135,20 +135,22 @@ impl Args {
             top: self.top,
             sensor: self.sensor,
             attacks: self.attacks,
-            thresholds,
+            thresholds: None,
             config: self.limits.apply(Config::default()),
         })
     }
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
-    let opts = match args.validate() {
+    let mut opts = match args.validate() {
         Ok(o) => o,
         Err(e) => {
             eprintln!("swarmwall: {e:#}");
             return Ok(ExitCode::from(2));
         }
     };
+    // A thresholds file is input: its mistakes are errors (exit 1), before anything is written.
+    opts.thresholds = opts.attacks.load()?;
     let flows_to_stdout =
         opts.flows.as_deref() == Some("-") || opts.attacks.alerts.as_deref() == Some("-");
     let mut flows_out: Option<Box<dyn Write>> = match opts.flows.as_deref() {

@@ -10,7 +10,7 @@ use std::io::Write;
 use std::path::Path;
 use std::process::{Output, Stdio};
 
-use common::{bin, sample, tmp};
+use common::{bin, pcap, sample, tmp};
 
 fn analyze(args: &[&str]) -> Output {
     bin()
@@ -27,22 +27,6 @@ fn stderr(o: &Output) -> String {
 
 fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-/// A classic pcap (µs, little endian) with the given link type and frames.
-fn pcap(linktype: u32, frames: &[Vec<u8>]) -> Vec<u8> {
-    let mut f = vec![
-        0xd4, 0xc3, 0xb2, 0xa1, 2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 4, 0,
-    ];
-    f.extend(linktype.to_le_bytes());
-    for (i, fr) in frames.iter().enumerate() {
-        f.extend((1_700_000_000u32 + i as u32).to_le_bytes());
-        f.extend(0u32.to_le_bytes());
-        f.extend((fr.len() as u32).to_le_bytes());
-        f.extend((fr.len() as u32).to_le_bytes());
-        f.extend(fr);
-    }
-    f
 }
 
 fn lsd_frame() -> Vec<u8> {

@@ -683,25 +683,20 @@ impl Engine {
             }
         }
         if let Some(tap) = tap.0.as_deref_mut() {
-            tap.packet(&TapPacket {
+            tapped(
+                tap,
                 ts_ns,
                 proto,
                 src,
                 dst,
-                ip: &d.ip,
-                tcp: match d.transport {
-                    Transport::Tcp {
-                        seq, ack, flags, ..
-                    } => Some(TcpHeader { seq, ack, flags }),
-                    _ => None,
-                },
+                d,
                 payload,
                 prev_ttl,
-                fragments: frames,
-                flow: view(&key, flow),
+                frames,
+                view(&key, flow),
                 from_client,
                 facts,
-            });
+            );
         }
         if closed {
             self.flows.set_class(h, class::TCP_CLOSED);
@@ -928,6 +923,45 @@ impl Engine {
             sink(r);
         }
     }
+}
+
+/// Hands a packet to the tap (out of line: the common path without a tap stays small).
+#[cold]
+#[inline(never)]
+#[allow(clippy::too_many_arguments)]
+fn tapped(
+    tap: &mut dyn Tap,
+    ts_ns: i64,
+    proto: Proto,
+    src: SocketAddr,
+    dst: SocketAddr,
+    d: &Decoded<'_>,
+    payload: &[u8],
+    prev_ttl: u8,
+    fragments: u32,
+    flow: FlowView<'_>,
+    from_client: bool,
+    facts: &PacketFacts,
+) {
+    tap.packet(&TapPacket {
+        ts_ns,
+        proto,
+        src,
+        dst,
+        ip: &d.ip,
+        tcp: match d.transport {
+            Transport::Tcp {
+                seq, ack, flags, ..
+            } => Some(TcpHeader { seq, ack, flags }),
+            _ => None,
+        },
+        payload,
+        prev_ttl,
+        fragments,
+        flow,
+        from_client,
+        facts,
+    });
 }
 
 /// A datagram that arrived in IP fragments.

@@ -41,3 +41,19 @@ pub fn json_lines(b: &[u8]) -> Vec<serde_json::Value> {
         .map(|l| serde_json::from_str(l).unwrap())
         .collect()
 }
+
+/// A classic pcap (µs, little endian) with the given link type and frames.
+pub fn pcap(linktype: u32, frames: &[Vec<u8>]) -> Vec<u8> {
+    let mut f = vec![
+        0xd4, 0xc3, 0xb2, 0xa1, 2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 4, 0,
+    ];
+    f.extend(linktype.to_le_bytes());
+    for (i, fr) in frames.iter().enumerate() {
+        f.extend((1_700_000_000u32 + i as u32).to_le_bytes());
+        f.extend(0u32.to_le_bytes());
+        f.extend((fr.len() as u32).to_le_bytes());
+        f.extend((fr.len() as u32).to_le_bytes());
+        f.extend(fr);
+    }
+    f
+}
