@@ -184,6 +184,42 @@ fn utp_reflection_needs_a_foreign_ack_and_unanswered_packets() {
     }
 }
 
+#[test]
+fn utp_reflection_counts_over_the_victims_connections() {
+    // libtorrent answers each forged connection with ST_STATE and ST_FIN only: two packets,
+    // but four connections make eight to one address that never acknowledged.
+    let (host, victim) = (sa("10.77.0.2:6881"), sa("10.77.0.66:7000"));
+    for conns in [2u16, 4] {
+        let mut r = Run::new();
+        for c in 0..conns {
+            let v = SocketAddr::new(victim.ip(), 7000 + c);
+            let id = 500 + c * 10;
+            let t = i64::from(c) * 1000;
+            r.feed(
+                t,
+                &wire::build::udp(v, host, &utp(Type::Syn, id, 1, 0, &[])),
+            );
+            r.feed(
+                t + 1,
+                &wire::build::udp(host, v, &utp(Type::State, id, 2000, 1, &[])),
+            );
+            let data = utp(Type::Data, id + 1, 2, 31_337, &handshake());
+            r.feed(t + 100, &wire::build::udp(v, host, &data));
+            r.feed(
+                t + 101,
+                &wire::build::udp(host, v, &utp(Type::Fin, id, 2001, 2, &[])),
+            );
+        }
+        let a = r.end();
+        let refl = of(&a, Category::UtpReflection);
+        assert_eq!(refl.len(), usize::from(conns == 4), "{conns}: {a:#?}");
+        if conns == 4 {
+            assert_eq!(refl[0].measured["connections"], 4.0);
+            assert_eq!(refl[0].measured["packets_out"], 8.0);
+        }
+    }
+}
+
 fn krpc_query(id: &[u8; 20], tid: u16, method: &str, ih: &[u8; 20]) -> Vec<u8> {
     let mut v = b"d1:ad2:id20:".to_vec();
     v.extend(id);

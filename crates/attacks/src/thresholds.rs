@@ -31,7 +31,8 @@ pub struct Thresholds {
     pub dht_amplification: f64,
     /// Sources sending uTP data on connections never opened, per info-hash or target.
     pub utp_forged_sources: u32,
-    /// Handshakes or retransmissions a host sends to an address that never answers.
+    /// Packets (handshake answers, retransmissions, data) that hosts send one address on uTP
+    /// connections it never acknowledged, opened in its name with a foreign ack.
     pub utp_unanswered: u32,
     /// Unrelated torrents one ip:port may be announced for before the announcements look
     /// recycled; peers of one reply in one /24 before they look packed.

@@ -12,8 +12,9 @@
 //!
 //! Reflection (Adamsky et al., WOOT 2015): a SYN from R to host H, H's answer, then data from
 //! R whose ack matches nothing H sent — R is not the one who opened the connection, only its
-//! forged source. Every packet H then sends R while R never acknowledges one counts;
-//! [`Thresholds::utp_unanswered`] of them make an incident about R (the victim).
+//! forged source. Every packet H sent R on such a connection while R never acknowledged one
+//! counts, over all connections to R; [`Thresholds::utp_unanswered`] of them make an incident
+//! about R (the victim).
 
 use std::collections::HashSet;
 use std::net::{IpAddr, SocketAddr};
@@ -77,6 +78,8 @@ pub(crate) struct Utp {
     /// Endpoints seen completing a uTP handshake: data without a handshake aimed at one is
     /// worth suspecting.
     known: Table<SocketAddr, ()>,
+    /// Per victim of reflection: what hosts sent it on connections it never acknowledged.
+    victims: Table<IpAddr, Victim>,
 }
 
 /// The info-hash of a BitTorrent handshake at the start of a uTP payload.
@@ -94,15 +97,16 @@ impl Utp {
             conns: Table::new(cap),
             sources: Table::new(cap),
             known: Table::new(cap),
+            victims: Table::new(cap),
         }
     }
 
     pub fn len(&self) -> usize {
-        self.conns.len() + self.sources.len() + self.known.len()
+        self.conns.len() + self.sources.len() + self.known.len() + self.victims.len()
     }
 
     pub fn evicted(&self) -> u64 {
-        self.conns.evicted + self.sources.evicted + self.known.evicted
+        self.conns.evicted + self.sources.evicted + self.known.evicted + self.victims.evicted
     }
 
     pub fn packet(&mut self, p: &TapPacket<'_>, h: &Header<'_>, cx: &mut Ctx<'_>) {
@@ -179,7 +183,7 @@ impl Utp {
         if let Some(conn) = self.conns.get_mut(&key)
             && let Some(r) = conn.reflect.as_mut()
         {
-            reflect(r, p, h, cx);
+            reflect(r, &mut self.victims, p, h, cx);
         }
     }
 
@@ -270,8 +274,24 @@ fn forged(sources: &mut Table<String, Sources>, s: &Suspect, cx: &mut Ctx<'_>, w
     }
 }
 
-fn reflect(r: &mut Reflect, p: &TapPacket<'_>, h: &Header<'_>, cx: &mut Ctx<'_>) {
+/// What the connections with a foreign ack made hosts send one victim.
+#[derive(Debug, Default)]
+struct Victim {
+    packets: u32,
+    bytes_out: u64,
+    bytes_in: u64,
+    connections: u32,
+}
+
+fn reflect(
+    r: &mut Reflect,
+    victims: &mut Table<IpAddr, Victim>,
+    p: &TapPacket<'_>,
+    h: &Header<'_>,
+    cx: &mut Ctx<'_>,
+) {
     let len = u64::from(p.ip.wire_len);
+    let was = r.mismatched && !r.acked;
     if p.src == r.host && p.dst == r.remote && h.connection_id() == r.id {
         r.host_packets = r.host_packets.saturating_add(1);
         r.bytes_out += len;
@@ -286,6 +306,12 @@ fn reflect(r: &mut Reflect, p: &TapPacket<'_>, h: &Header<'_>, cx: &mut Ctx<'_>)
                 }
             }
         });
+        if !was {
+            return;
+        }
+        let v = victims.entry(r.remote.ip(), Victim::default);
+        v.packets = v.packets.saturating_add(1);
+        v.bytes_out += len;
     } else if p.src == r.remote && p.dst == r.host && h.connection_id() == r.id.wrapping_add(1) {
         r.bytes_in += len;
         if r.infohash.is_none() {
@@ -303,37 +329,62 @@ fn reflect(r: &mut Reflect, p: &TapPacket<'_>, h: &Header<'_>, cx: &mut Ctx<'_>)
                 r.mismatched = true;
             }
         }
-        return;
+        if was {
+            victims.entry(r.remote.ip(), Victim::default).bytes_in += len;
+            return;
+        }
+        if !(r.mismatched && !r.acked) {
+            return;
+        }
+        // The connection's opener turns out not to have opened it: what the host sent it so
+        // far counts.
+        let v = victims.entry(r.remote.ip(), Victim::default);
+        v.connections += 1;
+        v.packets = v.packets.saturating_add(r.host_packets);
+        v.bytes_out += r.bytes_out;
+        v.bytes_in += r.bytes_in;
     } else {
         return;
     }
     let need = cx.t.utp_unanswered;
-    if !r.mismatched || r.acked || r.host_packets < need {
+    let Some(v) = victims.get_mut(&r.remote.ip()) else {
+        return;
+    };
+    if v.packets < need {
         return;
     }
-    let ratio = r.bytes_out as f64 / r.bytes_in.max(1) as f64;
+    let measured = vec![
+        ("packets_out", f64::from(v.packets)),
+        ("bytes_out", v.bytes_out as f64),
+        ("bytes_in", v.bytes_in as f64),
+        (
+            "amplification",
+            v.bytes_out as f64 / v.bytes_in.max(1) as f64,
+        ),
+        ("connections", f64::from(v.connections)),
+    ];
     let (host, remote) = (r.host, r.remote);
     cx.raise(
         Category::UtpReflection,
         &format!("victim {}", remote.ip()),
         || {
-            "uTP reflection: a host answers a connection whose opener never acknowledges \
+            "uTP reflection: hosts answer connections whose opener never acknowledges \
              (forged SYN and data with a foreign ack)"
                 .to_string()
         },
         Severity::High,
-        || format!("utp_unanswered = {need} packets to an address that never acknowledged"),
+        || {
+            format!(
+                "utp_unanswered = {need} packets sent to an address on connections it never \
+                 acknowledged, after data with a foreign ack"
+            )
+        },
         Detection {
             source: Some(host.ip()),
             target: Some(remote.ip()),
             flow: Some(flow_name(Proto::Udp, remote, host)),
             infohash: r.infohash.map(|h| hex(&h)),
-            measured: vec![
-                ("packets_out", f64::from(r.host_packets)),
-                ("bytes_out", r.bytes_out as f64),
-                ("bytes_in", r.bytes_in as f64),
-                ("amplification", ratio),
-            ],
+            measured,
         },
     );
 }
