@@ -333,7 +333,7 @@ fn reflect(
             victims.entry(r.remote.ip(), Victim::default).bytes_in += len;
             return;
         }
-        if !(r.mismatched && !r.acked) {
+        if !r.mismatched || r.acked {
             return;
         }
         // The connection's opener turns out not to have opened it: what the host sent it so
