@@ -124,7 +124,11 @@ pub fn run(packets: u64, steps: u32, max_state: u32, with_monitor: bool) -> Resu
         },
         base / 1024
     );
-    println!("  packets      entries  evicted      incidents  alert-lines  peak RSS MiB");
+    if with_monitor {
+        println!("  packets      entries  evicted      incidents  alert-lines  peak RSS MiB");
+    } else {
+        println!("  packets      flows    peak RSS MiB");
+    }
     let mut ns = 1_700_000_000_000_000_000i64;
     let mut lines = 0usize;
     for step in 1..=steps {
@@ -140,7 +144,7 @@ pub fn run(packets: u64, steps: u32, max_state: u32, with_monitor: bool) -> Resu
         }
         let Some(m) = monitor(&mut e) else {
             println!(
-                "  {:<12} flows {:<8} peak RSS MiB {}",
+                "  {:<12} {:<8} {}",
                 u64::from(step) * packets,
                 e.active_flows(),
                 peak_rss_kib() / 1024

@@ -3,7 +3,9 @@
 //! then at most once every `update_every_s` while it goes on; at the end, every incident that
 //! changed since its last alert is due once more.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+type Fast = foldhash::fast::RandomState;
 use std::net::IpAddr;
 
 use serde::Serialize;
@@ -53,7 +55,7 @@ pub struct Alert {
 struct Incident {
     alert: Alert,
     /// Distinct sources seen (bounded: beyond [`MAX_SOURCES`] only counted).
-    sources: std::collections::HashSet<IpAddr>,
+    sources: HashSet<IpAddr, Fast>,
     /// When its alert was last due; whether it changed since.
     last_due: Option<i64>,
     changed: bool,
@@ -82,7 +84,7 @@ pub struct Detection {
 /// The incidents of a run.
 pub struct Alerts {
     /// Per category, by key (looked up without allocating: floods raise millions).
-    incidents: HashMap<Category, HashMap<String, Incident>>,
+    incidents: HashMap<Category, HashMap<String, Incident, Fast>, Fast>,
     update_every_s: i64,
     max: usize,
     /// Incidents dropped to keep within the bound (the oldest touched first).
@@ -107,7 +109,7 @@ fn push_bounded<T: PartialEq>(v: &mut Vec<T>, x: T) {
 impl Alerts {
     pub fn new(t: &Thresholds) -> Alerts {
         Alerts {
-            incidents: HashMap::new(),
+            incidents: HashMap::default(),
             update_every_s: i64::from(t.update_every_s.max(1)),
             max: (t.max_state as usize / INCIDENTS_PER_STATE).max(1),
             evicted: 0,

@@ -5,7 +5,7 @@
 //! one sender are dead when connection attempts to [`Thresholds::unanswered_peers`] of them go
 //! unanswered for [`ATTEMPT_S`] while at most a tenth of those tried answer.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 
 use bt::utp::{Header, Type};
@@ -44,6 +44,10 @@ pub(crate) struct Peers {
     torrents: Table<SocketAddr, Vec<Hash>>,
     listed: Table<SocketAddr, Listed>,
     tally: Table<IpAddr, Tally>,
+    /// Connection attempts in the order they were made, to judge when their time is up.
+    waiting: VecDeque<(i64, SocketAddr)>,
+    waiting_evicted: u64,
+    cap: usize,
 }
 
 fn is_list(s: Source) -> bool {
@@ -60,15 +64,18 @@ impl Peers {
             torrents: Table::new(cap),
             listed: Table::new(cap),
             tally: Table::new(cap),
+            waiting: VecDeque::new(),
+            waiting_evicted: 0,
+            cap: cap.max(1),
         }
     }
 
     pub fn len(&self) -> usize {
-        self.torrents.len() + self.listed.len() + self.tally.len()
+        self.torrents.len() + self.listed.len() + self.tally.len() + self.waiting.len()
     }
 
     pub fn evicted(&self) -> u64 {
-        self.torrents.evicted + self.listed.evicted + self.tally.evicted
+        self.torrents.evicted + self.listed.evicted + self.tally.evicted + self.waiting_evicted
     }
 
     /// The peers a packet named; and whether it answers a connection attempt to one, or
@@ -200,6 +207,11 @@ impl Peers {
             && l.attempted_s.is_none()
         {
             l.attempted_s = Some(now_s);
+            if self.waiting.len() >= self.cap {
+                self.waiting.pop_front();
+                self.waiting_evicted += 1;
+            }
+            self.waiting.push_back((now_s, to));
         }
     }
 
@@ -207,19 +219,23 @@ impl Peers {
         self.expire_all(cx, cx.now_s);
     }
 
-    /// Judges attempts that waited long enough (all of them at the end of a run).
+    /// Judges attempts that waited long enough (all of them at the end of a run), in the
+    /// order they were made.
     pub fn expire_all(&mut self, cx: &mut Ctx<'_>, now_s: i64) {
         let mut judged: Vec<(IpAddr, bool, Option<Hash>, SocketAddr)> = Vec::new();
-        self.listed.retain(|addr, l| {
-            if !l.judged
-                && let Some(a) = l.attempted_s
-                && (l.answered || now_s - a >= ATTEMPT_S)
+        while let Some(&(at, addr)) = self.waiting.front() {
+            if now_s - at < ATTEMPT_S {
+                break;
+            }
+            self.waiting.pop_front();
+            if let Some(l) = self.listed.get_mut(&addr)
+                && !l.judged
+                && l.attempted_s == Some(at)
             {
                 l.judged = true;
-                judged.push((l.by, l.answered, l.hash, *addr));
+                judged.push((l.by, l.answered, l.hash, addr));
             }
-            true
-        });
+        }
         let t = cx.t;
         for (by, answered, hash, addr) in judged {
             let tally = self.tally.entry(by, Tally::default);

@@ -6,10 +6,13 @@
 use std::collections::HashMap;
 use std::hash::Hash;
 
+/// Keys come from the network; foldhash is seeded per process (as the engine's flow table).
+type Map<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
 #[derive(Debug)]
 pub struct Table<K, V> {
-    young: HashMap<K, V>,
-    old: HashMap<K, V>,
+    young: Map<K, V>,
+    old: Map<K, V>,
     half: usize,
     /// Entries dropped to stay within the bound.
     pub evicted: u64,
@@ -19,8 +22,8 @@ impl<K: Hash + Eq + Clone, V> Table<K, V> {
     /// A table of at most `cap` entries (at least 2).
     pub fn new(cap: usize) -> Self {
         Table {
-            young: HashMap::new(),
-            old: HashMap::new(),
+            young: Map::default(),
+            old: Map::default(),
             half: (cap / 2).max(1),
             evicted: 0,
         }
@@ -67,12 +70,6 @@ impl<K: Hash + Eq + Clone, V> Table<K, V> {
 
     pub fn remove(&mut self, k: &K) -> Option<V> {
         self.young.remove(k).or_else(|| self.old.remove(k))
-    }
-
-    /// Keeps the entries for which `f` is true.
-    pub fn retain(&mut self, mut f: impl FnMut(&K, &mut V) -> bool) {
-        self.young.retain(&mut f);
-        self.old.retain(&mut f);
     }
 }
 

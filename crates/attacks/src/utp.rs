@@ -16,7 +16,7 @@
 //! counts, over all connections to R; [`Thresholds::utp_unanswered`] of them make an incident
 //! about R (the victim).
 
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 
 use bt::utp::{ACK_AHEAD, Header, Type};
@@ -80,6 +80,10 @@ pub(crate) struct Utp {
     known: Table<SocketAddr, ()>,
     /// Per victim of reflection: what hosts sent it on connections it never acknowledged.
     victims: Table<IpAddr, Victim>,
+    /// Suspects in the order they were raised, to judge when their time is up.
+    waiting: VecDeque<(i64, FlowKey)>,
+    waiting_evicted: u64,
+    cap: usize,
 }
 
 /// The info-hash of a BitTorrent handshake at the start of a uTP payload.
@@ -98,15 +102,26 @@ impl Utp {
             sources: Table::new(cap),
             known: Table::new(cap),
             victims: Table::new(cap),
+            waiting: VecDeque::new(),
+            waiting_evicted: 0,
+            cap: cap.max(1),
         }
     }
 
     pub fn len(&self) -> usize {
-        self.conns.len() + self.sources.len() + self.known.len() + self.victims.len()
+        self.conns.len()
+            + self.sources.len()
+            + self.known.len()
+            + self.victims.len()
+            + self.waiting.len()
     }
 
     pub fn evicted(&self) -> u64 {
-        self.conns.evicted + self.sources.evicted + self.known.evicted + self.victims.evicted
+        self.conns.evicted
+            + self.sources.evicted
+            + self.known.evicted
+            + self.victims.evicted
+            + self.waiting_evicted
     }
 
     pub fn packet(&mut self, p: &TapPacket<'_>, h: &Header<'_>, cx: &mut Ctx<'_>) {
@@ -164,6 +179,11 @@ impl Utp {
                         };
                         forged(&mut self.sources, &s, cx, "bogon source");
                     } else if infohash.is_some() || self.known.contains(&p.dst) {
+                        if self.waiting.len() >= self.cap {
+                            self.waiting.pop_front();
+                            self.waiting_evicted += 1;
+                        }
+                        self.waiting.push_back((cx.now_s, key));
                         conn.suspect = Some(Suspect {
                             src: p.src,
                             dst: p.dst,
@@ -192,16 +212,20 @@ impl Utp {
         self.expire_all(cx, cx.now_s);
     }
 
+    /// Suspects unanswered for [`ANSWER_S`] by `now_s`, in the order they were raised.
     pub fn expire_all(&mut self, cx: &mut Ctx<'_>, now_s: i64) {
-        let mut late = Vec::new();
-        self.conns.retain(|_, c| {
-            if let Some(s) = c.suspect.take_if(|s| now_s - s.since_s >= ANSWER_S) {
-                late.push(s);
+        while let Some(&(since, key)) = self.waiting.front() {
+            if now_s - since < ANSWER_S {
+                break;
             }
-            true
-        });
-        for s in late {
-            forged(&mut self.sources, &s, cx, "never answered");
+            self.waiting.pop_front();
+            let late = self
+                .conns
+                .get_mut(&key)
+                .and_then(|c| c.suspect.take_if(|s| s.since_s == since));
+            if let Some(s) = late {
+                forged(&mut self.sources, &s, cx, "never answered");
+            }
         }
     }
 }
