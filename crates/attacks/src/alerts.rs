@@ -27,9 +27,12 @@ pub const MAX_LISTED: usize = 16;
 /// One incident, as written (one JSON line per update).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Alert {
-    /// When it began and when it was last seen (seconds since 1970).
+    /// When it began and when it was last seen (seconds since 1970, and the same in
+    /// nanoseconds: the packet's capture time, or the second a wait ran out).
     pub first_s: i64,
     pub last_s: i64,
+    pub first_ns: i64,
+    pub last_ns: i64,
     pub category: Category,
     /// What it is, in words.
     pub signature: String,
@@ -129,7 +132,7 @@ impl Alerts {
     #[allow(clippy::too_many_arguments)]
     pub fn raise(
         &mut self,
-        now_s: i64,
+        now_ns: i64,
         category: Category,
         key: &str,
         signature: impl FnOnce() -> String,
@@ -137,6 +140,7 @@ impl Alerts {
         threshold: impl FnOnce() -> String,
         d: Detection,
     ) {
+        let now_s = now_ns.div_euclid(1_000_000_000);
         let known = self
             .incidents
             .get(&category)
@@ -152,6 +156,8 @@ impl Alerts {
                     alert: Alert {
                         first_s: now_s,
                         last_s: now_s,
+                        first_ns: now_ns,
+                        last_ns: now_ns,
                         category,
                         signature: signature(),
                         severity,
@@ -179,6 +185,7 @@ impl Alerts {
         let a = &mut inc.alert;
         a.count += 1;
         a.last_s = a.last_s.max(now_s);
+        a.last_ns = a.last_ns.max(now_ns);
         a.severity = a.severity.max(severity);
         if let Some(s) = d.source {
             push_bounded(&mut a.sources, s);
@@ -275,7 +282,7 @@ mod tests {
 
     fn forged(a: &mut Alerts, now: i64, src: u32) {
         a.raise(
-            now,
+            now * 1_000_000_000,
             Category::UtpForged,
             "10.77.0.2",
             || "uTP data on connections never opened".into(),
@@ -331,7 +338,7 @@ mod tests {
         let mut a = Alerts::new(&t);
         for k in 0..5 {
             a.raise(
-                k,
+                k * 1_000_000_000,
                 Category::DhtSybil,
                 &format!("net-{k}"),
                 || "ids".into(),

@@ -104,6 +104,8 @@ fn forged_utp_data_from_many_sources_is_one_incident() {
     assert_eq!(f.len(), 1, "{a:#?}");
     assert_eq!(f[0].key, format!("infohash {}", "ab".repeat(20)));
     assert_eq!(f[0].sources_total, 10);
+    // One detection per forged connection (each confirmed once).
+    assert_eq!(f[0].count, 10);
     assert_eq!(f[0].infohashes, vec!["ab".repeat(20)]);
     assert_eq!(f[0].targets, vec![target.ip()]);
     assert_eq!(a.len(), 1);

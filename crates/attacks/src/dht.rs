@@ -156,7 +156,7 @@ impl Dht {
                 if let Some(t) = target {
                     self.lookup(t, q.id.0, cx, p);
                 }
-                self.sender(p, q.id.0, cx);
+                self.sender(p, q.id.0, target, cx);
             }
             Body::Response(_) | Body::Error { .. } => {
                 match self.pending.remove(&(p.dst, p.src, tid(m.transaction))) {
@@ -169,7 +169,7 @@ impl Dht {
                     }
                 }
                 if let Body::Response(r) = &m.body {
-                    self.sender(p, r.id.0, cx);
+                    self.sender(p, r.id.0, None, cx);
                     let nodes: Vec<(Id, IpAddr)> = r
                         .nodes()
                         .chain(r.nodes6())
@@ -249,8 +249,8 @@ impl Dht {
         );
     }
 
-    /// A node id its sender claims.
-    fn sender(&mut self, p: &TapPacket<'_>, id: Id, cx: &mut Ctx<'_>) {
+    /// A node id its sender claims (`target`: the info-hash its query looks up).
+    fn sender(&mut self, p: &TapPacket<'_>, id: Id, target: Option<Id>, cx: &mut Ctx<'_>) {
         let ip = p.src.ip();
         let unit = net::host_unit(ip);
         let e = self.ids.entry(unit, Ids::default);
@@ -292,13 +292,13 @@ impl Dht {
                     source: Some(ip),
                     target: Some(p.dst.ip()),
                     flow: Some(flow_name(Proto::Udp, p.src, p.dst)),
-                    infohash: None,
+                    infohash: target.map(|h| hex(&h)),
                     measured,
                 },
             );
         }
         if new {
-            self.twin(ip, id, cx, p);
+            self.twin(ip, id, target, cx, p);
         }
         self.seen_id(id, ip, cx, p);
         if !self.recent.contains_key(&id) {
@@ -314,7 +314,14 @@ impl Dht {
     }
 
     /// A new id from `ip`: near twins of ids from the same network.
-    fn twin(&mut self, ip: IpAddr, id: Id, cx: &mut Ctx<'_>, p: &TapPacket<'_>) {
+    fn twin(
+        &mut self,
+        ip: IpAddr,
+        id: Id,
+        target: Option<Id>,
+        cx: &mut Ctx<'_>,
+        p: &TapPacket<'_>,
+    ) {
         let t = cx.t;
         let netw = net::net24(ip);
         let ring = self.twins.entry(netw, VecDeque::new);
@@ -340,7 +347,7 @@ impl Dht {
                     source: Some(ip),
                     target: Some(other),
                     flow: Some(flow_name(Proto::Udp, p.src, p.dst)),
-                    infohash: None,
+                    infohash: target.map(|h| hex(&h)),
                     measured: vec![("differing_bytes", f64::from(d))],
                 },
             );

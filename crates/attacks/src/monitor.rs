@@ -28,6 +28,8 @@ pub struct Stats {
 pub(crate) struct Ctx<'a> {
     pub t: &'a Thresholds,
     pub now_s: i64,
+    /// The packet's capture time (a sweep: the second it runs at).
+    pub now_ns: i64,
     pub alerts: &'a mut Alerts,
 }
 
@@ -43,8 +45,15 @@ impl Ctx<'_> {
         threshold: impl FnOnce() -> String,
         d: Detection,
     ) {
-        self.alerts
-            .raise(self.now_s, category, key, signature, severity, threshold, d);
+        self.alerts.raise(
+            self.now_ns,
+            category,
+            key,
+            signature,
+            severity,
+            threshold,
+            d,
+        );
     }
 }
 
@@ -106,6 +115,7 @@ impl Monitor {
         let mut cx = Ctx {
             t: &self.t,
             now_s: self.now_s,
+            now_ns: p.ts_ns.max(self.now_s.saturating_mul(1_000_000_000)),
             alerts: &mut self.alerts,
         };
         match p.proto {
@@ -141,6 +151,7 @@ impl Monitor {
         let mut cx = Ctx {
             t: &self.t,
             now_s,
+            now_ns: now_s.saturating_mul(1_000_000_000),
             alerts: &mut self.alerts,
         };
         self.utp.sweep(&mut cx);
@@ -159,6 +170,7 @@ impl Monitor {
         let mut cx = Ctx {
             t: &self.t,
             now_s: self.now_s,
+            now_ns: self.now_s.saturating_mul(1_000_000_000),
             alerts: &mut self.alerts,
         };
         self.utp.expire_all(&mut cx, end);

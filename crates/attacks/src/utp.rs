@@ -68,6 +68,8 @@ struct Reflect {
 #[derive(Debug, Default)]
 struct Sources {
     set: HashSet<IpAddr>,
+    /// The incident opened (the sources before it were counted into it then).
+    opened: bool,
 }
 
 #[derive(Debug)]
@@ -240,19 +242,20 @@ fn forged(sources: &mut Table<String, Sources>, s: &Suspect, cx: &mut Ctx<'_>, w
     };
     // Sources are remembered up to the threshold: once the incident is open, it counts them.
     let need = cx.t.utp_forged_sources;
-    let set = &mut sources.entry(key.clone(), Sources::default).set;
-    if (set.len() as u32) < need.max(1) {
-        set.insert(s.src.ip());
+    let e = sources.entry(key.clone(), Sources::default);
+    if (e.set.len() as u32) < need.max(1) {
+        e.set.insert(s.src.ip());
     }
-    let n = set.len() as u32;
+    let n = e.set.len() as u32;
     if n < need && !bogon {
         return;
     }
     // The incident opens: the sources confirmed before count into it too.
-    let earlier: Vec<IpAddr> = if n == need && !bogon {
-        set.iter().copied().filter(|&a| a != s.src.ip()).collect()
-    } else {
+    let earlier: Vec<IpAddr> = if e.opened {
         Vec::new()
+    } else {
+        e.opened = true;
+        e.set.iter().copied().filter(|&a| a != s.src.ip()).collect()
     };
     let why = why.to_string();
     cx.raise(

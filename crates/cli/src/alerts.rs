@@ -82,7 +82,7 @@ pub fn to_json(a: &Alert) -> serde_json::Value {
     if let serde_json::Value::Object(m) = &mut v {
         m.insert(
             "time".into(),
-            swarmwall_io::record::rfc3339_micros(a.last_s.saturating_mul(1_000_000_000)).into(),
+            swarmwall_io::record::rfc3339_micros(a.last_ns).into(),
         );
     }
     v
