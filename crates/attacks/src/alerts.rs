@@ -92,6 +92,10 @@ pub struct Alerts {
     max: usize,
     /// Incidents dropped to keep within the bound (the oldest touched first).
     pub evicted: u64,
+    /// Evicted incidents' last lines, written with the next alerts due (at most as many as
+    /// incidents; beyond, lost and counted).
+    orphans: Vec<Alert>,
+    pub orphans_lost: u64,
 }
 
 impl std::fmt::Debug for Alerts {
@@ -116,6 +120,8 @@ impl Alerts {
             update_every_s: i64::from(t.update_every_s.max(1)),
             max: (t.max_state as usize / INCIDENTS_PER_STATE).max(1),
             evicted: 0,
+            orphans: Vec::new(),
+            orphans_lost: 0,
         }
     }
 
@@ -223,9 +229,19 @@ impl Alerts {
             .map(|(_, c, k)| (c, k.clone()));
         if let Some((c, k)) = oldest
             && let Some(m) = self.incidents.get_mut(&c)
+            && let Some(i) = m.remove(&k)
         {
-            m.remove(&k);
             self.evicted += 1;
+            // What changed since its last line is still written, once.
+            if i.changed {
+                if self.orphans.len() < self.max {
+                    let mut a = i.alert;
+                    a.update = i.last_due.is_some();
+                    self.orphans.push(a);
+                } else {
+                    self.orphans_lost += 1;
+                }
+            }
         }
     }
 
@@ -234,7 +250,11 @@ impl Alerts {
     pub fn due(&mut self, now_s: i64) -> Vec<Alert> {
         let every = self.update_every_s;
         self.take(
-            |i| i.changed && i.last_due.is_none_or(|t| now_s - t >= every),
+            |i| {
+                i.changed
+                    && i.last_due
+                        .is_none_or(|t| now_s.abs_diff(t) >= every.unsigned_abs())
+            },
             now_s,
         )
     }
@@ -245,7 +265,7 @@ impl Alerts {
     }
 
     fn take(&mut self, pick: impl Fn(&Incident) -> bool, now_s: i64) -> Vec<Alert> {
-        let mut out = Vec::new();
+        let mut out = std::mem::take(&mut self.orphans);
         for i in self.incidents.values_mut().flat_map(HashMap::values_mut) {
             if pick(i) {
                 let mut a = i.alert.clone();
@@ -350,5 +370,8 @@ mod tests {
         assert_eq!((a.len(), a.evicted), (3, 2));
         let keys: Vec<&str> = a.all().iter().map(|x| x.key.as_str()).collect();
         assert_eq!(keys, ["net-2", "net-3", "net-4"]);
+        // The two evicted before any line was written are still written.
+        let due: Vec<String> = a.due(10).into_iter().map(|x| x.key).collect();
+        assert_eq!(due, ["net-0", "net-1", "net-2", "net-3", "net-4"]);
     }
 }

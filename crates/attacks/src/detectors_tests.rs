@@ -143,6 +143,11 @@ fn a_bogon_source_is_forged_at_once_and_four_sources_are_not_enough() {
         let src = sa(&format!("10.77.1.{}:4000", 10 + i));
         r.feed(i64::from(i), &wire::build::udp(src, target, &data));
     }
+    // Their time to answer runs out (judged, not forgotten): still only four.
+    r.feed(
+        20_000,
+        &wire::build::udp(sa("10.77.9.9:1"), sa("10.77.9.8:1"), b"x"),
+    );
     assert!(r.end().is_empty());
 }
 
@@ -220,6 +225,72 @@ fn utp_reflection_counts_over_the_victims_connections() {
             assert_eq!(refl[0].measured["packets_out"], 8.0);
         }
     }
+}
+
+#[test]
+fn utp_reflection_judges_data_that_came_before_the_hosts_answer() {
+    let (host, victim) = (sa("10.77.0.2:6881"), sa("10.77.0.66:7000"));
+    let mut r = Run::new();
+    for c in 0..4u16 {
+        let v = SocketAddr::new(victim.ip(), 7000 + c);
+        let id = 500 + c * 10;
+        let t = i64::from(c) * 1000;
+        // SYN and forged data back to back, both before the host's ST_STATE.
+        r.feed(
+            t,
+            &wire::build::udp(v, host, &utp(Type::Syn, id, 1, 0, &[])),
+        );
+        r.feed(
+            t + 1,
+            &wire::build::udp(v, host, &utp(Type::Data, id + 1, 2, 31_337, &handshake())),
+        );
+        r.feed(
+            t + 2,
+            &wire::build::udp(host, v, &utp(Type::State, id, 2000, 1, &[])),
+        );
+        r.feed(
+            t + 3,
+            &wire::build::udp(host, v, &utp(Type::Fin, id, 2001, 2, &[])),
+        );
+    }
+    let a = r.end();
+    assert_eq!(of(&a, Category::UtpReflection).len(), 1, "{a:#?}");
+}
+
+#[test]
+fn capture_time_going_back_starts_new_windows() {
+    // Two files: 40 unsolicited answers at t = 10,000 s, then 40 at t = 0 (an older file).
+    // Each half is under the threshold of 50 in 10 s; with one frozen window they would
+    // add up to 80.
+    let victim = sa("10.77.0.66:6881");
+    let mut r = Run::new();
+    for (base, n) in [(10_000_000i64, 0u16), (0, 40)] {
+        for k in 0..40u16 {
+            let node = sa(&format!("10.77.2.{}:6881", 1 + k % 6));
+            let resp = krpc_response(&id((k % 6) as u8), n + k, &[], &[]);
+            r.feed(
+                base + i64::from(k) * 100,
+                &wire::build::udp(node, victim, &resp),
+            );
+        }
+    }
+    let s = r.monitor().stats();
+    let a = r.end();
+    assert!(a.is_empty(), "{a:#?}");
+    assert_eq!(s.epochs, 1);
+}
+
+#[test]
+fn suspects_still_waiting_at_the_end_are_forgotten() {
+    let target = sa("10.77.0.2:6881");
+    let mut r = Run::new();
+    for i in 0..6u16 {
+        let src = sa(&format!("10.77.1.{}:4000", 10 + i));
+        let data = utp(Type::Data, 100 + i, 7, 99, &handshake());
+        r.feed(i64::from(i) * 100, &wire::build::udp(src, target, &data));
+    }
+    // The capture ends 0.6 s later: their receiver had no time to answer.
+    assert!(r.end().is_empty());
 }
 
 fn krpc_query(id: &[u8; 20], tid: u16, method: &str, ih: &[u8; 20]) -> Vec<u8> {

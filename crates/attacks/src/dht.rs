@@ -102,6 +102,10 @@ pub(crate) struct Dht {
     recent: BTreeMap<Id, IpAddr>,
     recent_order: VecDeque<Id>,
     evicted: u64,
+    /// When the query table last dropped its older half, and the time before.
+    rotations: [i64; 2],
+    /// Answers not counted while the query table churned.
+    pub uncounted: u64,
 }
 
 impl Dht {
@@ -118,6 +122,8 @@ impl Dht {
             recent: BTreeMap::new(),
             recent_order: VecDeque::new(),
             evicted: 0,
+            rotations: [i64::MIN; 2],
+            uncounted: 0,
         }
     }
 
@@ -138,6 +144,11 @@ impl Dht {
             + self.evicted
     }
 
+    /// The clock jumped: rate windows start again.
+    pub fn new_epoch(&mut self) {
+        self.windows = Table::new(self.cap);
+    }
+
     pub fn message(&mut self, p: &TapPacket<'_>, m: &Message<'_>, cx: &mut Ctx<'_>) {
         let len = p.payload.len() as u32;
         match &m.body {
@@ -148,8 +159,12 @@ impl Dht {
                     }
                     _ => None,
                 };
+                let before = self.pending.evicted;
                 self.pending
                     .entry((p.src, p.dst, tid(m.transaction)), || Pending { len });
+                if self.pending.evicted > before {
+                    self.rotations = [self.rotations[1], cx.now_s];
+                }
                 let w = window(&mut self.windows, p.src.ip(), cx);
                 w.bytes_out += u64::from(len);
                 // The lookup first: a querier's own id never counts as close to its target.
@@ -164,7 +179,7 @@ impl Dht {
                     Some(q) => {
                         let w = window(&mut self.windows, p.dst.ip(), cx);
                         if f64::from(len) > f64::from(q.len) * cx.t.dht_amplification {
-                            w.amplified += 1;
+                            w.amplified = w.amplified.saturating_add(1);
                         }
                     }
                 }
@@ -184,23 +199,37 @@ impl Dht {
         }
     }
 
+    /// Whether queries are going through the table so fast that one still waiting for its
+    /// answer may have been forgotten: two rotations within a minute, the last one less than
+    /// a window ago. Answers then are not counted as unsolicited (a busy gateway's honest
+    /// answers are not a reflection; the price: a blind spot while it lasts, counted).
+    fn churning(&self, now_s: i64, window_s: i64) -> bool {
+        let [a, b] = self.rotations;
+        a != i64::MIN && b.saturating_sub(a) < 60 && now_s.saturating_sub(b) < window_s
+    }
+
     /// A response or error that answers no query its receiver sent.
     fn unsolicited(&mut self, p: &TapPacket<'_>, cx: &mut Ctx<'_>) {
         let t = cx.t;
+        if self.churning(cx.now_s, i64::from(t.dht_rate_window_s)) {
+            self.uncounted = self.uncounted.saturating_add(1);
+            return;
+        }
         let victim = p.dst.ip();
         let w = window(&mut self.windows, victim, cx);
         w.unsolicited = w.unsolicited.saturating_add(1);
         w.bytes_in += u64::from(p.ip.wire_len);
         if p.payload.len() > OVERSIZED {
-            w.oversized += 1;
+            w.oversized = w.oversized.saturating_add(1);
         }
         if p.fragments > 1 {
-            w.fragmented += 1;
+            w.fragmented = w.fragmented.saturating_add(1);
         }
         if w.per_source.len() < MAX_SOURCES || w.per_source.contains_key(&p.src.ip()) {
-            *w.per_source.entry(p.src.ip()).or_default() += 1;
+            let c = w.per_source.entry(p.src.ip()).or_default();
+            *c = c.saturating_add(1);
         } else {
-            w.others += 1;
+            w.others = w.others.saturating_add(1);
         }
         // Past the ones counted one by one, each message may be a new source: at most.
         let sources = w.per_source.len() as u32 + w.others.min(u32::from(u16::MAX));
@@ -263,7 +292,7 @@ impl Dht {
             }
             e.distinct = e.distinct.saturating_add(1);
             if net::bep42_valid(ip, &id) == Some(false) {
-                e.bep42_broken += 1;
+                e.bep42_broken = e.bep42_broken.saturating_add(1);
             }
             true
         };
@@ -284,7 +313,7 @@ impl Dht {
                 Severity::Medium,
                 || {
                     format!(
-                        "node_ids_per_address = {} (BEP 42 allows 8 per IPv4 address)",
+                        "node_ids_per_address = {} (BEP 42: 8 id prefixes per IPv4 address)",
                         t.node_ids_per_address
                     )
                 },
@@ -460,7 +489,7 @@ fn window<'a>(w: &'a mut Table<IpAddr, Window>, ip: IpAddr, cx: &Ctx<'_>) -> &'a
         start_s: now,
         ..Window::default()
     });
-    if now - e.start_s >= len {
+    if now < e.start_s || now - e.start_s >= len {
         *e = Window {
             start_s: now,
             ..Window::default()

@@ -22,7 +22,16 @@ pub struct Stats {
     pub state_evicted: u64,
     /// Incidents dropped to stay within `max_state`.
     pub incidents_evicted: u64,
+    /// Times the capture clock jumped (back more than a minute, ahead more than an hour).
+    pub epochs: u64,
+    /// DHT answers not counted as unsolicited because their queries may have been forgotten
+    /// (the query table churning under load).
+    pub dht_uncounted: u64,
 }
+
+/// Clock jumps that start a new epoch ([`Monitor::tick`]).
+pub const EPOCH_BACK_S: i64 = 60;
+pub const EPOCH_AHEAD_S: i64 = 3600;
 
 /// What a detector needs besides the packet: the thresholds, the clock, the incidents.
 pub(crate) struct Ctx<'a> {
@@ -109,7 +118,7 @@ impl Monitor {
 
     /// Reads one packet.
     pub fn packet(&mut self, p: &TapPacket<'_>) {
-        self.stats.packets += 1;
+        self.stats.packets = self.stats.packets.saturating_add(1);
         let now_s = p.ts_ns.div_euclid(1_000_000_000);
         self.tick(now_s);
         let mut cx = Ctx {
@@ -121,14 +130,14 @@ impl Monitor {
         match p.proto {
             Proto::Udp => {
                 if let Ok(h) = bt::utp::Header::new_checked(p.payload) {
-                    self.stats.utp += 1;
+                    self.stats.utp = self.stats.utp.saturating_add(1);
                     self.utp.packet(p, &h, &mut cx);
                     self.resets.utp(p, &h, &mut cx);
-                    self.peers.attempt_utp(p, &h);
+                    self.peers.attempt_utp(&h, p.dst, cx.now_s);
                 } else if bt::krpc::probe(p.payload)
                     && let Ok(m) = bt::krpc::parse(p.payload)
                 {
-                    self.stats.krpc += 1;
+                    self.stats.krpc = self.stats.krpc.saturating_add(1);
                     self.dht.message(p, &m, &mut cx);
                 }
             }
@@ -138,9 +147,22 @@ impl Monitor {
     }
 
     /// Moves the clock (packets do; a live sensor's quiet moments too): checks what waits
-    /// for an answer that did not come.
+    /// for an answer that did not come. Time that jumps back by more than a minute (the next
+    /// of several files, older than the last) or ahead by more than an hour (a broken
+    /// timestamp) starts a new epoch: what waited is judged on the old clock if its time was
+    /// up, forgotten if not, and rate windows start again.
     pub fn tick(&mut self, now_s: i64) {
-        if now_s <= self.now_s {
+        let jump = self.now_s != i64::MIN
+            && (now_s < self.now_s.saturating_sub(EPOCH_BACK_S)
+                || now_s > self.now_s.saturating_add(EPOCH_AHEAD_S));
+        if jump {
+            self.settle(self.now_s);
+            self.dht.new_epoch();
+            self.stats.epochs += 1;
+            self.now_s = now_s;
+            self.next_sweep_s = now_s;
+        }
+        if now_s <= self.now_s && !jump {
             return;
         }
         self.now_s = now_s;
@@ -163,19 +185,25 @@ impl Monitor {
         self.alerts.due(self.now_s)
     }
 
-    /// Everything not yet written (the end of a run): what still waited for an answer is
-    /// judged as unanswered.
+    /// Everything not yet written (the end of a run). What waited for an answer is judged if
+    /// its time was up, forgotten if not (the capture ended before the answer could come).
     pub fn finish(&mut self) -> Vec<Alert> {
-        let end = self.now_s.saturating_add(3600);
+        self.settle(self.now_s);
+        self.alerts.finish(self.now_s)
+    }
+
+    /// Judges the waits whose time is up at `at_s`, and forgets the others.
+    fn settle(&mut self, at_s: i64) {
         let mut cx = Ctx {
             t: &self.t,
-            now_s: self.now_s,
-            now_ns: self.now_s.saturating_mul(1_000_000_000),
+            now_s: at_s,
+            now_ns: at_s.saturating_mul(1_000_000_000),
             alerts: &mut self.alerts,
         };
-        self.utp.expire_all(&mut cx, end);
-        self.peers.expire_all(&mut cx, end);
-        self.alerts.finish(self.now_s)
+        self.utp.expire_all(&mut cx, at_s);
+        self.utp.forget_waits();
+        self.peers.expire_all(&mut cx, at_s);
+        self.peers.forget_waits();
     }
 
     /// Every incident as it stands.
@@ -190,6 +218,7 @@ impl Monitor {
                 + self.peers.evicted()
                 + self.resets.evicted(),
             incidents_evicted: self.alerts.evicted,
+            dht_uncounted: self.dht.uncounted,
             ..self.stats
         }
     }

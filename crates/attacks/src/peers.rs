@@ -9,7 +9,7 @@ use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 
 use bt::utp::{Header, Type};
-use engine::{Proto, Source, TapPacket};
+use engine::{Source, TapPacket};
 
 use crate::alerts::{Detection, Severity};
 use crate::monitor::{Ctx, flow_name};
@@ -196,10 +196,15 @@ impl Peers {
     }
 
     /// A uTP SYN is a connection attempt too.
-    pub fn attempt_utp(&mut self, p: &TapPacket<'_>, h: &Header<'_>) {
+    pub fn attempt_utp(&mut self, h: &Header<'_>, to: SocketAddr, now_s: i64) {
         if h.kind() == Type::Syn && !self.listed.is_empty() {
-            self.attempt(p.dst, p.ts_ns.div_euclid(1_000_000_000));
+            self.attempt(to, now_s);
         }
+    }
+
+    /// Attempts still waiting are forgotten (the end of a run, or of a clock epoch).
+    pub fn forget_waits(&mut self) {
+        self.waiting.clear();
     }
 
     fn attempt(&mut self, to: SocketAddr, now_s: i64) {
@@ -240,16 +245,16 @@ impl Peers {
         for (by, answered, hash, addr) in judged {
             let tally = self.tally.entry(by, Tally::default);
             if answered {
-                tally.answered += 1;
+                tally.answered = tally.answered.saturating_add(1);
                 continue;
             }
-            tally.dead += 1;
-            if tally.dead >= t.unanswered_peers && tally.answered * 9 <= tally.dead {
+            tally.dead = tally.dead.saturating_add(1);
+            if tally.dead >= t.unanswered_peers && tally.answered.saturating_mul(9) <= tally.dead {
                 let (dead, ok) = (tally.dead, tally.answered);
                 cx.raise(
                     Category::PeerListPoisoning,
-                    &format!("list from {by}"),
-                    || "Poisoned peer list: the peers it names never answer".into(),
+                    &format!("dead lists from {by}"),
+                    || "Poisoned peer lists: the peers they name never answer".into(),
                     Severity::Low,
                     || {
                         format!(
@@ -261,7 +266,7 @@ impl Peers {
                     Detection {
                         source: Some(by),
                         target: Some(addr.ip()),
-                        flow: Some(flow_name(Proto::Tcp, addr, addr)),
+                        flow: None,
                         infohash: hash.map(|h| hex(&h)),
                         measured: vec![
                             ("unanswered", f64::from(dead)),

@@ -80,8 +80,15 @@ impl Resets {
             Type::Reset => self.reset(p, id, cx),
             Type::Syn => {}
             Type::Data | Type::State | Type::Fin => {
+                // A reset carries the id its receiver expects, or one of the ids next to it
+                // (libutp accepts both); the same sender's later packets carry its own.
                 if !self.marks.is_empty() {
-                    self.after(p, (p.flow.key, p.src, id), cx);
+                    for m in [id, id.wrapping_add(1), id.wrapping_sub(1)] {
+                        if self.marks.contains(&(p.flow.key, p.src, m)) {
+                            self.after(p, (p.flow.key, p.src, m), cx);
+                            break;
+                        }
+                    }
                 }
             }
         }
@@ -130,7 +137,7 @@ impl Resets {
         let Some(m) = self.marks.remove(&mark) else {
             return;
         };
-        if cx.now_s - m.at_s > AFTER_S {
+        if cx.now_s.abs_diff(m.at_s) > AFTER_S.unsigned_abs() {
             return;
         }
         let t = cx.t;

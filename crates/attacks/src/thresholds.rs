@@ -11,8 +11,9 @@ pub struct Thresholds {
     /// (libtorrent's DHT rate limit: 50 per 10 s per source).
     pub dht_rate_per_source: u32,
     pub dht_rate_window_s: u32,
-    /// Distinct node ids one IPv4 address (or IPv6 /64) may use (BEP 42 gives an address 8:
-    /// the id's first 21 bits follow from the address and a 3-bit random number).
+    /// Distinct node ids one IPv4 address (or IPv6 /64) may use (BEP 42: an id's first 21 bits
+    /// follow from the address and 3 random bits, so an address has 8 valid prefixes; an
+    /// honest node has one id).
     pub node_ids_per_address: u32,
     /// Node ids differing in at most this many bytes, from one address or /24, are near twins.
     pub near_twin_bytes: u32,

@@ -63,6 +63,8 @@ struct Reflect {
     bytes_out: u64,
     bytes_in: u64,
     infohash: Option<[u8; 20]>,
+    /// The ack of the remote's first data when it came before anything of the host's.
+    early_ack: Option<u16>,
 }
 
 #[derive(Debug, Default)]
@@ -150,6 +152,7 @@ impl Utp {
                     bytes_out: 0,
                     bytes_in: u64::from(p.ip.wire_len),
                     infohash: None,
+                    early_ack: None,
                 });
             }
             Type::State | Type::Data | Type::Fin => {
@@ -212,6 +215,11 @@ impl Utp {
     /// Suspects whose receiver did not answer in time.
     pub fn sweep(&mut self, cx: &mut Ctx<'_>) {
         self.expire_all(cx, cx.now_s);
+    }
+
+    /// Suspects still waiting are forgotten (the end of a run, or of a clock epoch).
+    pub fn forget_waits(&mut self) {
+        self.waiting.clear();
     }
 
     /// Suspects unanswered for [`ANSWER_S`] by `now_s`, in the order they were raised.
@@ -301,6 +309,18 @@ fn forged(sources: &mut Table<String, Sources>, s: &Suspect, cx: &mut Ctx<'_>, w
     }
 }
 
+/// Whether the remote's `ack` acknowledges something the host sent (from just before its
+/// first sequence number to a little past its last); marks the connection either way.
+fn judge_ack(r: &mut Reflect, first: u16, last: u16, ack: u16) {
+    let off = ack.wrapping_sub(first.wrapping_sub(1));
+    let span = last.wrapping_sub(first);
+    if off <= span.saturating_add(1 + ACK_AHEAD) {
+        r.acked = true;
+    } else {
+        r.mismatched = true;
+    }
+}
+
 /// What the connections with a foreign ack made hosts send one victim.
 #[derive(Debug, Default)]
 struct Victim {
@@ -319,7 +339,7 @@ fn reflect(
 ) {
     let len = u64::from(p.ip.wire_len);
     let was = r.mismatched && !r.acked;
-    if p.src == r.host && p.dst == r.remote && h.connection_id() == r.id {
+    let from_host = if p.src == r.host && p.dst == r.remote && h.connection_id() == r.id {
         r.host_packets = r.host_packets.saturating_add(1);
         r.bytes_out += len;
         let seq = h.seq_nr();
@@ -333,45 +353,44 @@ fn reflect(
                 }
             }
         });
-        if !was {
-            return;
+        // Data from the remote that came before the host's first packet: judge its ack now.
+        if let (Some(ack), Some((first, last))) = (r.early_ack.take(), r.host_seq) {
+            judge_ack(r, first, last, ack);
         }
-        let v = victims.entry(r.remote.ip(), Victim::default);
-        v.packets = v.packets.saturating_add(1);
-        v.bytes_out += len;
+        true
     } else if p.src == r.remote && p.dst == r.host && h.connection_id() == r.id.wrapping_add(1) {
         r.bytes_in += len;
         if r.infohash.is_none() {
             r.infohash = handshake_hash(h.payload());
         }
-        if let (Some((first, last)), Type::State | Type::Data | Type::Fin) = (r.host_seq, h.kind())
-        {
-            // It acknowledges something the host sent: from just before its first
-            // sequence number to a little past its last.
-            let off = h.ack_nr().wrapping_sub(first.wrapping_sub(1));
-            let span = last.wrapping_sub(first);
-            if off <= span.saturating_add(1 + ACK_AHEAD) {
-                r.acked = true;
-            } else {
-                r.mismatched = true;
+        if matches!(h.kind(), Type::State | Type::Data | Type::Fin) {
+            match r.host_seq {
+                Some((first, last)) => judge_ack(r, first, last, h.ack_nr()),
+                None => r.early_ack = r.early_ack.or(Some(h.ack_nr())),
             }
         }
-        if was {
-            victims.entry(r.remote.ip(), Victim::default).bytes_in += len;
-            return;
+        false
+    } else {
+        return;
+    };
+    if !r.mismatched || r.acked {
+        return;
+    }
+    let v = victims.entry(r.remote.ip(), Victim::default);
+    if was {
+        // One more packet of a connection already counted.
+        if from_host {
+            v.packets = v.packets.saturating_add(1);
+            v.bytes_out += len;
+        } else {
+            v.bytes_in += len;
         }
-        if !r.mismatched || r.acked {
-            return;
-        }
-        // The connection's opener turns out not to have opened it: what the host sent it so
-        // far counts.
-        let v = victims.entry(r.remote.ip(), Victim::default);
-        v.connections += 1;
+    } else {
+        // The connection's opener turns out not to have opened it: all of it counts.
+        v.connections = v.connections.saturating_add(1);
         v.packets = v.packets.saturating_add(r.host_packets);
         v.bytes_out += r.bytes_out;
         v.bytes_in += r.bytes_in;
-    } else {
-        return;
     }
     let need = cx.t.utp_unanswered;
     let Some(v) = victims.get_mut(&r.remote.ip()) else {

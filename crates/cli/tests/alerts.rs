@@ -14,7 +14,7 @@ fn forged(n: u8) -> Vec<Vec<u8>> {
     hs.extend([0u8; 8]);
     hs.extend([0xcd; 20]);
     hs.extend(*b"-XX0000-abcdefghijkl");
-    (0..n)
+    let mut frames: Vec<Vec<u8>> = (0..n)
         .map(|i| {
             let src = format!("10.77.1.{}:4000", 10 + i).parse().unwrap();
             let d = bt::utp::emit(
@@ -29,7 +29,15 @@ fn forged(n: u8) -> Vec<Vec<u8>> {
             );
             wire::build::udp(src, target, &d)
         })
-        .collect()
+        .collect();
+    // Other traffic for 15 s more (a second per frame): every forged packet's receiver had
+    // its 5 s to answer before the capture ends (younger ones would be forgotten).
+    let (a, b) = (
+        "10.77.9.1:53".parse().unwrap(),
+        "10.77.9.2:5353".parse().unwrap(),
+    );
+    frames.extend((0..15).map(|_| wire::build::udp(a, b, b"not bittorrent")));
+    frames
 }
 
 #[test]

@@ -427,6 +427,8 @@ impl Engine {
             match dg.decode() {
                 Ok(d) => {
                     self.frames = None;
+                    // What this lone fragment shows is its own, not the packet's at hand.
+                    self.facts.clear();
                     let _ = self.packet_rare(dg.first_ns, &d, sink);
                 }
                 Err(_) => self.totals.undecodable += 1,
