@@ -409,6 +409,29 @@ fn many_node_ids_from_one_address_are_a_sybil_and_eight_are_not() {
 }
 
 #[test]
+fn ipv6_hosts_of_one_network_are_not_a_sybil_but_one_address_is() {
+    let target = sa("[fd77:1::2]:6881");
+    // Twelve hosts of one /64, each with its own address and node: a LAN.
+    let mut r = Run::new();
+    for k in 0..12u8 {
+        let q = krpc_query(&id(k), u16::from(k), "ping", &IH);
+        let src = sa(&format!("[fd77:1::{}]:6881", 100 + u16::from(k)));
+        r.feed(i64::from(k), &wire::build::udp(src, target, &q));
+    }
+    assert!(r.end().is_empty());
+    // Nine ids from one IPv6 address.
+    let mut r = Run::new();
+    for k in 0..9u8 {
+        let q = krpc_query(&id(k), u16::from(k), "ping", &IH);
+        let src = sa(&format!("[fd77:1::99]:{}", 7000 + u16::from(k)));
+        r.feed(i64::from(k), &wire::build::udp(src, target, &q));
+    }
+    let a = r.end();
+    assert_eq!(of(&a, Category::DhtSybil).len(), 1, "{a:#?}");
+    assert_eq!(a[0].key, "address fd77:1::99");
+}
+
+#[test]
 fn near_twin_ids_from_one_network_are_a_sybil() {
     let target = sa("10.77.0.2:6881");
     let mut r = Run::new();

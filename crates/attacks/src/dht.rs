@@ -281,40 +281,54 @@ impl Dht {
     /// A node id its sender claims (`target`: the info-hash its query looks up).
     fn sender(&mut self, p: &TapPacket<'_>, id: Id, target: Option<Id>, cx: &mut Ctx<'_>) {
         let ip = p.src.ip();
-        let unit = net::host_unit(ip);
-        let e = self.ids.entry(unit, Ids::default);
-        let new = if e.ids.contains(&id) {
-            false
-        } else {
-            // Ids are remembered up to one past the threshold; beyond, each unknown id counts.
-            if e.ids.len() <= cx.t.node_ids_per_address as usize {
-                e.ids.push(id);
-            }
-            e.distinct = e.distinct.saturating_add(1);
-            if net::bep42_valid(ip, &id) == Some(false) {
-                e.bep42_broken = e.bep42_broken.saturating_add(1);
-            }
-            true
-        };
-        if e.ports.len() < 8 && !e.ports.contains(&p.src.port()) {
-            e.ports.push(p.src.port());
-        }
         let t = cx.t;
-        if new && e.distinct > t.node_ids_per_address {
+        // One address has one node; an IPv6 /64 (one network, where a Sybil has addresses to
+        // spare) has a node per host: a LAN's worth.
+        let mut units = vec![(ip, t.node_ids_per_address, "address", "")];
+        if ip.is_ipv6() {
+            units.push((net::host_unit(ip), t.node_ids_per_v6_net, "network", "/64"));
+        }
+        let mut new = false;
+        for (unit, limit, what, suffix) in units {
+            let e = self.ids.entry(unit, Ids::default);
+            let fresh = !e.ids.contains(&id);
+            if fresh {
+                // Ids are remembered up to one past the threshold; beyond, each unknown id
+                // counts.
+                if e.ids.len() <= limit as usize {
+                    e.ids.push(id);
+                }
+                e.distinct = e.distinct.saturating_add(1);
+                if net::bep42_valid(ip, &id) == Some(false) {
+                    e.bep42_broken = e.bep42_broken.saturating_add(1);
+                }
+            }
+            new |= fresh;
+            if e.ports.len() < 8 && !e.ports.contains(&p.src.port()) {
+                e.ports.push(p.src.port());
+            }
+            if !fresh || e.distinct <= limit {
+                continue;
+            }
             let measured = vec![
                 ("node_ids", f64::from(e.distinct)),
                 ("ports", e.ports.len() as f64),
                 ("bep42_broken", f64::from(e.bep42_broken)),
             ];
+            let setting = if suffix.is_empty() {
+                "node_ids_per_address"
+            } else {
+                "node_ids_per_v6_net"
+            };
             cx.raise(
                 Category::DhtSybil,
-                &format!("address {unit}"),
-                || "DHT Sybil: many node ids from one address".into(),
+                &format!("{what} {unit}{suffix}"),
+                || format!("DHT Sybil: many node ids from one {what}"),
                 Severity::Medium,
                 || {
                     format!(
-                        "node_ids_per_address = {} (BEP 42: 8 id prefixes per IPv4 address)",
-                        t.node_ids_per_address
+                        "{setting} = {limit} (BEP 42: 8 id prefixes per IPv4 address; an honest \
+                         node has one id)"
                     )
                 },
                 Detection {

@@ -52,7 +52,7 @@ pub fn net24(ip: IpAddr) -> IpAddr {
     }
 }
 
-/// The unit that one DHT node may use several ids from: an IPv4 address or an IPv6 /64.
+/// An IPv4 address, or the /64 of an IPv6 address (one network: BEP 42's unit).
 pub fn host_unit(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V4(_) => ip,

@@ -15,6 +15,9 @@ pub struct Thresholds {
     /// follow from the address and 3 random bits, so an address has 8 valid prefixes; an
     /// honest node has one id).
     pub node_ids_per_address: u32,
+    /// Distinct node ids one IPv6 /64 may use: a network of hosts, each with its own address
+    /// and node.
+    pub node_ids_per_v6_net: u32,
     /// Node ids differing in at most this many bytes, from one address or /24, are near twins.
     pub near_twin_bytes: u32,
     /// Ids sharing this many leading bits with a looked-up info-hash are close to it
@@ -57,6 +60,7 @@ impl Default for Thresholds {
             dht_rate_per_source: 50,
             dht_rate_window_s: 10,
             node_ids_per_address: 8,
+            node_ids_per_v6_net: 64,
             near_twin_bytes: 2,
             dht_eclipse_bits: 33,
             dht_eclipse_any_bits: 40,
