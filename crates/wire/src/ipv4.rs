@@ -96,6 +96,7 @@ impl<'a> Packet<'a> {
     /// Length on the wire comes from Total Length; a Total Length of zero (seen in captures
     /// of TSO super-packets) or one shorter than the header falls back to the captured size.
     /// Bytes past Total Length (Ethernet padding, a trailing FCS) are not payload.
+    #[inline]
     pub fn repr(&self) -> IpPacket<'a> {
         let total = usize::from(self.total_len());
         let wire_len = if total >= self.header_len {
