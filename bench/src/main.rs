@@ -150,6 +150,46 @@ fn main() -> Result<()> {
     }
 }
 
+/// A timed command: its name in the report, the binary, its arguments.
+type Run<'a> = (&'static str, &'a PathBuf, &'a [&'a str]);
+
+/// Runs every command once per round, `repeat` rounds (interleaved, so that the machine's
+/// drift touches them alike; `prepare(i)` before command `i`), prints best, median and worst
+/// of each, and returns the medians.
+fn interleaved(
+    file: &Path,
+    repeat: u32,
+    runs: &[Run<'_>],
+    mut prepare: impl FnMut(usize),
+) -> Result<Vec<f64>> {
+    let mut times: Vec<Vec<f64>> = vec![Vec::new(); runs.len()];
+    for _ in 0..repeat {
+        for (i, (name, bin, args)) in runs.iter().enumerate() {
+            prepare(i);
+            let t = timed(1, bin, args).with_context(|| format!("{name} failed"))?;
+            times[i].push(t.as_secs_f64());
+        }
+    }
+    let size = std::fs::metadata(file)?.len();
+    println!(
+        "{} ({:.2} GB), {repeat} interleaved runs each, seconds:",
+        file.display(),
+        size as f64 / 1e9
+    );
+    let mut medians = Vec::new();
+    for ((name, _, _), v) in runs.iter().zip(&mut times) {
+        v.sort_by(f64::total_cmp);
+        println!(
+            "  {name:<30} best {:.3}  median {:.3}  worst {:.3}",
+            v[0],
+            v[v.len() / 2],
+            v[v.len() - 1]
+        );
+        medians.push(v[v.len() / 2]);
+    }
+    Ok(medians)
+}
+
 /// Times `analyze` without and with `--alerts`, interleaved (and a base build without).
 fn alerts_cost(
     file: &Path,
@@ -164,53 +204,22 @@ fn alerts_cost(
     let f = file.to_str().context("file name is not UTF-8")?;
     let without = ["analyze", "--quiet", f];
     let with = ["analyze", "--quiet", f, "--alerts", "/dev/null"];
-    let mut times: Vec<(&str, Vec<f64>)> = vec![("analyze", vec![]), ("analyze --alerts", vec![])];
-    if base.is_some() {
-        times.push(("analyze, base build", vec![]));
+    let mut runs: Vec<Run<'_>> = vec![
+        ("analyze", &bin, &without[..]),
+        ("analyze --alerts", &bin, &with[..]),
+    ];
+    if let Some(b) = &base {
+        runs.push(("analyze, base build", b, &without[..]));
     }
-    for _ in 0..repeat {
-        if let Some(b) = &base {
-            times[2].1.push(
-                timed(1, b, &without)
-                    .context("the base build failed")?
-                    .as_secs_f64(),
-            );
-        }
-        times[0].1.push(
-            timed(1, &bin, &without)
-                .context("analyze failed")?
-                .as_secs_f64(),
-        );
-        times[1].1.push(
-            timed(1, &bin, &with)
-                .context("analyze --alerts failed")?
-                .as_secs_f64(),
-        );
-    }
-    let size = std::fs::metadata(file)?.len();
-    println!(
-        "{} ({:.2} GB), {repeat} interleaved runs each, seconds:",
-        file.display(),
-        size as f64 / 1e9
-    );
-    for (name, v) in &mut times {
-        v.sort_by(f64::total_cmp);
-        println!(
-            "  {name:<30} best {:.3}  median {:.3}  worst {:.3}",
-            v[0],
-            v[v.len() / 2],
-            v[v.len() - 1]
-        );
-    }
-    let med = |i: usize| times[i].1[times[i].1.len() / 2];
+    let med = interleaved(file, repeat, &runs, |_| {})?;
     println!(
         "  --alerts costs {:+.1}% (medians)",
-        (med(1) / med(0) - 1.0) * 100.0
+        (med[1] / med[0] - 1.0) * 100.0
     );
     if base.is_some() {
         println!(
             "  without --alerts, against the base: {:+.1}% (medians)",
-            (med(0) / med(2) - 1.0) * 100.0
+            (med[0] / med[2] - 1.0) * 100.0
         );
     }
     Ok(())
@@ -249,56 +258,37 @@ fn evidence_cost(
         "36500",
     ];
     let without = ["analyze", "--quiet", f];
-    let mut times: Vec<(&str, Vec<f64>)> =
-        vec![("analyze", vec![]), ("analyze --evidence (SQLite)", vec![])];
-    if base.is_some() {
-        times.push(("analyze, base build", vec![]));
+    let mut runs: Vec<Run<'_>> = vec![
+        ("analyze", &bin, &without[..]),
+        ("analyze --evidence (SQLite)", &bin, &with[..]),
+    ];
+    if let Some(b) = &base {
+        runs.push(("analyze, base build", b, &without[..]));
     }
-    for _ in 0..repeat {
-        if let Some(b) = &base {
-            let t = timed(1, b, &without).context("the base build failed")?;
-            times[2].1.push(t.as_secs_f64());
+    let med = interleaved(file, repeat, &runs, |i| {
+        if i == 1 {
+            // A new store each run.
+            let _ = std::fs::remove_file(&store);
+            for suffix in ["-wal", "-shm"] {
+                let _ = std::fs::remove_file(dir.join(format!("evidence.db{suffix}")));
+            }
+            let _ = std::fs::remove_file(&keys);
         }
-        let t = timed(1, &bin, &without).context("analyze failed")?;
-        times[0].1.push(t.as_secs_f64());
-        let _ = std::fs::remove_file(&store);
-        for suffix in ["-wal", "-shm"] {
-            let _ = std::fs::remove_file(dir.join(format!("evidence.db{suffix}")));
-        }
-        let _ = std::fs::remove_file(&keys);
-        let t = timed(1, &bin, &with).context("analyze --evidence failed")?;
-        times[1].1.push(t.as_secs_f64());
+    })?;
+    println!(
+        "  --evidence costs {:+.1}% (medians)",
+        (med[1] / med[0] - 1.0) * 100.0
+    );
+    if base.is_some() {
+        println!(
+            "  without --evidence, against the base: {:+.1}% (medians)",
+            (med[0] / med[2] - 1.0) * 100.0
+        );
     }
     let stats = Command::new(&bin)
         .args(["evidence", "stats", "--evidence", s, "--json"])
         .output()?;
     let rows = String::from_utf8_lossy(&stats.stdout).trim().to_string();
-    let size = std::fs::metadata(file)?.len();
-    println!(
-        "{} ({:.2} GB), {repeat} interleaved runs each, seconds:",
-        file.display(),
-        size as f64 / 1e9
-    );
-    for (name, v) in &mut times {
-        v.sort_by(f64::total_cmp);
-        println!(
-            "  {name:<30} best {:.3}  median {:.3}  worst {:.3}",
-            v[0],
-            v[v.len() / 2],
-            v[v.len() - 1]
-        );
-    }
-    let med = |i: usize| times[i].1[times[i].1.len() / 2];
-    println!(
-        "  --evidence costs {:+.1}% (medians)",
-        (med(1) / med(0) - 1.0) * 100.0
-    );
-    if base.is_some() {
-        println!(
-            "  without --evidence, against the base: {:+.1}% (medians)",
-            (med(0) / med(2) - 1.0) * 100.0
-        );
-    }
     println!("  store after the last run: {rows}");
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
