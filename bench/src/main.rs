@@ -352,6 +352,40 @@ fn run(
         packets,
     });
 
+    // 1a. Read (not mapped) and iterate the records, and with each packet's worker chosen
+    // from its addresses: what every reader of `analyze --threads` pays for the whole file.
+    for (name, shard) in [
+        ("read + iterate records (io::capture)", false),
+        ("read + iterate + choose worker", true),
+    ] {
+        let input = swarmwall_io::capture::Input::Path(file.to_path_buf());
+        let (best, packets) = best_of(repeat, || {
+            let mut n = 0u64;
+            let mut sum = 0u64;
+            swarmwall_io::capture::read(
+                &input,
+                |p, _| {
+                    n += 1;
+                    sum = sum.wrapping_add(if shard {
+                        wire::pair_hash(LinkType::from_number(p.linktype), p.data).unwrap_or(0)
+                            >> 63
+                    } else {
+                        u64::from(p.orig_len)
+                    });
+                    std::ops::ControlFlow::Continue(())
+                },
+                |_| {},
+            )?;
+            std::hint::black_box(sum);
+            Ok(n)
+        })?;
+        lines.push(Line {
+            name,
+            best,
+            packets,
+        });
+    }
+
     // 1b. The same with pcap-parser, the pure-Rust crate we did not use.
     if let Ok(mut slice) = pcap_parser::LegacyPcapSlice::from_slice(&data) {
         let t = Instant::now();

@@ -1,6 +1,5 @@
 //! `swarmwall analyze`.
 
-use std::cell::Cell;
 use std::fs::File;
 use std::io::{self, BufWriter, IsTerminal, Write};
 use std::ops::ControlFlow;
@@ -11,6 +10,7 @@ use engine::report::Summary;
 use engine::{Config, Engine, FlowRecord};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use swarmwall_io::capture::{self, Input};
+use swarmwall_io::parallel::{self, Chunk, Pool};
 use swarmwall_io::record;
 use wire::LinkType;
 
@@ -35,6 +35,13 @@ pub struct Args {
     #[arg(long, value_name = "N", default_value_t = 10)]
     top: usize,
 
+    /// Worker threads: flows are spread over them by their IP addresses, each with its own
+    /// engine, sharing what they learn (records come in rounds; see the README). Default: the
+    /// number of cores for inputs of 64 MiB or more (or standard input), else 1; 1 with
+    /// --alerts (the attack monitor then sees packets in capture order).
+    #[arg(long, value_name = "N")]
+    threads: Option<usize>,
+
     #[command(flatten)]
     limits: Limits,
 
@@ -46,6 +53,9 @@ pub struct Args {
 }
 
 const NS: i64 = 1_000_000_000;
+
+/// Inputs at least this large (files) are analysed on every core by default.
+const PARALLEL_FROM_BYTES: u64 = 64 << 20;
 
 /// The engine's limits and timeouts (`analyze` and `watch`).
 #[derive(Debug, Clone, clap::Args)]
@@ -98,6 +108,7 @@ struct Options {
     flows: Option<String>,
     progress: bool,
     top: usize,
+    threads: usize,
     config: Config,
     sensor: evidence::SensorArgs,
     attacks: alerts::AlertArgs,
@@ -127,18 +138,93 @@ impl Args {
         if self.flows.as_deref() == Some("-") && self.attacks.alerts.as_deref() == Some("-") {
             bail!("--flows and --alerts cannot both be standard output");
         }
+        let threads = match self.threads {
+            Some(0) => bail!("--threads must be at least 1"),
+            Some(n) => n,
+            None if self.attacks.alerts.is_some() => 1,
+            // Small files are read at once on one thread (and exactly as it judges them).
+            None if self
+                .files
+                .iter()
+                .map(|f| Input::from_arg(f).size())
+                .sum::<Option<u64>>()
+                .is_some_and(|n| n < PARALLEL_FROM_BYTES) =>
+            {
+                1
+            }
+            None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        };
 
         Ok(Options {
             inputs: self.files.iter().map(|f| Input::from_arg(f)).collect(),
             progress: !self.quiet && io::stderr().is_terminal(),
             flows: self.flows,
             top: self.top,
+            threads,
             sensor: self.sensor,
             attacks: self.attacks,
             thresholds: None,
             config: self.limits.apply(Config::default()),
         })
     }
+}
+
+/// Where the flow records go: the summary, the evidence store, the JSON lines.
+struct Outputs {
+    summary: Summary,
+    evidence: Option<::evidence::Writer>,
+    evidence_error: Option<::evidence::Error>,
+    flows_out: Option<Box<dyn Write>>,
+    write_error: Option<io::Error>,
+    /// Set when the records cannot be written: reading stops (e.g. `--flows - | head`).
+    stop: bool,
+}
+
+impl Outputs {
+    /// One record (one engine on this thread).
+    fn record(&mut self, r: &FlowRecord) {
+        self.summary.add(r);
+        self.store(r);
+        if let (Some(out), None) = (self.flows_out.as_mut(), &self.write_error)
+            && let Err(e) = record::write_line(out, r)
+        {
+            self.write_error = Some(e);
+            self.stop = true;
+        }
+    }
+
+    fn store(&mut self, r: &FlowRecord) {
+        if let (Some(w), None) = (self.evidence.as_mut(), &self.evidence_error)
+            && let Err(e) = w.record(r)
+        {
+            self.evidence_error = Some(e);
+            self.stop = true;
+        }
+    }
+
+    /// The records of one worker's round, already counted in its summary.
+    fn chunk(&mut self, c: Chunk) -> ControlFlow<()> {
+        for r in &c.records {
+            self.store(r);
+        }
+        if let (Some(out), None) = (self.flows_out.as_mut(), &self.write_error)
+            && let Err(e) = out.write_all(&c.json)
+        {
+            self.write_error = Some(e);
+            self.stop = true;
+        }
+        if self.stop {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        }
+    }
+}
+
+/// One engine on this thread, or a pool of workers.
+enum Runner {
+    One(Box<Engine>),
+    Many(Box<Pool>, Option<attacks::Shared>),
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
@@ -153,7 +239,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     opts.thresholds = opts.attacks.load()?;
     let flows_to_stdout =
         opts.flows.as_deref() == Some("-") || opts.attacks.alerts.as_deref() == Some("-");
-    let mut flows_out: Option<Box<dyn Write>> = match opts.flows.as_deref() {
+    let flows_out: Option<Box<dyn Write>> = match opts.flows.as_deref() {
         None => None,
         Some("-") => Some(Box::new(BufWriter::with_capacity(
             1 << 16,
@@ -166,37 +252,42 @@ pub fn run(args: Args) -> Result<ExitCode> {
     };
 
     // Evidence: periods by capture time; retention by the wall clock.
-    let mut evidence = opts.sensor.writer(evidence::now_s())?;
-    let mut evidence_error: Option<::evidence::Error> = None;
+    let evidence = opts.sensor.writer(evidence::now_s())?;
+    let mut outs = Outputs {
+        summary: Summary::default(),
+        evidence,
+        evidence_error: None,
+        flows_out,
+        write_error: None,
+        stop: false,
+    };
     // Each input's first and last packet time: the time the store says was watched.
     let mut spans: Vec<(i64, i64)> = Vec::new();
 
     let mut alert_out = opts.attacks.writer()?;
     let progress = progress_bar(&opts);
-    let mut engine = Engine::new(opts.config.clone());
-    if let Some(t) = &opts.thresholds {
-        engine.set_tap(Some(Box::new(attacks::Monitor::new(t.clone()))));
-    }
-    let mut frames = 0u64;
-    let mut summary = Summary::default();
-    let mut write_error: Option<io::Error> = None;
-    // Set when the flow records cannot be written: reading stops (e.g. `--flows - | head`).
-    let stop = Cell::new(false);
-    let mut sink = |r: FlowRecord| {
-        summary.add(&r);
-        if let (Some(w), None) = (evidence.as_mut(), &evidence_error)
-            && let Err(e) = w.record(&r)
-        {
-            evidence_error = Some(e);
-            stop.set(true);
+    let mut runner = if opts.threads <= 1 {
+        let mut engine = Engine::new(opts.config.clone());
+        if let Some(t) = &opts.thresholds {
+            engine.set_tap(Some(Box::new(attacks::Monitor::new(t.clone()))));
         }
-        if let (Some(out), None) = (flows_out.as_mut(), &write_error)
-            && let Err(e) = record::write_line(out, &r)
-        {
-            write_error = Some(e);
-            stop.set(true);
-        }
+        Runner::One(Box::new(engine))
+    } else {
+        let shared = opts.thresholds.clone().map(attacks::Shared::new);
+        let taps = shared
+            .clone()
+            .map(|m| engine::Taps::new(move || Box::new(m.clone()) as Box<dyn engine::Tap>));
+        let pool = Pool::start(parallel::Options {
+            threads: opts.threads,
+            config: opts.config.clone(),
+            taps,
+            json: outs.flows_out.is_some(),
+            records: outs.evidence.is_some(),
+            round: parallel::ROUND,
+        })?;
+        Runner::Many(Box::new(pool), shared)
     };
+    let mut frames = 0u64;
 
     let mut failed = false;
     let mut done_bytes = 0u64;
@@ -207,9 +298,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
         let mut unsupported: Vec<u16> = Vec::new();
         let mut supported_frames = 0u64;
         let mut span: Option<(i64, i64)> = None;
-        let result = capture::read(
+        let result = capture::read_shared(
             input,
-            |p, offset| {
+            |p, offset, buf| {
                 span = Some(span.map_or((p.ts_nanos, p.ts_nanos), |(a, b)| {
                     (a.min(p.ts_nanos), b.max(p.ts_nanos))
                 }));
@@ -225,15 +316,31 @@ pub fn run(args: Args) -> Result<ExitCode> {
                         )
                     });
                 }
-                engine.frame(link, p.ts_nanos, p.data, p.orig_len, &mut sink);
                 frames += 1;
-                if frames.is_multiple_of(4096)
-                    && let (Some(w), Some(m)) =
-                        (alert_out.as_mut(), alerts::monitor_of(&mut engine))
-                {
-                    w.write(&m.due());
+                match &mut runner {
+                    Runner::One(engine) => {
+                        engine.frame(link, p.ts_nanos, p.data, p.orig_len, &mut |r| {
+                            outs.record(&r)
+                        });
+                        if frames.is_multiple_of(4096)
+                            && let (Some(w), Some(m)) =
+                                (alert_out.as_mut(), alerts::monitor_of(engine))
+                        {
+                            w.write(&m.due());
+                        }
+                    }
+                    Runner::Many(pool, shared) => {
+                        if pool.packet(p, buf, &mut |c| outs.chunk(c)).is_break() {
+                            outs.stop = true;
+                        }
+                        if frames.is_multiple_of(4096)
+                            && let (Some(w), Some(m)) = (alert_out.as_mut(), shared.as_ref())
+                        {
+                            w.write(&m.lock().due());
+                        }
+                    }
                 }
-                if stop.get() {
+                if outs.stop {
                     ControlFlow::Break(())
                 } else {
                     ControlFlow::Continue(())
@@ -241,6 +348,13 @@ pub fn run(args: Args) -> Result<ExitCode> {
             },
             |bytes| progress.set_position(done_bytes + bytes),
         );
+        // A round never spans two inputs.
+        if let Runner::Many(pool, _) = &mut runner
+            && !outs.stop
+            && pool.end_round(&mut |c| outs.chunk(c)).is_break()
+        {
+            outs.stop = true;
+        }
         failed |= !unsupported.is_empty() && supported_frames == 0;
         spans.extend(span.map(|(a, b)| (a.div_euclid(NS), b.div_euclid(NS))));
         match result {
@@ -253,26 +367,48 @@ pub fn run(args: Args) -> Result<ExitCode> {
             }
         }
     }
-    if !stop.get() {
-        engine.finish(&mut sink);
-    }
-    progress.finish_and_clear();
-    summary.finish(engine.knowledge());
     let mut attacks_text = None;
-    if let (Some(mut w), Some(m)) = (alert_out.take(), alerts::monitor_of(&mut engine)) {
-        w.write(&m.finish());
-        let lines = w.finish()?;
-        attacks_text = Some(alerts::section(m, lines, opts.top));
-    }
+    let (totals, defrag, knowledge) = match runner {
+        Runner::One(mut engine) => {
+            if !outs.stop {
+                engine.finish(&mut |r| outs.record(&r));
+            }
+            if let (Some(mut w), Some(m)) = (alert_out.take(), alerts::monitor_of(&mut engine)) {
+                w.write(&m.finish());
+                let lines = w.finish()?;
+                attacks_text = Some(alerts::section(m, lines, opts.top));
+            }
+            let totals = *engine.totals();
+            let defrag = *engine.defrag_stats();
+            let knowledge = std::mem::replace(engine.knowledge_mut(), engine::Knowledge::new(1, 0));
+            (totals, defrag, knowledge)
+        }
+        Runner::Many(pool, shared) => {
+            let stopped = outs.stop;
+            let done = pool.finish(stopped, &mut |c| outs.chunk(c))?;
+            let mut summary = std::mem::take(&mut outs.summary);
+            summary.merge(done.summary);
+            outs.summary = summary;
+            if let (Some(mut w), Some(m)) = (alert_out.take(), shared) {
+                let mut m = m.lock();
+                w.write(&m.finish());
+                let lines = w.finish()?;
+                attacks_text = Some(alerts::section(&m, lines, opts.top));
+            }
+            (done.totals, done.defrag, done.knowledge)
+        }
+    };
+    progress.finish_and_clear();
+    outs.summary.finish(&knowledge);
     let mut evidence_line = None;
-    if let Some(w) = evidence.as_mut() {
+    if let Some(w) = outs.evidence.as_mut() {
         for (a, b) in spans {
             w.watched(a, b);
         }
-        if evidence_error.is_none()
+        if outs.evidence_error.is_none()
             && let Err(e) = w.commit()
         {
-            evidence_error = Some(e);
+            outs.evidence_error = Some(e);
         }
         for m in w.take_messages() {
             eprintln!("swarmwall: {m}");
@@ -280,8 +416,8 @@ pub fn run(args: Args) -> Result<ExitCode> {
         evidence_line = Some(evidence::summary_line(w));
     }
 
-    if let Some(mut out) = flows_out.take() {
-        if let Some(e) = write_error.take() {
+    if let Some(mut out) = outs.flows_out.take() {
+        if let Some(e) = outs.write_error.take() {
             return Err(anyhow::Error::new(e).context(format!(
                 "{}: cannot write flow records",
                 opts.flows.unwrap_or_default()
@@ -294,16 +430,16 @@ pub fn run(args: Args) -> Result<ExitCode> {
             )
         })?;
     }
-    if let Some(e) = evidence_error {
+    if let Some(e) = outs.evidence_error {
         // What was committed before stays in the store; the flow records are written.
         return Err(anyhow::Error::new(e)
             .context("evidence not written (the rows committed before are kept)"));
     }
     let mut text = summary::render(
-        engine.totals(),
-        &summary,
-        engine.knowledge(),
-        engine.defrag_stats(),
+        &totals,
+        &outs.summary,
+        &knowledge,
+        &defrag,
         &format!(
             "analyze: {} file{}",
             opts.inputs.len(),

@@ -103,6 +103,42 @@ fn forged_utp_is_one_incident_and_thresholds_change_it() {
 }
 
 #[test]
+fn threads_share_one_monitor() {
+    // The reflection capture of the attack lab and the forged-uTP one: with two threads (one
+    // monitor behind a lock for both engines) the same incidents as with one.
+    let d = tmp("alerts-threads");
+    let forged_cap = d.join("forged.pcap");
+    std::fs::write(&forged_cap, pcap(1, &forged(10))).unwrap();
+    let reflection = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../testdata/attacks/attack-dht-reflection.pcap");
+    for cap in [forged_cap, reflection] {
+        let incidents = |threads: &str| {
+            let a = d.join(format!("alerts-{threads}.jsonl"));
+            let o = run(&[
+                "analyze",
+                "--quiet",
+                s(&cap),
+                "--alerts",
+                s(&a),
+                "--threads",
+                threads,
+            ]);
+            assert!(o.status.success(), "{}", text(&o.stderr));
+            let mut v: Vec<String> = json_lines(&std::fs::read(&a).unwrap())
+                .iter()
+                .filter(|l| l["update"] == false)
+                .map(|l| format!("{} {} {}", l["category"], l["key"], l["infohashes"]))
+                .collect();
+            v.sort();
+            v
+        };
+        let one = incidents("1");
+        assert!(!one.is_empty(), "{}", cap.display());
+        assert_eq!(incidents("2"), one, "{}", cap.display());
+    }
+}
+
+#[test]
 fn threshold_mistakes_are_one_line_errors() {
     let d = tmp("alerts-bad");
     let t = d.join("t.toml");

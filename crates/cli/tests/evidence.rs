@@ -406,3 +406,38 @@ fn watch_bad_interfaces_and_filters_are_one_line_errors() {
         "{e}"
     );
 }
+
+#[test]
+fn threads_write_the_same_rows() {
+    let d = tmp("threads");
+    let stats = |threads: &str| {
+        let (store, keys) = (
+            d.join(format!("ev{threads}.db")),
+            d.join(format!("k{threads}")),
+        );
+        let o = run(&[
+            "analyze",
+            "--quiet",
+            s(&sample()),
+            "--threads",
+            threads,
+            "--evidence",
+            s(&store),
+            "--key",
+            s(&keys),
+            "--sensor",
+            "test-sensor",
+            "--retention",
+            "1000",
+        ]);
+        assert!(o.status.success(), "{}", text(&o.stderr));
+        let o = run(&["evidence", "stats", "--evidence", s(&store), "--json"]);
+        assert!(o.status.success(), "{}", text(&o.stderr));
+        let mut v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        v.as_object_mut().unwrap().remove("bytes");
+        v
+    };
+    let one = stats("1");
+    assert!(one["rows"].as_u64().unwrap() > 20, "{one}");
+    assert_eq!(stats("2"), one);
+}

@@ -842,9 +842,13 @@ impl Engine {
         if ts_ns < self.next_sweep_ns {
             return;
         }
-        self.next_sweep_ns = ts_ns.saturating_add(SWEEP_NS);
+        // Sweeps happen on whole seconds of capture time, judging idleness at that second, so
+        // that engines sharing a capture (`analyze --threads`) end the same flows at the same
+        // points whichever of them sees the packet that crosses the second.
+        let at = ts_ns - ts_ns.rem_euclid(SWEEP_NS);
+        self.next_sweep_ns = at.saturating_add(SWEEP_NS);
         for c in class::ALL {
-            let limit = ts_ns.saturating_sub(self.timeout(c));
+            let limit = at.saturating_sub(self.timeout(c));
             while let Some(h) = self.flows.oldest(c) {
                 match self.flows.get(h) {
                     Some((_, f)) if f.last_ns < limit => self.end(h, End::Idle, sink),

@@ -20,6 +20,12 @@ pub struct Volume {
 }
 
 impl Volume {
+    fn merge(&mut self, o: &Volume) {
+        self.flows += o.flows;
+        self.packets += o.packets;
+        self.bytes += o.bytes;
+    }
+
     fn add(&mut self, r: &FlowRecord) {
         self.flows += 1;
         self.packets += r.total_packets();
@@ -147,6 +153,58 @@ impl Summary {
                 }
                 None => self.dropped += 1,
             }
+        }
+    }
+
+    /// Adds another summary of records of the same run (another worker's): the result is the
+    /// summary of both sets of records, except that a host's last peer id is `other`'s when it
+    /// saw one.
+    pub fn merge(&mut self, other: Summary) {
+        for (k, v) in other.by_kind {
+            self.by_kind.entry(k).or_default().merge(&v);
+        }
+        self.suspects.merge(&other.suspects);
+        self.encrypted.merge(&other.encrypted);
+        self.relabelled += other.relabelled;
+        self.likely += other.likely;
+        self.certain += other.certain;
+        self.other.merge(&other.other);
+        self.dropped += other.dropped;
+        for (h, t) in other.torrents {
+            let full = self.torrents.len() >= MAX_ENTRIES;
+            match self.torrents.get_mut(&h) {
+                Some(mine) => {
+                    mine.flows += t.flows;
+                    mine.kinds = mine.kinds.union(t.kinds);
+                    mine.peers += t.peers;
+                }
+                None if !full => {
+                    self.torrents.insert(h, t);
+                }
+                None => self.dropped += 1,
+            }
+        }
+        for (ip, h) in other.hosts {
+            let full = self.hosts.len() >= MAX_ENTRIES;
+            match self.hosts.get_mut(&ip) {
+                Some(mine) => {
+                    mine.kinds = mine.kinds.union(h.kinds);
+                    mine.flows += h.flows;
+                    mine.bytes += h.bytes;
+                    if h.peer_id.is_some() {
+                        mine.peer_id = h.peer_id;
+                    }
+                }
+                None if !full => {
+                    self.hosts.insert(ip, h);
+                }
+                None => self.dropped += 1,
+            }
+        }
+        for (k, (all, bt)) in other.tunnels {
+            let (a, b) = self.tunnels.entry(k).or_default();
+            a.merge(&all);
+            b.merge(&bt);
         }
     }
 

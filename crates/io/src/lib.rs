@@ -1,11 +1,13 @@
 //! The edges of swarmwall: where bytes come from and where records go.
 //!
-//! * [`capture`]: reads pcap/pcapng files (memory-mapped) or a stream (standard input, a
-//!   pipe) and hands every packet to a callback, with one-line errors naming the input and
-//!   the byte offset.
+//! * [`capture`]: reads pcap/pcapng files or streams (standard input, a pipe) in chunks and
+//!   hands every packet to a callback, with one-line errors naming the input and the byte
+//!   offset.
+//! * [`parallel`]: offline analysis on several engines, one per thread.
 //! * [`record`]: the JSON flow record, the contract operators' scripts rely on.
 //!
 //! The analysis itself (`engine`) never sees a file or a JSON value.
 
 pub mod capture;
+pub mod parallel;
 pub mod record;

@@ -56,6 +56,32 @@ pub enum Layer {
     Transport,
 }
 
+/// A hash of a frame's two IP addresses that is the same whichever way the packet goes and for
+/// every fragment of a datagram: what spreads flows over workers so that each sees every packet
+/// of its flows (and of their fragments). `None` when the frame carries no IP packet.
+pub fn pair_hash(link: LinkType, frame: &[u8]) -> Option<u64> {
+    let (a, b) = match link::network(link, frame) {
+        Ok(Network::Ipv4(b)) => (
+            u64::from(u32::from_be_bytes(b.get(12..16)?.try_into().ok()?)),
+            u64::from(u32::from_be_bytes(b.get(16..20)?.try_into().ok()?)),
+        ),
+        Ok(Network::Ipv6(b)) => {
+            let fold = |x: &[u8]| -> Option<u64> {
+                let x = u128::from_be_bytes(x.try_into().ok()?);
+                Some((x as u64) ^ ((x >> 64) as u64).rotate_left(17))
+            };
+            (fold(b.get(8..24)?)?, fold(b.get(24..40)?)?)
+        }
+        _ => return None,
+    };
+    let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
+    // A multiply-xorshift mix (splitmix64's finaliser) of the ordered pair.
+    let mut h = lo.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ hi.rotate_left(29);
+    h = (h ^ (h >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    h = (h ^ (h >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    Some(h ^ (h >> 31))
+}
+
 /// Decodes a captured frame of the given link type down to TCP/UDP.
 pub fn decode(link: LinkType, frame: &[u8]) -> Result<Decoded<'_>, Skip> {
     let ip = match link::network(link, frame) {
@@ -152,6 +178,54 @@ mod tests {
 
     fn sa(s: &str) -> SocketAddr {
         s.parse().unwrap()
+    }
+
+    #[test]
+    fn pair_hash_is_symmetric_covers_fragments_and_spreads() {
+        for (a, b) in [
+            ("10.77.0.1:51413", "10.77.0.2:6881"),
+            ("[2001:db8::1]:51413", "[2001:db8::2]:6881"),
+        ] {
+            let (a, b) = (sa(a), sa(b));
+            let there = build::tcp(a, b, 1, 0, crate::tcp::flags::SYN, b"");
+            let back = build::udp(b, a, b"x");
+            let h = pair_hash(LinkType::Ethernet, &there).unwrap();
+            assert_eq!(pair_hash(LinkType::Ethernet, &back), Some(h));
+            // Every fragment of a datagram between the two, the later ones without ports.
+            let l4 = build::udp_datagram(a.port(), b.port(), &[9u8; 3000]);
+            let frags = build::fragments(a.ip(), b.ip(), protocol::UDP, 7, &l4, 1200);
+            assert!(frags.len() > 1);
+            for f in &frags {
+                assert_eq!(pair_hash(LinkType::Ethernet, f), Some(h));
+            }
+            let other = build::udp(
+                a,
+                sa(&format!(
+                    "{}:6881",
+                    if a.is_ipv4() {
+                        "10.77.0.3"
+                    } else {
+                        "[2001:db8::3]"
+                    }
+                )),
+                b"x",
+            );
+            assert_ne!(pair_hash(LinkType::Ethernet, &other), Some(h));
+        }
+        // Not IP, or cut before the addresses.
+        let f = build::udp(sa("10.77.0.1:1"), sa("10.77.0.2:2"), b"x");
+        assert_eq!(pair_hash(LinkType::Ethernet, &f[..14 + 15]), None);
+        let mut arp = f.clone();
+        arp[12..14].copy_from_slice(&[0x08, 0x06]);
+        assert_eq!(pair_hash(LinkType::Ethernet, &arp), None);
+        // 256 hosts talking to one server fall about evenly on two workers.
+        let on_first = (0..=255u8)
+            .filter(|i| {
+                let f = build::udp(sa(&format!("10.77.1.{i}:6881")), sa("10.77.0.1:6881"), b"x");
+                pair_hash(LinkType::Ethernet, &f).unwrap() >> 63 == 0
+            })
+            .count();
+        assert!((96..=160).contains(&on_first), "{on_first} of 256");
     }
 
     #[test]

@@ -27,7 +27,9 @@ pub mod link;
 pub mod tcp;
 pub mod udp;
 
-pub use decode::{Decoded, Layer, Skip, Transport, decode, decode_fragment, decode_transport};
+pub use decode::{
+    Decoded, Layer, Skip, Transport, decode, decode_fragment, decode_transport, pair_hash,
+};
 pub use ip::{FragInfo, Fragment, IpPacket};
 pub use link::LinkType;
 
