@@ -8,8 +8,13 @@
 //! Throughput is file bytes × 8 per second (Gbit/s) and records per second (Mpps), on one
 //! core, best of `--repeat` runs with the file in the page cache.
 
+mod alloc;
 mod flood;
 mod make;
+mod table;
+
+#[global_allocator]
+static ALLOC: alloc::Counting = alloc::Counting;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -93,6 +98,31 @@ enum Cmd {
         #[arg(long)]
         base: Option<PathBuf>,
     },
+    /// The README's performance table: both benchmark captures (built when missing), swarmwall
+    /// on one and two threads, capinfos, nDPI in C and nfstream, in the same run; peak RSS and
+    /// heap bytes per tracked flow. `--markdown README.md` replaces the table there.
+    Table {
+        #[arg(long, default_value = "/tmp/bench-bt-heavy.pcap")]
+        bt_heavy: PathBuf,
+        #[arg(long, default_value = "/tmp/mix.pcap")]
+        mix: PathBuf,
+        #[arg(long, default_value_t = 5)]
+        repeat: u32,
+        /// The swarmwall binary (default: next to this one).
+        #[arg(long)]
+        swarmwall: Option<PathBuf>,
+        /// The nDPI reader (default: built from ../shared/bench when libndpi-dev is there).
+        #[arg(long)]
+        ndpi_reader: Option<PathBuf>,
+        /// Also time nfstream (lab/ndpi_flows.py) with this Python (lab/.venv/bin/python).
+        #[arg(long)]
+        ndpi_python: Option<PathBuf>,
+        /// Replace the table between `<!-- bench:table -->` markers in this file.
+        #[arg(long)]
+        markdown: Option<PathBuf>,
+        #[arg(long, default_value = "../shared/corpus")]
+        corpus: PathBuf,
+    },
     /// Memory of the attack detectors under a flood of random sources (forged uTP data, KRPC
     /// queries and responses with fresh ids, reset storms), in this process: table entries
     /// and peak RSS after each step, against the configured bound.
@@ -113,6 +143,28 @@ enum Cmd {
 
 fn main() -> Result<()> {
     match Cli::parse().command {
+        Cmd::Table {
+            bt_heavy,
+            mix,
+            repeat,
+            swarmwall,
+            ndpi_reader,
+            ndpi_python,
+            markdown,
+            corpus,
+        } => table::run(&table::Args {
+            bt_heavy,
+            mix,
+            repeat: repeat.max(1),
+            swarmwall: match swarmwall {
+                Some(b) => b,
+                None => std::env::current_exe()?.with_file_name("swarmwall"),
+            },
+            ndpi_reader,
+            ndpi_python,
+            markdown,
+            corpus,
+        }),
         Cmd::MakeCapture {
             out,
             size_mb,

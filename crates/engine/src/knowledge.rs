@@ -551,6 +551,14 @@ impl Knowledge {
         self.map.is_empty()
     }
 
+    /// Bytes its tables hold on the heap (entries inline; not the info-hash lists they point to).
+    pub fn heap_bytes(&self) -> usize {
+        self.map.heap_bytes()
+            + self.hosts.heap_bytes()
+            + self.searches.heap_bytes()
+            + self.relays.heap_bytes()
+    }
+
     pub fn hosts_len(&self) -> usize {
         self.hosts.len()
     }

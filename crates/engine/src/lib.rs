@@ -200,6 +200,21 @@ mod class {
     pub const ALL: [u8; 3] = [TCP, TCP_CLOSED, UDP];
 }
 
+/// Heap bytes of the engine's main tables ([`Engine::memory`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Memory {
+    /// Flows tracked.
+    pub flows: usize,
+    /// The flow table: its slab of entries (key and per-flow state inline) and index.
+    pub flow_table: usize,
+    /// Stream and datagram bytes buffered by the detectors.
+    pub reassembly: usize,
+    /// Learned endpoints, hosts, searches and relays.
+    pub knowledge: usize,
+    /// Records held for relabelling at the end of an offline run.
+    pub held: usize,
+}
+
 /// Capture time between two sweeps for idle flows.
 const SWEEP_NS: i64 = NS;
 
@@ -289,6 +304,17 @@ impl Engine {
     /// Flows currently tracked.
     pub fn active_flows(&self) -> usize {
         self.flows.len()
+    }
+
+    /// What the engine's main tables hold on the heap, by their own accounting.
+    pub fn memory(&self) -> Memory {
+        Memory {
+            flows: self.flows.len(),
+            flow_table: self.flows.heap_bytes(),
+            reassembly: self.budget.used,
+            knowledge: self.knowledge.heap_bytes(),
+            held: self.held.capacity() * std::mem::size_of::<FlowRecord>(),
+        }
     }
 
     /// Flows that still carry detector state (walks the table: for tests and diagnostics).

@@ -195,6 +195,15 @@ impl<K: Hash + Eq, V, const C: usize> Lru<K, V, C> {
         Some((s.key, s.value))
     }
 
+    /// Bytes this map holds on the heap: its slab (entries stored inline, with their links),
+    /// the index (a `u32` and a control byte per bucket) and the free list. Not what the
+    /// values themselves point to.
+    pub fn heap_bytes(&self) -> usize {
+        self.slots.capacity() * std::mem::size_of::<Option<Slot<K, V>>>()
+            + self.table.capacity() * (std::mem::size_of::<u32>() + 1)
+            + self.free.capacity() * std::mem::size_of::<u32>()
+    }
+
     /// Every entry, in no particular order.
     pub fn iter(&self) -> impl Iterator<Item = (Handle, &K, &V)> {
         self.slots
