@@ -13,6 +13,7 @@ byte-identical to the original content (pseudo-random: preallocated zeros never 
 
 import contextlib
 import json
+import os
 import random
 import shutil
 import signal
@@ -25,7 +26,8 @@ from .clients import Aria2, Cfg, DhtNode, DhtSwarm, Libtorrent, Qbittorrent, Rto
 
 LIB = Path(__file__).resolve().parent
 ROOT = LIB.parent.parent
-BIN = ROOT / "target" / "release" / "swarmwall"
+# SWARMWALL_BIN: another build to measure (a benchmark of the build before a change).
+BIN = Path(os.environ.get("SWARMWALL_BIN") or ROOT / "target" / "release" / "swarmwall")
 
 ALL_CLIENTS = [Transmission, Aria2, Libtorrent, Qbittorrent, Rtorrent]
 
