@@ -324,7 +324,8 @@ fn render(results: &[Measured], repeat: u32) -> Result<String> {
                  buffers, learned endpoints, records held for relabelling — charged to the \
                  flows). At the most flows ({:.0} k): {:.1} MB of heap, of which flow table \
                  {:.1} MB, reassembly buffers {:.1} MB, learned endpoints and hosts {:.1} MB, \
-                 held records {:.1} MB.\n",
+                 held records {:.1} MB, state of the detectors still running {:.1} MB, \
+                 per-flow extras {:.1} MB, the rest {:.1} MB.\n",
                 mem.mean_flows / 1e3,
                 mem.table_per_flow,
                 mem.bytes_per_flow,
@@ -334,6 +335,16 @@ fn render(results: &[Measured], repeat: u32) -> Result<String> {
                 mem.at_max.reassembly as f64 / 1e6,
                 mem.at_max.knowledge as f64 / 1e6,
                 mem.at_max.held as f64 / 1e6,
+                mem.at_max.detectors as f64 / 1e6,
+                mem.at_max.extras as f64 / 1e6,
+                (mem.heap_at_max as f64
+                    - (mem.at_max.flow_table
+                        + mem.at_max.reassembly
+                        + mem.at_max.knowledge
+                        + mem.at_max.held
+                        + mem.at_max.detectors
+                        + mem.at_max.extras) as f64)
+                    / 1e6,
             )?;
         } else {
             writeln!(

@@ -207,6 +207,11 @@ pub struct Memory {
     pub flows: usize,
     /// The flow table: its slab of entries (key and per-flow state inline) and index.
     pub flow_table: usize,
+    /// The state of the detectors still running on a flow (boxed apart from the table; not
+    /// the bytes they buffer, which are `reassembly`).
+    pub detectors: usize,
+    /// The rarer per-flow extras (boxed apart).
+    pub extras: usize,
     /// Stream and datagram bytes buffered by the detectors.
     pub reassembly: usize,
     /// Learned endpoints, hosts, searches and relays.
@@ -306,11 +311,26 @@ impl Engine {
         self.flows.len()
     }
 
-    /// What the engine's main tables hold on the heap, by their own accounting.
+    /// What the engine's main tables hold on the heap, by their own accounting (walks the
+    /// flow table: for benchmarks and diagnostics).
     pub fn memory(&self) -> Memory {
+        let (mut detectors, mut extras) = (0, 0);
+        for (_, _, f) in self.flows.iter() {
+            detectors += match &f.detect {
+                Some(Detect::Tcp(_)) => std::mem::size_of::<detect::TcpDetect>(),
+                Some(Detect::Udp(_)) => std::mem::size_of::<detect::UdpDetect>(),
+                Some(Detect::TcpSyn(..) | Detect::TcpNew) | None => 0,
+            };
+            extras += f
+                .extra
+                .as_ref()
+                .map_or(0, |_| std::mem::size_of::<flow::Extra>());
+        }
         Memory {
             flows: self.flows.len(),
             flow_table: self.flows.heap_bytes(),
+            detectors,
+            extras,
             reassembly: self.budget.used,
             knowledge: self.knowledge.heap_bytes(),
             held: self.held.capacity() * std::mem::size_of::<FlowRecord>(),
@@ -652,7 +672,9 @@ impl Engine {
         if let Some(detect) = flow.detect.as_mut() {
             let index = flow.packets[0].saturating_add(flow.packets[1]);
             let roles_known = match detect {
-                Detect::Tcp(_) => flow.tcp & tcp_state::OPENED != 0,
+                Detect::Tcp(_) | Detect::TcpSyn(..) | Detect::TcpNew => {
+                    flow.tcp & tcp_state::OPENED != 0
+                }
                 Detect::Udp(_) => true,
             };
             let mut ctx = Ctx {
@@ -670,9 +692,24 @@ impl Engine {
                 budget,
                 packet: facts,
             };
+            // A bare SYN on a flow that has seen nothing else (or only bare SYNs from the
+            // same side) is remembered; no detectors are made yet.
+            let bare_syn = matches!(
+                d.transport,
+                Transport::Tcp { flags: f, payload_wire_len: 0, .. }
+                    if f & (flags::SYN | flags::FIN | flags::RST) == flags::SYN
+            ) && match detect {
+                Detect::TcpNew => true,
+                Detect::TcpSyn(from, _) => *from == side,
+                _ => false,
+            };
             let status = match (detect, d.transport) {
+                (d, Transport::Tcp { seq, .. }) if bare_syn => {
+                    *d = Detect::TcpSyn(side, seq);
+                    Status::Running
+                }
                 (
-                    Detect::Tcp(t),
+                    d @ (Detect::Tcp(_) | Detect::TcpSyn(..) | Detect::TcpNew),
                     Transport::Tcp {
                         seq,
                         ack,
@@ -682,22 +719,29 @@ impl Engine {
                         ..
                     },
                 ) => {
-                    // A SYN takes one sequence number; data on it (TCP Fast Open) follows.
-                    let data_seq = if f & flags::SYN != 0 {
-                        t.syn(side, seq);
-                        seq.wrapping_add(1)
-                    } else {
-                        if config.tcp_opening_unseen && f & (flags::ACK | flags::RST) == flags::ACK
-                        {
-                            // The sender's next byte is `seq`; it has all of the other
-                            // side's bytes before `ack`.
-                            t.starts_at(side, seq);
-                            t.starts_at(side.other(), ack);
+                    match d.tcp_for() {
+                        Some(t) => {
+                            // A SYN takes one sequence number; data on it (TCP Fast Open)
+                            // follows.
+                            let data_seq = if f & flags::SYN != 0 {
+                                t.syn(side, seq);
+                                seq.wrapping_add(1)
+                            } else {
+                                if config.tcp_opening_unseen
+                                    && f & (flags::ACK | flags::RST) == flags::ACK
+                                {
+                                    // The sender's next byte is `seq`; it has all of the
+                                    // other side's bytes before `ack`.
+                                    t.starts_at(side, seq);
+                                    t.starts_at(side.other(), ack);
+                                }
+                                seq
+                            };
+                            let fin = f & (flags::FIN | flags::RST) != 0;
+                            t.segment(&mut ctx, data_seq, payload, payload_wire_len, fin)
                         }
-                        seq
-                    };
-                    let fin = f & (flags::FIN | flags::RST) != 0;
-                    t.segment(&mut ctx, data_seq, payload, payload_wire_len, fin)
+                        None => Status::Done,
+                    }
                 }
                 (Detect::Udp(u), Transport::Udp { .. }) => {
                     u.datagram(&mut ctx, payload, wire_payload)
@@ -820,7 +864,7 @@ impl Engine {
             ttl: [0; 2],
             verdict: Verdict::default(),
             detect: Some(match proto {
-                Proto::Tcp => Detect::tcp(),
+                Proto::Tcp => Detect::TcpNew,
                 Proto::Udp => Detect::udp(self.config.udp_max_misses),
             }),
             extra,
@@ -896,7 +940,9 @@ impl Engine {
                 (Side::Hi, Side::Lo)
             };
             let roles_known = match d {
-                Detect::Tcp(_) => flow.tcp & tcp_state::OPENED != 0,
+                Detect::Tcp(_) | Detect::TcpSyn(..) | Detect::TcpNew => {
+                    flow.tcp & tcp_state::OPENED != 0
+                }
                 Detect::Udp(_) => true,
             };
             // The flow ends on no packet: what the detectors say of one is dropped.

@@ -217,3 +217,46 @@ fn advancing_the_clock_without_packets_ends_idle_flows() {
     assert_eq!(ended[0].end, End::Idle);
     assert_eq!(run.engine.active_flows(), 0);
 }
+
+#[test]
+fn bare_syns_hold_no_detector_state_until_something_else_comes() {
+    let (c, s) = (sa("10.77.0.2:40000"), sa("10.77.0.1:6881"));
+    let mut run = Run::new();
+    // A connection attempt nobody answers, retransmitted: no detector state, whatever its
+    // length.
+    for _ in 0..3 {
+        run.send(&build::tcp(c, s, 1000, 0, SYN, &[]));
+    }
+    assert_eq!(run.engine.detecting_flows(), 1);
+    assert_eq!(run.engine.memory().detectors, 0);
+    // The answer comes: the detectors start from the SYN's sequence number, and read the
+    // handshake that follows as if they had been there from the start.
+    run.send(&build::tcp(s, c, 5000, 1001, SYN | ACK, &[]));
+    assert!(run.engine.memory().detectors > 0);
+    run.send(&build::tcp(c, s, 1001, 5001, ACK, &[]));
+    run.send(&build::tcp(
+        c,
+        s,
+        1001,
+        5001,
+        PSH | ACK,
+        &bt_handshake(&[7; 20]),
+    ));
+    run.send(&build::tcp(
+        s,
+        c,
+        5001,
+        1069,
+        PSH | ACK,
+        &bt_handshake(&[8; 20]),
+    ));
+    // A flow of SYNs alone ends judged as before: by what is known of its ends.
+    let other = sa("10.77.0.3:6881");
+    run.send(&build::tcp(c, other, 1000, 0, SYN, &[]));
+    let (recs, _) = run.finish();
+    let peer = recs.iter().find(|r| r.server == s).unwrap();
+    assert_eq!(peer.kind(), Some(Kind::PeerTcp), "{peer:?}");
+    let lone = recs.iter().find(|r| r.server == other).unwrap();
+    assert_eq!(lone.total_packets(), 1);
+    assert!(!lone.is_bittorrent());
+}

@@ -54,9 +54,12 @@ pub const ROUND: usize = 1 << 12;
 /// chunks in flight stay in the shared cache.
 const QUEUE: usize = 2;
 
-/// The reading thread's cost per packet (reading, parsing the record, choosing the worker)
-/// against a whole analysis of it on one thread: `swarmwall-bench run` measured 0.215 s
-/// against 1.03 s on the BitTorrent-heavy capture, 0.2.
+/// The reading thread's cost per packet (reading, parsing the record, choosing the worker,
+/// handing it over) against a whole analysis of it on one thread. `swarmwall-bench run`
+/// measured 0.215 s for reading and choosing against 1.03 s for the analysis on the
+/// BitTorrent-heavy capture (0.2); handing over adds to it. `analyze --threads 2` on that
+/// file, six runs of each in turn: 0.15 gave 0.79–1.14 s, 0.25 gave 0.75–0.82 s, 0.35 gave
+/// 0.76–0.84 s.
 const READ_COST: f64 = 0.25;
 
 /// Slots the hash space is cut into; worker 0 gets [`reader_share`] of them.
