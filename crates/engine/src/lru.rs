@@ -118,7 +118,8 @@ impl<K: Hash + Eq, V, const C: usize> Lru<K, V, C> {
                     // doubling leaves up to half of it empty for as long as the table is in
                     // use (a copy of the slab per growth is cheap next to that).
                     let more = (self.slots.capacity() / 4).max(64);
-                    self.slots.reserve_exact(more.min(self.capacity - self.slots.len()).max(1));
+                    self.slots
+                        .reserve_exact(more.min(self.capacity - self.slots.len()).max(1));
                 }
                 self.slots.push(Some(slot));
                 (self.slots.len() - 1) as u32

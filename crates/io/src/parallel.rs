@@ -381,7 +381,10 @@ impl Pool {
         let round = self.round;
         for (i, tx) in self.txs.iter().enumerate() {
             let fresh = Batch {
-                descs: self.spare_rx.try_recv().unwrap_or_default(),
+                descs: self
+                    .spare_rx
+                    .try_recv()
+                    .unwrap_or_else(|_| Vec::with_capacity(self.round_len)),
                 ..Batch::default()
             };
             let mut b = std::mem::replace(&mut self.batches[i], fresh);
@@ -547,9 +550,14 @@ impl Core {
             .advance(ts_ns, &mut |r| keep(summary, chunk, json, records, r));
     }
 
-    /// The records of the round.
+    /// The records of the round (the next round's buffers start as large as this one's).
     fn take_chunk(&mut self) -> Chunk {
-        std::mem::take(&mut self.chunk)
+        let next = Chunk {
+            json: Vec::with_capacity(self.chunk.json.len()),
+            records: Vec::with_capacity(self.chunk.records.len()),
+            flows: 0,
+        };
+        std::mem::replace(&mut self.chunk, next)
     }
 
     /// Shares what was learned (as round `last`), takes in everything the others learned, and
