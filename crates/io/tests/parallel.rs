@@ -183,3 +183,52 @@ fn one_thread_is_one_engine_in_the_same_order() {
         );
     }
 }
+
+#[test]
+fn several_inputs_are_one_run() {
+    // Two captures read one after the other, as `analyze A B` reads them: the rounds end with
+    // each input, and the flows are those of one engine reading both.
+    let files = captures();
+    let (a, b) = (&files[0], &files[files.len() - 1]);
+    let mut e = Engine::new(Config::default());
+    let mut want = Vec::new();
+    for f in [a, b] {
+        capture::read_path(f, |p, _| {
+            e.frame(
+                LinkType::from_number(p.linktype),
+                p.ts_nanos,
+                p.data,
+                p.orig_len,
+                &mut |r| want.push(r),
+            );
+        })
+        .unwrap();
+    }
+    e.finish(&mut |r| want.push(r));
+    let mut pool = Pool::start(Options {
+        threads: 2,
+        config: Config::default(),
+        taps: None,
+        json: false,
+        records: true,
+        round: 50,
+    })
+    .unwrap();
+    let mut got = Vec::new();
+    let mut on = |c: swarmwall_io::parallel::Chunk| {
+        got.extend(c.records);
+        ControlFlow::Continue(())
+    };
+    for f in [a, b] {
+        capture::read_shared(
+            &Input::Path(f.to_path_buf()),
+            |p, _, buf| pool.packet(p, buf, &mut on),
+            |_| {},
+        )
+        .unwrap();
+        assert!(pool.end_round(&mut on).is_continue());
+    }
+    let done = pool.finish(false, &mut on).unwrap();
+    assert_eq!(multiset(&got), multiset(&want));
+    assert_eq!(done.totals.packets, e.totals().packets);
+}
