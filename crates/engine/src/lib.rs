@@ -374,10 +374,13 @@ impl Engine {
         }
         self.facts.clear();
         let t = &mut self.totals;
-        match wire::decode(link, frame) {
+        // Matched by reference: moving the decoded headers out of the result copies them to
+        // another stack slot, and that copy stalled on the stores that had just written them.
+        let decoded = wire::decode(link, frame);
+        match &decoded {
             Ok(d) if d.ip.fragment == Fragment::No => {
                 self.frames = None;
-                return match self.packet(ts_ns, &d, sink) {
+                return match self.packet(ts_ns, d, sink) {
                     Some((h, from_client)) => self.seen(h, from_client),
                     None => Observed::Other,
                 };
