@@ -57,10 +57,10 @@ const QUEUE: usize = 2;
 /// The reading thread's cost per packet (reading, parsing the record, choosing the worker,
 /// handing it over) against a whole analysis of it on one thread. `swarmwall-bench run`
 /// measured 0.215 s for reading and choosing against 1.03 s for the analysis on the
-/// BitTorrent-heavy capture (0.2); handing over adds to it. `analyze --threads 2` on that
-/// file, six runs of each in turn: 0.15 gave 0.79–1.14 s, 0.25 gave 0.75–0.82 s, 0.35 gave
-/// 0.76–0.84 s.
-const READ_COST: f64 = 0.25;
+/// BitTorrent-heavy capture; handing over adds to it, and the analysis got faster since.
+/// `analyze --threads 2`, five runs of each in turn, medians: on that file 0.90 s with 0.25,
+/// 0.83 s with 0.4, 1.03 s with 0.5; on the mix 0.73, 0.67 and 0.74 s.
+const READ_COST: f64 = 0.4;
 
 /// Slots the hash space is cut into; worker 0 gets [`reader_share`] of them.
 const SLOTS: u64 = 256;
@@ -726,7 +726,7 @@ mod tests {
     fn the_reader_takes_a_smaller_share_until_reading_fills_it() {
         assert_eq!(reader_share(1), 1.0);
         let two = reader_share(2);
-        assert!(two > 0.3 && two < 0.5, "{two}");
+        assert!(two > 0.0 && two < 0.5, "{two}");
         // Busy alike: reading plus its share against each other's share.
         let e = 1.0 - READ_COST;
         assert!((READ_COST + two * e - (1.0 - two) * e).abs() < 1e-9);
