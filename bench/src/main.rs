@@ -156,10 +156,7 @@ fn main() -> Result<()> {
             bt_heavy,
             mix,
             repeat: repeat.max(1),
-            swarmwall: match swarmwall {
-                Some(b) => b,
-                None => std::env::current_exe()?.with_file_name("swarmwall"),
-            },
+            swarmwall: swarmwall_bin(swarmwall)?,
             ndpi_reader,
             ndpi_python,
             markdown,
@@ -242,6 +239,14 @@ fn interleaved(
     Ok(medians)
 }
 
+/// The swarmwall binary to time: the one given, or the one next to this benchmark.
+fn swarmwall_bin(given: Option<PathBuf>) -> Result<PathBuf> {
+    match given {
+        Some(b) => Ok(b),
+        None => Ok(std::env::current_exe()?.with_file_name("swarmwall")),
+    }
+}
+
 /// Times `analyze` without and with `--alerts`, interleaved (and a base build without).
 fn alerts_cost(
     file: &Path,
@@ -249,10 +254,7 @@ fn alerts_cost(
     swarmwall: Option<PathBuf>,
     base: Option<PathBuf>,
 ) -> Result<()> {
-    let bin = match swarmwall {
-        Some(b) => b,
-        None => std::env::current_exe()?.with_file_name("swarmwall"),
-    };
+    let bin = swarmwall_bin(swarmwall)?;
     let f = file.to_str().context("file name is not UTF-8")?;
     let without = ["analyze", "--quiet", f];
     let with = ["analyze", "--quiet", f, "--alerts", "/dev/null"];
@@ -284,10 +286,7 @@ fn evidence_cost(
     swarmwall: Option<PathBuf>,
     base: Option<PathBuf>,
 ) -> Result<()> {
-    let bin = match swarmwall {
-        Some(b) => b,
-        None => std::env::current_exe()?.with_file_name("swarmwall"),
-    };
+    let bin = swarmwall_bin(swarmwall)?;
     let dir = std::env::temp_dir().join(format!("swarmwall-bench-evidence-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let store = dir.join("evidence.db");

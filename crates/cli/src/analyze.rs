@@ -185,11 +185,25 @@ impl Outputs {
     fn record(&mut self, r: &FlowRecord) {
         self.summary.add(r);
         self.store(r);
+        self.write(|out| record::write_line(out, r));
+    }
+
+    /// Writes to the flow records' output, if any and if nothing failed there before.
+    fn write(&mut self, f: impl FnOnce(&mut Box<dyn Write>) -> io::Result<()>) {
         if let (Some(out), None) = (self.flows_out.as_mut(), &self.write_error)
-            && let Err(e) = record::write_line(out, r)
+            && let Err(e) = f(out)
         {
             self.write_error = Some(e);
             self.stop = true;
+        }
+    }
+
+    /// Whether reading goes on.
+    fn go_on(&self) -> ControlFlow<()> {
+        if self.stop {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
         }
     }
 
@@ -207,17 +221,8 @@ impl Outputs {
         for r in &c.records {
             self.store(r);
         }
-        if let (Some(out), None) = (self.flows_out.as_mut(), &self.write_error)
-            && let Err(e) = out.write_all(&c.json)
-        {
-            self.write_error = Some(e);
-            self.stop = true;
-        }
-        if self.stop {
-            ControlFlow::Break(())
-        } else {
-            ControlFlow::Continue(())
-        }
+        self.write(|out| out.write_all(&c.json));
+        self.go_on()
     }
 }
 
@@ -340,11 +345,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
                         }
                     }
                 }
-                if outs.stop {
-                    ControlFlow::Break(())
-                } else {
-                    ControlFlow::Continue(())
-                }
+                outs.go_on()
             },
             |bytes| progress.set_position(done_bytes + bytes),
         );
@@ -386,9 +387,8 @@ pub fn run(args: Args) -> Result<ExitCode> {
         Runner::Many(pool, shared) => {
             let stopped = outs.stop;
             let done = pool.finish(stopped, &mut |c| outs.chunk(c))?;
-            let mut summary = std::mem::take(&mut outs.summary);
-            summary.merge(done.summary);
-            outs.summary = summary;
+            // The workers counted their records; this thread's summary is empty.
+            outs.summary.merge(done.summary);
             if let (Some(mut w), Some(m)) = (alert_out.take(), shared) {
                 let mut m = m.lock();
                 w.write(&m.finish());

@@ -224,9 +224,12 @@ impl Pool {
                 Core {
                     index: i,
                     engine,
-                    summary: Summary::default(),
-                    json: opts.json,
-                    records: opts.records,
+                    out: Kept {
+                        summary: Summary::default(),
+                        json: opts.json,
+                        records: opts.records,
+                        chunk: Chunk::default(),
+                    },
                     peers: fact_txs
                         .iter()
                         .enumerate()
@@ -238,7 +241,6 @@ impl Pool {
                     applied: 0,
                     n,
                     failed: failed.clone(),
-                    chunk: Chunk::default(),
                 }
             })
             .collect();
@@ -280,10 +282,6 @@ impl Pool {
             handles,
             failed,
         })
-    }
-
-    pub fn threads(&self) -> usize {
-        self.n
     }
 
     /// The worker of a packet: 0 (this thread) for non-IP frames and its share of the hash
@@ -517,9 +515,8 @@ struct Done {
 struct Core {
     index: usize,
     engine: Engine,
-    summary: Summary,
-    json: bool,
-    records: bool,
+    /// Where its ended flows go.
+    out: Kept,
     peers: Vec<Sender<Facts>>,
     learned: Receiver<Facts>,
     /// The others' facts received and not applied yet, by round and worker.
@@ -528,36 +525,55 @@ struct Core {
     applied: u64,
     n: usize,
     failed: Arc<AtomicBool>,
+}
+
+/// A worker's ended flows: its summary, and the round's chunk.
+struct Kept {
+    summary: Summary,
+    json: bool,
+    records: bool,
     /// The records of the round so far.
     chunk: Chunk,
+}
+
+impl Kept {
+    /// One ended flow: into the summary, the chunk's JSON lines, its records.
+    fn keep(&mut self, r: FlowRecord) {
+        self.summary.add(&r);
+        self.chunk.flows += 1;
+        if self.json {
+            record::write_record(&mut self.chunk.json, &r);
+            self.chunk.json.push(b'\n');
+        }
+        if self.records {
+            self.chunk.records.push(r);
+        }
+    }
 }
 
 impl Core {
     #[inline]
     fn frame(&mut self, link: LinkType, ts_ns: i64, data: &[u8], orig_len: u32) {
-        let (summary, chunk, json, records) =
-            (&mut self.summary, &mut self.chunk, self.json, self.records);
-        self.engine.frame(link, ts_ns, data, orig_len, &mut |r| {
-            keep(summary, chunk, json, records, r)
-        });
+        let out = &mut self.out;
+        self.engine
+            .frame(link, ts_ns, data, orig_len, &mut |r| out.keep(r));
     }
 
     /// Moves the clock (capture time entered a new second on another worker).
     fn advance(&mut self, ts_ns: i64) {
-        let (summary, chunk, json, records) =
-            (&mut self.summary, &mut self.chunk, self.json, self.records);
-        self.engine
-            .advance(ts_ns, &mut |r| keep(summary, chunk, json, records, r));
+        let out = &mut self.out;
+        self.engine.advance(ts_ns, &mut |r| out.keep(r));
     }
 
     /// The records of the round (the next round's buffers start as large as this one's).
     fn take_chunk(&mut self) -> Chunk {
+        let c = &self.out.chunk;
         let next = Chunk {
-            json: Vec::with_capacity(self.chunk.json.len()),
-            records: Vec::with_capacity(self.chunk.records.len()),
+            json: Vec::with_capacity(c.json.len()),
+            records: Vec::with_capacity(c.records.len()),
             flows: 0,
         };
-        std::mem::replace(&mut self.chunk, next)
+        std::mem::replace(&mut self.out.chunk, next)
     }
 
     /// Shares what was learned (as round `last`), takes in everything the others learned, and
@@ -565,11 +581,9 @@ impl Core {
     fn finish(&mut self, last: u64) -> Chunk {
         self.share(last);
         self.catch_up_to(last + 1);
-        let (summary, chunk, json, records) =
-            (&mut self.summary, &mut self.chunk, self.json, self.records);
-        self.engine
-            .finish(&mut |r| keep(summary, chunk, json, records, r));
-        std::mem::take(&mut self.chunk)
+        let out = &mut self.out;
+        self.engine.finish(&mut |r| out.keep(r));
+        std::mem::take(&mut self.out.chunk)
     }
 
     /// Before round `round`: applies the others' facts of the rounds `LAG` or more before it.
@@ -627,7 +641,7 @@ impl Core {
             totals: *self.engine.totals(),
             defrag: *self.engine.defrag_stats(),
             knowledge: std::mem::replace(self.engine.knowledge_mut(), Knowledge::new(1, 0)),
-            summary: std::mem::take(&mut self.summary),
+            summary: std::mem::take(&mut self.out.summary),
         }
     }
 }
@@ -702,19 +716,6 @@ impl Worker {
             });
         }
         self.core.done()
-    }
-}
-
-/// One ended flow: into the summary, the chunk's JSON lines, its records.
-fn keep(summary: &mut Summary, chunk: &mut Chunk, json: bool, records: bool, r: FlowRecord) {
-    summary.add(&r);
-    chunk.flows += 1;
-    if json {
-        record::write_record(&mut chunk.json, &r);
-        chunk.json.push(b'\n');
-    }
-    if records {
-        chunk.records.push(r);
     }
 }
 

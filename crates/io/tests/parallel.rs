@@ -33,19 +33,22 @@ fn captures() -> Vec<PathBuf> {
     files
 }
 
-fn one_engine(path: &Path) -> (Vec<FlowRecord>, engine::Totals) {
+/// One engine reading the captures one after the other.
+fn one_engine(paths: &[&Path]) -> (Vec<FlowRecord>, engine::Totals) {
     let mut e = Engine::new(Config::default());
     let mut out = Vec::new();
-    capture::read_path(path, |p, _| {
-        e.frame(
-            LinkType::from_number(p.linktype),
-            p.ts_nanos,
-            p.data,
-            p.orig_len,
-            &mut |r| out.push(r),
-        );
-    })
-    .unwrap();
+    for path in paths {
+        capture::read_path(path, |p, _| {
+            e.frame(
+                LinkType::from_number(p.linktype),
+                p.ts_nanos,
+                p.data,
+                p.orig_len,
+                &mut |r| out.push(r),
+            );
+        })
+        .unwrap();
+    }
     e.finish(&mut |r| out.push(r));
     (out, *e.totals())
 }
@@ -115,7 +118,7 @@ fn many_workers_find_what_one_engine_finds() {
     let mut differing_evidence = 0;
     let mut total = 0;
     for path in captures() {
-        let (want, want_totals) = one_engine(&path);
+        let (want, want_totals) = one_engine(&[&path]);
         for (threads, round) in [(2, 64), (3, 17), (2, 1 << 12)] {
             let (json, got, totals) = pool(&path, threads, round);
             let name = format!(
@@ -165,7 +168,7 @@ fn many_workers_find_what_one_engine_finds() {
 #[test]
 fn one_thread_is_one_engine_in_the_same_order() {
     for path in captures() {
-        let (want, _) = one_engine(&path);
+        let (want, _) = one_engine(&[&path]);
         let (_, got, _) = pool(&path, 1, 64);
         let lines = |rs: &[FlowRecord]| -> Vec<u8> {
             let mut v = Vec::new();
@@ -190,21 +193,7 @@ fn several_inputs_are_one_run() {
     // each input, and the flows are those of one engine reading both.
     let files = captures();
     let (a, b) = (&files[0], &files[files.len() - 1]);
-    let mut e = Engine::new(Config::default());
-    let mut want = Vec::new();
-    for f in [a, b] {
-        capture::read_path(f, |p, _| {
-            e.frame(
-                LinkType::from_number(p.linktype),
-                p.ts_nanos,
-                p.data,
-                p.orig_len,
-                &mut |r| want.push(r),
-            );
-        })
-        .unwrap();
-    }
-    e.finish(&mut |r| want.push(r));
+    let (want, want_totals) = one_engine(&[a, b]);
     let mut pool = Pool::start(Options {
         threads: 2,
         config: Config::default(),
@@ -230,5 +219,5 @@ fn several_inputs_are_one_run() {
     }
     let done = pool.finish(false, &mut on).unwrap();
     assert_eq!(multiset(&got), multiset(&want));
-    assert_eq!(done.totals.packets, e.totals().packets);
+    assert_eq!(done.totals.packets, want_totals.packets);
 }
