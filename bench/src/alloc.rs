@@ -50,6 +50,12 @@ unsafe impl GlobalAlloc for Counting {
     }
 }
 
+/// Turns counting on or off (this thread's allocations and everyone else's: the measuring
+/// pass runs alone).
+pub fn count(on: bool) {
+    ON.store(on, Ordering::Relaxed);
+}
+
 /// Heap bytes per tracked flow over one engine's run on a capture.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct PerFlow {
@@ -64,20 +70,17 @@ pub struct PerFlow {
     pub heap_at_max: i64,
 }
 
-/// Runs one engine over `file` with counting on. The heap counted is everything the engine
-/// allocated (flow table, detector state and buffers, learned endpoints and hosts, records
+/// Runs one engine over `file`, counting while the engine runs (not the reader's buffers).
+/// The heap counted is everything the engine allocated (flow table, detector state and buffers, learned endpoints and hosts, records
 /// held for relabelling, reassembly): all of it is charged to the flows tracked.
 pub fn per_flow(file: &Path) -> Result<PerFlow> {
     // A first pass to know the file's length in packets (and warm the cache).
-    let total = crate::table::engine_samples(file, |_, _| {})?;
+    let total = crate::table::engine_samples(file, false, |_, _| {})?;
     let mut samples: Vec<(u64, engine::Memory, i64)> = Vec::new();
     LIVE.store(0, Ordering::Relaxed);
-    ON.store(true, Ordering::Relaxed);
-    let r = crate::table::engine_samples(file, |n, m| {
+    crate::table::engine_samples(file, true, |n, m| {
         samples.push((n, m, LIVE.load(Ordering::Relaxed)));
-    });
-    ON.store(false, Ordering::Relaxed);
-    r?;
+    })?;
     let second_half: Vec<&(u64, engine::Memory, i64)> = samples
         .iter()
         .filter(|(n, m, _)| *n >= total / 2 && m.flows > 0)

@@ -126,6 +126,9 @@ enum Cmd {
     /// Memory of the attack detectors under a flood of random sources (forged uTP data, KRPC
     /// queries and responses with fresh ids, reset storms), in this process: table entries
     /// and peak RSS after each step, against the configured bound.
+    /// Heap per tracked flow on a capture (the table's memory paragraph alone): one engine,
+    /// a counting allocator.
+    Memory { file: PathBuf },
     Flood {
         /// Packets per step; the flood runs `--steps` steps.
         #[arg(long, default_value_t = 1_000_000)]
@@ -190,6 +193,10 @@ fn main() -> Result<()> {
             swarmwall,
             base,
         } => alerts_cost(&file, repeat.max(1), swarmwall, base),
+        Cmd::Memory { file } => {
+            print!("{}", table::memory_paragraph(&alloc::per_flow(&file)?)?);
+            Ok(())
+        }
         Cmd::Flood {
             packets,
             steps,

@@ -313,47 +313,53 @@ fn render(results: &[Measured], repeat: u32) -> Result<String> {
             ratios.push(format!("two threads **{:.2}×** one thread", one / two));
         }
         writeln!(s, "\nswarmwall: {}.", ratios.join(", "))?;
-        let mem = &m.memory;
-        if mem.mean_flows >= 1000.0 {
-            writeln!(
-                s,
-                "Per tracked flow, on average over the second half of the file ({:.0} k flows \
-                 tracked on average): **{:.0} bytes** of flow table (the table's own \
-                 accounting: entries with their state inline, index), **{:.0} bytes** of heap \
-                 in all (a counting allocator: everything the engine holds — detector \
-                 buffers, learned endpoints, records held for relabelling — charged to the \
-                 flows). At the most flows ({:.0} k): {:.1} MB of heap, of which flow table \
-                 {:.1} MB, reassembly buffers {:.1} MB, learned endpoints and hosts {:.1} MB, \
-                 held records {:.1} MB, state of the detectors still running {:.1} MB, \
-                 per-flow extras {:.1} MB, the rest {:.1} MB.\n",
-                mem.mean_flows / 1e3,
-                mem.table_per_flow,
-                mem.bytes_per_flow,
-                mem.at_max.flows as f64 / 1e3,
-                mem.heap_at_max as f64 / 1e6,
-                mem.at_max.flow_table as f64 / 1e6,
-                mem.at_max.reassembly as f64 / 1e6,
-                mem.at_max.knowledge as f64 / 1e6,
-                mem.at_max.held as f64 / 1e6,
-                mem.at_max.detectors as f64 / 1e6,
-                mem.at_max.extras as f64 / 1e6,
-                (mem.heap_at_max as f64
-                    - (mem.at_max.flow_table
-                        + mem.at_max.reassembly
-                        + mem.at_max.knowledge
-                        + mem.at_max.held
-                        + mem.at_max.detectors
-                        + mem.at_max.extras) as f64)
-                    / 1e6,
-            )?;
-        } else {
-            writeln!(
-                s,
-                "Bytes per tracked flow: not measured on this file (at most {} flows tracked \
-                 at once: fixed costs would dominate).\n",
-                mem.at_max.flows
-            )?;
-        }
+        s.push_str(&memory_paragraph(&m.memory)?);
+    }
+    Ok(s)
+}
+
+/// The README's paragraph on heap per tracked flow.
+pub fn memory_paragraph(mem: &alloc::PerFlow) -> Result<String> {
+    let mut s = String::new();
+    if mem.mean_flows >= 1000.0 {
+        writeln!(
+            s,
+            "Per tracked flow, on average over the second half of the file ({:.0} k flows \
+             tracked on average): **{:.0} bytes** of flow table (the table's own \
+             accounting: entries with their state inline, index), **{:.0} bytes** of heap \
+             in all (a counting allocator: everything the engine holds — detector \
+             buffers, learned endpoints, records held for relabelling — charged to the \
+             flows). At the most flows ({:.0} k): {:.1} MB of heap, of which flow table \
+             {:.1} MB, reassembly buffers {:.1} MB, learned endpoints and hosts {:.1} MB, \
+             held records {:.1} MB, state of the detectors still running {:.1} MB, \
+             per-flow extras {:.1} MB, the rest {:.1} MB.\n",
+            mem.mean_flows / 1e3,
+            mem.table_per_flow,
+            mem.bytes_per_flow,
+            mem.at_max.flows as f64 / 1e3,
+            mem.heap_at_max as f64 / 1e6,
+            mem.at_max.flow_table as f64 / 1e6,
+            mem.at_max.reassembly as f64 / 1e6,
+            mem.at_max.knowledge as f64 / 1e6,
+            mem.at_max.held as f64 / 1e6,
+            mem.at_max.detectors as f64 / 1e6,
+            mem.at_max.extras as f64 / 1e6,
+            (mem.heap_at_max as f64
+                - (mem.at_max.flow_table
+                    + mem.at_max.reassembly
+                    + mem.at_max.knowledge
+                    + mem.at_max.held
+                    + mem.at_max.detectors
+                    + mem.at_max.extras) as f64)
+                / 1e6,
+        )?;
+    } else {
+        writeln!(
+            s,
+            "Bytes per tracked flow: not measured on this file (at most {} flows tracked \
+             at once: fixed costs would dominate).\n",
+            mem.at_max.flows
+        )?;
     }
     Ok(s)
 }
@@ -376,14 +382,23 @@ fn replace_section(md: &Path, text: &str) -> Result<()> {
 
 /// Runs one engine over `file` in this process (records counted, not kept), sampling the
 /// heap in use and the flows tracked every 64 Ki packets.
-pub fn engine_samples(file: &Path, mut sample: impl FnMut(u64, engine::Memory)) -> Result<u64> {
+pub fn engine_samples(
+    file: &Path,
+    counting: bool,
+    mut sample: impl FnMut(u64, engine::Memory),
+) -> Result<u64> {
     let input = swarmwall_io::capture::Input::Path(file.to_path_buf());
+    // With `counting`, the allocator counts only inside the engine (its creation and each
+    // frame), not the reader's buffers.
+    crate::alloc::count(counting);
     let mut engine = Engine::new(Config::default());
+    crate::alloc::count(false);
     let mut n = 0u64;
     let mut ended = 0u64;
     swarmwall_io::capture::read(
         &input,
         |p, _| {
+            crate::alloc::count(counting);
             engine.frame(
                 LinkType::from_number(p.linktype),
                 p.ts_nanos,
@@ -391,6 +406,7 @@ pub fn engine_samples(file: &Path, mut sample: impl FnMut(u64, engine::Memory)) 
                 p.orig_len,
                 &mut |_| ended += 1,
             );
+            crate::alloc::count(false);
             n += 1;
             if n.is_multiple_of(1 << 16) {
                 sample(n, engine.memory());

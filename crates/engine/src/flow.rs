@@ -349,8 +349,8 @@ pub struct Extra {
     pub lookups: Vec<InfoHash>,
     /// Peer ids seen from the lo and hi endpoints.
     pub peer_ids: [Option<PeerId>; 2],
-    /// The tunnel the flow goes through.
-    pub tunnel: Option<Tunnel>,
+    /// The tunnel the flow goes through (boxed: few flows are tunnelled).
+    pub tunnel: Option<Box<Tunnel>>,
 }
 
 /// A proxy protocol a flow goes through.
@@ -545,7 +545,7 @@ impl FlowRecord {
             verdict: flow.verdict,
             infohashes: extra.infohashes,
             lookups: extra.lookups,
-            tunnel: extra.tunnel,
+            tunnel: extra.tunnel.map(|t| *t),
             client_peer_id: extra.peer_ids[c],
             server_peer_id: extra.peer_ids[s],
             end,

@@ -847,12 +847,12 @@ impl Engine {
         };
         let extra = relayed.map(|r| {
             Box::new(Extra {
-                tunnel: Some(Tunnel {
+                tunnel: Some(Box::new(Tunnel {
                     kind: TunnelKind::Socks5,
                     target: r.target.clone(),
                     command: "udp",
                     relay: Some(r.relay),
-                }),
+                })),
                 ..Extra::default()
             })
         });
@@ -1096,7 +1096,7 @@ pub(crate) fn view<'a>(k: &FlowKey, f: &'a Flow) -> FlowView<'a> {
     } else {
         (Side::Hi, Side::Lo)
     };
-    let tunnel = f.extra.as_ref().and_then(|e| e.tunnel.as_ref());
+    let tunnel = f.extra.as_ref().and_then(|e| e.tunnel.as_deref());
     FlowView {
         key: *k,
         client: k.addr(c),

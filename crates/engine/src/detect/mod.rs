@@ -416,7 +416,7 @@ impl Ctx<'_> {
 
     /// Records the tunnel the flow goes through.
     pub fn tunnel(&mut self, t: Tunnel) {
-        self.extra().tunnel = Some(t);
+        self.extra().tunnel = Some(Box::new(t));
     }
 
     /// Remembers a BitTorrent endpoint learned from a payload.
@@ -517,6 +517,10 @@ fn assess_with(
 /// Appends `h` unless present or the list is full.
 fn push_new(list: &mut Vec<InfoHash>, h: InfoHash) {
     if list.len() < MAX_INFOHASHES_PER_FLOW && !list.contains(&h) {
+        // Doubling from one, not from `Vec`'s four: most flows name one info-hash.
+        if list.len() == list.capacity() {
+            list.reserve_exact(list.len().max(1));
+        }
         list.push(h);
     }
 }

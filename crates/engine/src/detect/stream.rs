@@ -7,7 +7,10 @@
 /// Position in one direction's stream.
 #[derive(Debug, Default, Clone, Copy)]
 pub(crate) struct Stream {
-    next_seq: Option<u32>,
+    /// The next expected sequence number, once `started` (not an `Option`: this packs the
+    /// struct into 28 bytes, two per TCP flow).
+    next_seq: u32,
+    started: bool,
     /// Stream offset of `next_seq` (bytes delivered in order so far, gaps included).
     pub offset: u32,
     /// Segments that delivered new bytes so far.
@@ -45,8 +48,9 @@ impl Stream {
 
     /// Notes that data starts at `seq`, unless where it starts is known already.
     pub fn starts_at(&mut self, seq: u32) {
-        if self.next_seq.is_none() {
-            self.next_seq = Some(seq);
+        if !self.started {
+            self.next_seq = seq;
+            self.started = true;
         }
     }
 
@@ -63,10 +67,11 @@ impl Stream {
             return None;
         }
         let cut = (payload.len() as u32) < wire_len;
-        let Some(next) = self.next_seq else {
+        let next = self.next_seq;
+        if !self.started {
             // First segment seen in this direction (the SYN was missed).
             return Some(self.advance(seq, payload, wire_len, 0, true, cut));
-        };
+        }
         let ahead = seq.wrapping_sub(next);
         if ahead == 0 {
             return Some(self.advance(seq, payload, wire_len, self.offset, !self.last_cut, cut));
@@ -124,7 +129,8 @@ impl Stream {
         contiguous: bool,
         cut: bool,
     ) -> Delivered<'a> {
-        self.next_seq = Some(seq.wrapping_add(len));
+        self.next_seq = seq.wrapping_add(len);
+        self.started = true;
         self.offset = offset.saturating_add(len);
         self.segments = self.segments.saturating_add(1);
         self.last_cut = cut;

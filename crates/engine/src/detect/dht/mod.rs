@@ -55,9 +55,15 @@ const CANDIDATES: usize = 64;
 /// An outstanding `get_peers`: transaction id (zero-padded), its length, the info-hash.
 type Pending = ([u8; TID], u8, InfoHash);
 
+/// The DHT detector of one UDP flow: nothing until a `get_peers` or `announce_peer` query
+/// (most DHT flows carry pings and `find_node`), then its [`Lookups`], boxed.
 #[derive(Debug, Default)]
-pub(crate) struct Dht {
-    pending: Option<Box<[Pending; PENDING]>>,
+pub(crate) struct Dht(Option<Box<Lookups>>);
+
+#[derive(Debug)]
+struct Lookups {
+    /// The last [`PENDING`] queries that name an info-hash, a ring.
+    pending: [Pending; PENDING],
     next: u8,
     /// `get_peers` targets, with the querier's side and whether the target is near the
     /// querier's own id.
@@ -145,7 +151,10 @@ impl DatagramDetector for Dht {
     /// The flow ends: the `get_peers` targets its queriers searched on enough nodes, or
     /// announced, are their torrents.
     fn finish(&mut self, ctx: &mut Ctx<'_>) {
-        for (h, side, near) in std::mem::take(&mut self.candidates) {
+        let Some(lookups) = &mut self.0 else {
+            return;
+        };
+        for (h, side, near) in std::mem::take(&mut lookups.candidates) {
             let querier = if side == ctx.from { ctx.src } else { ctx.dst };
             let torrent = ctx
                 .knowledge
@@ -162,32 +171,42 @@ impl Dht {
     /// A `get_peers` for `target` from a querier whose own id is `id`: counted as a search
     /// once per flow, and kept to be judged at the flow's end.
     fn search(&mut self, ctx: &mut Ctx<'_>, target: InfoHash, id: NodeId) {
-        if self.candidates.iter().any(|(h, ..)| *h == target) {
+        let candidates = &mut self.lookups().candidates;
+        if candidates.iter().any(|(h, ..)| *h == target) {
             return;
         }
         // Counted even when this flow keeps no more candidates: other flows' lookups need it.
         ctx.knowledge
             .note_search(ctx.src.ip(), target, false, ctx.now_ns);
-        if self.candidates.len() < CANDIDATES {
-            self.candidates.push((target, ctx.from, near(&target, &id)));
+        if candidates.len() < CANDIDATES {
+            candidates.push((target, ctx.from, near(&target, &id)));
         }
     }
 
+    fn lookups(&mut self) -> &mut Lookups {
+        self.0.get_or_insert_with(|| {
+            Box::new(Lookups {
+                pending: [([0; TID], 0, InfoHash::default()); PENDING],
+                next: 0,
+                candidates: Vec::new(),
+            })
+        })
+    }
+
     fn remember(&mut self, tid: &[u8], hash: InfoHash) {
-        let ring = self
-            .pending
-            .get_or_insert_with(|| Box::new([([0; TID], 0, InfoHash::default()); PENDING]));
+        let l = self.lookups();
         let n = tid.len().min(TID);
         let mut t = [0u8; TID];
         t[..n].copy_from_slice(&tid[..n]);
-        ring[usize::from(self.next) % PENDING] = (t, n as u8, hash);
-        self.next = self.next.wrapping_add(1);
+        l.pending[usize::from(l.next) % PENDING] = (t, n as u8, hash);
+        l.next = l.next.wrapping_add(1);
     }
 
     fn recall(&self, tid: &[u8]) -> Option<InfoHash> {
-        let ring = self.pending.as_ref()?;
+        let l = self.0.as_ref()?;
         let n = tid.len().min(TID);
-        ring.iter()
+        l.pending
+            .iter()
             .rev()
             .find(|(t, len, _)| usize::from(*len) == n && n > 0 && t[..n] == tid[..n])
             .map(|(_, _, h)| *h)

@@ -15,8 +15,50 @@ pub const READ_LIMIT: u32 = 64 * 1024;
 /// Largest extension message kept to be parsed (a PEX message with 50 peers is ~400 bytes).
 const MAX_EXTENDED: u32 = 8 * 1024;
 
+/// The message reader of one direction: nothing until a handshake starts it (most flows
+/// never show one), a boxed [`Reader`] while it reads.
 #[derive(Debug, Default)]
-pub(crate) struct Msgs {
+pub(crate) struct Msgs(Option<Box<Reader>>);
+
+impl Msgs {
+    /// Starts reading at stream offset `at` (the end of this direction's handshake).
+    pub fn start(&mut self, at: u32, info_hash: InfoHash) {
+        self.0 = Some(Box::new(Reader {
+            at,
+            start: at,
+            running: true,
+            info_hash: Some(info_hash),
+            ..Reader::default()
+        }));
+    }
+
+    pub fn running(&self) -> bool {
+        self.0.is_some()
+    }
+
+    pub fn buffered(&self) -> usize {
+        self.0.as_ref().map_or(0, |r| r.body.len())
+    }
+
+    pub fn stop(&mut self, budget: &mut Budget) {
+        if let Some(mut r) = self.0.take() {
+            r.stop(budget);
+        }
+    }
+
+    /// Reads delivered bytes of this direction.
+    pub fn feed(&mut self, ctx: &mut Ctx<'_>, d: &Delivered<'_>) {
+        if let Some(r) = &mut self.0 {
+            r.feed(ctx, d);
+            if !r.running {
+                self.0 = None;
+            }
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct Reader {
     /// Stream offset of the next byte to read.
     at: u32,
     /// Where reading started (just after the handshake).
@@ -32,34 +74,14 @@ pub(crate) struct Msgs {
     info_hash: Option<InfoHash>,
 }
 
-impl Msgs {
-    /// Starts reading at stream offset `at` (the end of this direction's handshake).
-    pub fn start(&mut self, at: u32, info_hash: InfoHash) {
-        *self = Msgs {
-            at,
-            start: at,
-            running: true,
-            info_hash: Some(info_hash),
-            ..Msgs::default()
-        };
-    }
-
-    pub fn running(&self) -> bool {
-        self.running
-    }
-
-    pub fn buffered(&self) -> usize {
-        self.body.len()
-    }
-
-    pub fn stop(&mut self, budget: &mut Budget) {
+impl Reader {
+    fn stop(&mut self, budget: &mut Budget) {
         budget.give_back(self.body.len());
         self.body = Vec::new();
         self.running = false;
     }
 
-    /// Reads delivered bytes of this direction.
-    pub fn feed(&mut self, ctx: &mut Ctx<'_>, d: &Delivered<'_>) {
+    fn feed(&mut self, ctx: &mut Ctx<'_>, d: &Delivered<'_>) {
         if !self.running {
             return;
         }

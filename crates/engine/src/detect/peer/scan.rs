@@ -9,9 +9,10 @@ use crate::detect::Delivered;
 /// Longest carry: a handshake minus one byte.
 const CARRY: usize = handshake::LEN - 1;
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug)]
 pub(super) struct Scan {
-    carry: [u8; CARRY],
+    /// Boxed when first needed: most streams never end in a handshake's first bytes.
+    carry: Option<Box<[u8; CARRY]>>,
     carry_len: u8,
     pub state: ScanState,
     /// Whether this direction's stream started with printable text.
@@ -32,7 +33,7 @@ pub(super) enum ScanState {
 impl Default for Scan {
     fn default() -> Self {
         Scan {
-            carry: [0; CARRY],
+            carry: None,
             carry_len: 0,
             state: ScanState::Searching,
             text: false,
@@ -61,14 +62,14 @@ pub(super) fn looks_like_text(b: &[u8]) -> bool {
 impl Scan {
     pub fn scan(&mut self, d: &Delivered<'_>) -> Hit {
         if !d.contiguous {
-            self.carry_len = 0;
+            self.keep(&[]);
         }
         let carried = usize::from(self.carry_len);
         if carried > 0 {
             // A handshake that starts in the carry and runs into the new bytes.
             let mut joined = [0u8; CARRY + handshake::LEN];
             let take = d.bytes.len().min(handshake::LEN);
-            joined[..carried].copy_from_slice(&self.carry[..carried]);
+            joined[..carried].copy_from_slice(self.carried());
             joined[carried..carried + take].copy_from_slice(&d.bytes[..take]);
             let joined = &joined[..carried + take];
             if let Some(at) = handshake::find(joined).filter(|&at| at < carried) {
@@ -88,7 +89,7 @@ impl Scan {
         } else {
             0
         };
-        tail[..keep_old].copy_from_slice(&self.carry[..keep_old]);
+        tail[..keep_old].copy_from_slice(&self.carried()[..keep_old]);
         tail[keep_old..keep_old + take].copy_from_slice(&d.bytes[d.bytes.len() - take..]);
         let tail = &tail[..keep_old + take];
         let n = handshake::partial_suffix(tail);
@@ -104,7 +105,7 @@ impl Scan {
                 if h.peer_id.is_none() {
                     self.keep(from);
                 } else {
-                    self.carry_len = 0;
+                    self.keep(&[]);
                 }
                 Hit::Handshake(h, offset)
             }
@@ -118,20 +119,32 @@ impl Scan {
     /// Completes a handshake whose peer id was missing, from the next delivered bytes.
     pub fn peer_id(&mut self, d: &Delivered<'_>) -> Option<bt::PeerId> {
         let carried = usize::from(self.carry_len);
-        self.carry_len = 0;
+        let mut joined = [0u8; CARRY + handshake::LEN];
+        joined[..carried].copy_from_slice(self.carried());
+        self.keep(&[]);
         if !d.contiguous || carried == 0 {
             return None;
         }
-        let mut joined = [0u8; CARRY + handshake::LEN];
         let take = d.bytes.len().min(handshake::LEN);
-        joined[..carried].copy_from_slice(&self.carry[..carried]);
         joined[carried..carried + take].copy_from_slice(&d.bytes[..take]);
         handshake::parse(&joined[..carried + take]).ok()?.peer_id
     }
 
+    fn carried(&self) -> &[u8] {
+        match &self.carry {
+            Some(c) => &c[..usize::from(self.carry_len)],
+            None => &[],
+        }
+    }
+
     fn keep(&mut self, bytes: &[u8]) {
         let n = bytes.len().min(CARRY);
-        self.carry[..n].copy_from_slice(&bytes[..n]);
+        if n == 0 {
+            self.carry = None;
+        } else {
+            self.carry.get_or_insert_with(|| Box::new([0; CARRY]))[..n]
+                .copy_from_slice(&bytes[..n]);
+        }
         self.carry_len = n as u8;
     }
 }
@@ -203,6 +216,22 @@ mod tests {
             &[&h[..5], &h[5..9], &h[9..30], &h[30..]],
         );
         assert_eq!(got, Some((InfoHash([0x11; 20]), 0)));
+    }
+
+    #[test]
+    fn carry_boxed_only_while_a_handshake_start_waits() {
+        let h = hs();
+        let mut s = Scan::default();
+        assert_eq!(feed(&mut s, &[&[0x5a; 300]]), None);
+        assert!(
+            s.carry.is_none(),
+            "no handshake prefix at the end: nothing kept"
+        );
+        assert_eq!(feed(&mut s, &[&h[..30]]), None);
+        assert_eq!(s.carried(), &h[..30]);
+        let mut s = Scan::default();
+        assert!(feed(&mut s, &[&h[..30], &h[30..]]).is_some());
+        assert!(s.carry.is_none(), "freed once the handshake is whole");
     }
 
     #[test]

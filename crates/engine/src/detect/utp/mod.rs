@@ -43,8 +43,13 @@ struct OneWay {
     count: u8,
 }
 
+/// The uTP detector of one UDP flow: nothing until a strictly valid uTP header comes (most
+/// UDP flows of a BitTorrent client are DHT), then its [`State`], boxed.
 #[derive(Debug, Default)]
-pub(crate) struct Utp {
+pub(crate) struct Utp(Option<Box<State>>);
+
+#[derive(Debug, Default)]
+struct State {
     last: [Option<Seen>; 2],
     exchanges: u8,
     /// The side that sent the connection's SYN (the MSE initiator).
@@ -69,7 +74,9 @@ impl DatagramDetector for Utp {
         let Ok(h) = Header::new_checked(payload) else {
             return Answer::NotMine;
         };
-        self.header(ctx, &h, payload, wire_len);
+        self.0
+            .get_or_insert_with(Box::default)
+            .header(ctx, &h, payload, wire_len);
         if ctx.has(Kind::PeerUtp) {
             Answer::Mine
         } else {
@@ -79,11 +86,13 @@ impl DatagramDetector for Utp {
 
     /// The flow (or the uTP connection) ends: judge an MSE opening never completed.
     fn finish(&mut self, ctx: &mut Ctx<'_>) {
-        self.close(ctx);
+        if let Some(s) = &mut self.0 {
+            s.close(ctx);
+        }
     }
 }
 
-impl Utp {
+impl State {
     /// Handles a strictly valid uTP header.
     fn header(&mut self, ctx: &mut Ctx<'_>, h: &Header<'_>, payload: &[u8], wire_len: u32) {
         let dir = ctx.from as usize;
