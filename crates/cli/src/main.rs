@@ -9,6 +9,7 @@ mod analyze;
 mod enforce;
 mod eval;
 mod evidence;
+mod manual;
 mod notice;
 mod rules;
 mod summary;
@@ -21,7 +22,7 @@ use clap::{Parser, Subcommand};
 /// See BitTorrent traffic by torrent, not by port.
 #[derive(Debug, Parser)]
 #[command(name = "swarmwall", version, about, long_about = None, propagate_version = true)]
-struct Cli {
+pub(crate) struct Cli {
     #[command(subcommand)]
     command: Command,
 }
@@ -44,6 +45,11 @@ enum Command {
     Evidence(evidence::Args),
     /// Read copyright notices and check them against the evidence store.
     Notice(notice::Args),
+    /// Print a shell completion script (bash, zsh, fish, …) to standard output.
+    Completions(manual::CompletionsArgs),
+    /// Write the man pages (one per command and subcommand) into a directory.
+    #[command(hide = true)]
+    Manpages(manual::ManpagesArgs),
 }
 
 fn main() -> ExitCode {
@@ -56,6 +62,8 @@ fn main() -> ExitCode {
         Command::Rules(args) => rules::run(args),
         Command::Evidence(args) => evidence::run(args),
         Command::Notice(args) => notice::run(args),
+        Command::Completions(args) => manual::completions(args),
+        Command::Manpages(args) => manual::manpages(args),
     };
     match result {
         Ok(code) => code,

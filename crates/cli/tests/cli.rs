@@ -790,3 +790,49 @@ fn enforce_and_rules_usage_errors_exit_2() {
         assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
     }
 }
+
+#[test]
+fn completions_and_man_pages_cover_every_subcommand() {
+    for shell in ["bash", "zsh", "fish"] {
+        let o = bin().args(["completions", shell]).output().unwrap();
+        assert!(o.status.success(), "{shell}: {}", stderr(&o));
+        let script = stdout(&o);
+        for sub in ["analyze", "watch", "enforce", "evidence", "notice", "rules"] {
+            assert!(script.contains(sub), "{shell} completion lacks {sub}");
+        }
+    }
+    let bad = bin().args(["completions", "tcsh"]).output().unwrap();
+    assert_eq!(
+        bad.status.code(),
+        Some(2),
+        "an unknown shell is a usage error"
+    );
+
+    let d = tmp("manpages");
+    let o = bin().arg("manpages").arg(&d).output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    for page in [
+        "swarmwall",
+        "swarmwall-analyze",
+        "swarmwall-watch",
+        "swarmwall-enforce",
+        "swarmwall-rules-install",
+        "swarmwall-evidence-query",
+        "swarmwall-notice-check",
+    ] {
+        let text = std::fs::read_to_string(d.join(format!("{page}.1")))
+            .unwrap_or_else(|e| panic!("{page}.1: {e}"));
+        assert!(text.starts_with(".ie"), "{page}.1 is roff");
+        assert!(text.contains(".TH"), "{page}.1 has a title");
+        assert!(
+            text.contains(&page.to_uppercase()),
+            "{page}.1 names itself in its title"
+        );
+    }
+    assert!(
+        !d.join("swarmwall-manpages.1").exists(),
+        "the hidden command has no page"
+    );
+    assert!(!d.join("swarmwall-help.1").exists());
+    std::fs::remove_dir_all(&d).ok();
+}

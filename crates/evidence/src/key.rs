@@ -101,8 +101,13 @@ impl KeyRing {
                     chain: vec![k],
                     ledger: None,
                 };
-                ring.save()?;
-                Ok(ring)
+                // Several sensors may start at once on one key file: the first to link its
+                // file wins, the others read it.
+                if ring.write(true)? {
+                    Ok(ring)
+                } else {
+                    KeyRing::open(path)
+                }
             }
             Err(e) => Err(Error::Key(path.into(), format!("cannot open: {e}"))),
         }
@@ -294,6 +299,14 @@ impl KeyRing {
 
     /// Rewrites the file: a temporary file (0600) beside it, synced, renamed over it.
     fn save(&self) -> Result<(), Error> {
+        self.write(false).map(|_| ())
+    }
+
+    /// Writes the file through a temporary one (0600, named after this process and write,
+    /// synced):
+    /// renamed over the file, or with `create` linked to its name only if there is no file
+    /// yet. Returns whether the file is this ring's (false: another process created it first).
+    fn write(&self, create: bool) -> Result<bool, Error> {
         let err = |what: &str, e: io::Error| Error::Key(self.path.clone(), format!("{what}: {e}"));
         let Some(k) = self.chain.first() else {
             return Err(err("no key", io::Error::other("empty")));
@@ -316,7 +329,9 @@ impl KeyRing {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| "keys".into());
-        let tmp = dir.join(format!(".{name}.tmp"));
+        static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let seq = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let tmp = dir.join(format!(".{name}.{}.{seq}.tmp", std::process::id()));
         let _ = fs::remove_file(&tmp);
         let mut f = OpenOptions::new()
             .write(true)
@@ -324,18 +339,31 @@ impl KeyRing {
             .mode(0o600)
             .open(&tmp)
             .map_err(|e| err("cannot create a temporary key file", e))?;
-        let written = f
-            .write_all(text.as_bytes())
-            .and_then(|()| f.sync_all())
-            .and_then(|()| fs::rename(&tmp, &self.path));
-        if let Err(e) = written {
-            let _ = fs::remove_file(&tmp);
-            return Err(err("cannot write", e));
-        }
+        let written = f.write_all(text.as_bytes()).and_then(|()| f.sync_all());
+        let placed = written.and_then(|()| {
+            if create {
+                let linked = fs::hard_link(&tmp, &self.path);
+                let _ = fs::remove_file(&tmp);
+                match linked {
+                    Ok(()) => Ok(true),
+                    Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(false),
+                    Err(e) => Err(e),
+                }
+            } else {
+                fs::rename(&tmp, &self.path).map(|()| true)
+            }
+        });
+        let mine = match placed {
+            Ok(mine) => mine,
+            Err(e) => {
+                let _ = fs::remove_file(&tmp);
+                return Err(err("cannot write", e));
+            }
+        };
         if let Ok(d) = File::open(&dir) {
             let _ = d.sync_all();
         }
-        Ok(())
+        Ok(mine)
     }
 }
 
@@ -377,6 +405,23 @@ mod tests {
         ));
         fs::create_dir_all(&d).ok();
         d
+    }
+
+    #[test]
+    fn sensors_starting_at_once_share_the_first_key_made() {
+        let d = dir();
+        let p = d.join("keys");
+        let keys: Vec<Key> = std::thread::scope(|s| {
+            let hs: Vec<_> = (0..8)
+                .map(|_| s.spawn(|| KeyRing::open_or_create(&p, DAY, 10).unwrap().get(10)))
+                .collect();
+            hs.into_iter().map(|h| h.join().unwrap().unwrap()).collect()
+        });
+        assert!(keys.iter().all(|k| *k == keys[0]), "one key for all");
+        assert_eq!(KeyRing::open(&p).unwrap().get(10), Some(keys[0]));
+        let left: Vec<_> = fs::read_dir(&d).unwrap().collect();
+        assert_eq!(left.len(), 1, "no temporary file left: {left:?}");
+        fs::remove_dir_all(&d).ok();
     }
 
     #[test]
