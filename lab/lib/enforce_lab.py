@@ -21,7 +21,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from . import netlab, torrent
+from . import netlab, promcheck, torrent
 from .clients import Aria2, Cfg, DhtNode, DhtSwarm, Libtorrent, Qbittorrent, Rtorrent, Tracker, Transmission
 
 LIB = Path(__file__).resolve().parent
@@ -111,7 +111,7 @@ class Swarmwall:
     def start(self):
         argv = [str(BIN), "enforce", "--policy", str(self.policy), "--queues", self.queues,
                 "--events", str(self.events), "--stats", str(self.stats_path), "--stats-every", "1",
-                "--alerts", str(self.alerts)]
+                "--alerts", str(self.alerts), "--metrics", "127.0.0.1:0"]
         if self.keep_flows:
             argv += ["--flows", str(self.flows)]
         if self.dry_run:
@@ -128,6 +128,14 @@ class Swarmwall:
 
     def remove(self):
         self.router.run([str(BIN), "rules", "remove"], check=False)
+
+    def metrics(self, required=()):
+        """The daemon's metrics page, scraped on the router, checked with promtool: (problems,
+        {sample: value})."""
+        url = promcheck.url_in(self.router.dir / "swarmwall.log")
+        if url is None:
+            return ["no metrics address in the daemon's log"], {}
+        return promcheck.check(promcheck.scrape(self.router.ns, url), required)
 
     def stats(self):
         try:
@@ -476,6 +484,13 @@ def run_kill9(out=None, log=print):
     return result
 
 
+# The families the daemon's metrics page must have.
+ENFORCE_METRICS = ("swarmwall_build_info", "swarmwall_packets_total",
+                   "swarmwall_packets_dropped_total", "swarmwall_flows_total",
+                   "swarmwall_decisions_total", "swarmwall_queue_overruns_total",
+                   "swarmwall_reloads_total", "swarmwall_alerts_total")
+
+
 def run_reload(out=None, log=print):
     """SIGHUP while new connections go through the router: a bad policy file is rejected (one
     line naming the file and place, the daemon keeps running on the old policy), a good one
@@ -494,6 +509,8 @@ def run_reload(out=None, log=print):
         alive = sw.proc.poll() is None
         conns.wait(timeout=120)
         probe = json.loads((client.dir / "connections.log").read_text().strip().splitlines()[-1])
+        time.sleep(1.2)  # the metrics page is published every second
+        problems, m = sw.metrics(ENFORCE_METRICS)
         sw.stop()
         sw.remove()
         lab.stop(http)
@@ -505,9 +522,13 @@ def run_reload(out=None, log=print):
         "reloads_failed": len(failed),
         "failure_message": failed[0]["message"] if failed else None,
         "connections": probe,
+        "metrics_problems": problems,
+        "metrics_reloads": [m.get('swarmwall_reloads_total{result="ok"}'),
+                            m.get('swarmwall_reloads_total{result="failed"}')],
         "seconds": round(time.time() - started, 1),
     })
     result["ok"] = (alive and len(reloads) == 10 and len(failed) == 5
+                    and not problems and result["metrics_reloads"] == [5, 5]
                     and "policy.toml:4:" in (result["failure_message"] or "")
                     and "\n" not in result["failure_message"]
                     and probe["ok"] == probe["requests"])
@@ -537,12 +558,22 @@ def run_untracked(out=None, log=print):
         arrived = server.run(["iptables", "-w", "-L", "INPUT", "-n", "-v", "-x"]).stdout
         arrived = sum(int(l.split()[0]) for l in arrived.splitlines()[2:] if "dpt:6881" in l)
         stats = sw.stats()
+        problems, m = sw.metrics(ENFORCE_METRICS)
         sw.stop()
         sw.remove()
         stats = sw.stats() or stats
+    decided = sum(v for k, v in m.items() if k.startswith("swarmwall_decisions_total{"))
     result.update({"sent": sent, "arrived": arrived, "judged": stats.get("packets"),
-                   "dropped": stats.get("packets_dropped"), "seconds": round(time.time() - started, 1)})
-    result["ok"] = arrived == 0 and result["judged"] == sent and result["dropped"] == sent
+                   "dropped": stats.get("packets_dropped"), "seconds": round(time.time() - started, 1),
+                   "metrics_problems": problems,
+                   "metrics_judged_dropped_decided": [m.get("swarmwall_packets_total"),
+                                                      m.get("swarmwall_packets_dropped_total"),
+                                                      decided]})
+    # The metrics page says what the statistics file says.
+    in_stats = sum(n for acts in stats.get("decisions", {}).values() for n in acts.values())
+    result["ok"] = (arrived == 0 and result["judged"] == sent and result["dropped"] == sent
+                    and not problems and in_stats > 0
+                    and result["metrics_judged_dropped_decided"] == [sent, sent, in_stats])
     save(result, out)
     return result
 

@@ -53,6 +53,7 @@ impl AlertArgs {
             out: BufWriter::new(out),
             path,
             lines: 0,
+            by_category: Default::default(),
             error: None,
         }))
     }
@@ -64,6 +65,8 @@ pub struct AlertWriter {
     out: BufWriter<Box<dyn Write + Send>>,
     path: String,
     pub lines: u64,
+    /// Lines written per category.
+    pub by_category: std::collections::BTreeMap<&'static str, u64>,
     error: Option<io::Error>,
 }
 
@@ -99,6 +102,7 @@ impl AlertWriter {
                 serde_json::to_writer(&mut self.out, &to_json(a))?;
                 self.out.write_all(b"\n")?;
                 self.lines += 1;
+                *self.by_category.entry(a.category.as_str()).or_default() += 1;
             }
             self.out.flush()
         })();

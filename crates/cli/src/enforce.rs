@@ -38,6 +38,11 @@ pub struct Args {
     #[arg(long, value_name = "SECS", default_value_t = 10)]
     stats_every: u64,
 
+    /// Serve Prometheus metrics at http://ADDR:PORT/metrics (text format; e.g.
+    /// `127.0.0.1:9478`), updated every second.
+    #[arg(long, value_name = "ADDR:PORT")]
+    metrics: Option<String>,
+
     /// Append every finished flow's record (as `analyze --flows`) to PATH.
     #[arg(long, value_name = "PATH")]
     flows: Option<PathBuf>,
@@ -92,6 +97,7 @@ pub fn run(a: Args) -> Result<ExitCode> {
     o.queues = a.queues.unwrap_or_else(Queues::per_cpu);
     o.marks = marks;
     o.events = a.events;
+    let a_metrics = a.metrics.clone();
     o.stats = a.stats;
     o.stats_every = Duration::from_secs(a.stats_every.max(1));
     o.flows = a.flows;
@@ -125,6 +131,24 @@ pub fn run(a: Args) -> Result<ExitCode> {
             }
         }));
     }
+    // Before privileges go (a port below 1024 needs them).
+    if let Some(addr) = &a_metrics {
+        let exporter = std::sync::Arc::new(swarmwall_io::metrics::Exporter::start(addr)?);
+        eprintln!(
+            "swarmwall enforce: metrics at http://{}/metrics",
+            exporter.local_addr()
+        );
+        let w = writer.clone();
+        o.report = Some(enforce::Reporter::new(move |s| {
+            let mut p = page(s);
+            if let Some(w) = &w
+                && let Ok(w) = w.lock()
+            {
+                crate::watch::alerts_metrics(&mut p, &w);
+            }
+            exporter.publish(&p);
+        }));
+    }
     eprintln!("swarmwall enforce: serving queues {}", o.queues);
     let s = enforce::run_with_signals(&o)?;
     drop(o);
@@ -149,4 +173,91 @@ pub fn run(a: Args) -> Result<ExitCode> {
         s.failed_reloads
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// The metrics page of the daemon's counters.
+fn page(s: &enforce::Summary) -> swarmwall_io::metrics::Page {
+    let mut p = swarmwall_io::metrics::Page::default();
+    let st = &s.stats;
+    p.gauge(
+        "swarmwall_build_info",
+        "The running swarmwall (always 1).",
+        &[
+            ("version", env!("CARGO_PKG_VERSION")),
+            ("command", "enforce"),
+        ],
+        1.0,
+    );
+    p.counter(
+        "swarmwall_packets_total",
+        "Packets that reached the daemon and were judged.",
+        &[],
+        st.packets,
+    );
+    p.counter(
+        "swarmwall_packets_unjudged_total",
+        "Packets not part of a flow (passed).",
+        &[],
+        st.unjudged,
+    );
+    p.counter(
+        "swarmwall_packets_dropped_total",
+        "Packets dropped or rejected by a verdict.",
+        &[],
+        st.packets_dropped,
+    );
+    p.counter("swarmwall_flows_total", "New flows seen.", &[], st.flows);
+    for (kind, actions) in &st.decisions {
+        for (action, n) in actions {
+            p.counter(
+                "swarmwall_decisions_total",
+                "Decisions per kind (unknown: not BitTorrent) and action (in a dry run, what would have been done).",
+                &[("kind", kind), ("action", action)],
+                *n,
+            );
+        }
+    }
+    p.counter(
+        "swarmwall_queue_batches_total",
+        "Batches of packets received from the queues.",
+        &[],
+        st.batches,
+    );
+    p.counter(
+        "swarmwall_verdict_messages_total",
+        "Verdict messages sent to the kernel.",
+        &[],
+        st.verdict_messages,
+    );
+    p.counter(
+        "swarmwall_queue_overruns_total",
+        "Times the kernel could not hand packets over (accepted unseen: fail-open).",
+        &[],
+        st.overruns,
+    );
+    p.counter(
+        "swarmwall_fragments_held_total",
+        "IP fragments held for their datagram's verdict.",
+        &[],
+        st.fragments_held,
+    );
+    p.counter(
+        "swarmwall_fragments_released_total",
+        "IP fragments let pass because their datagram did not complete in time.",
+        &[],
+        st.fragments_released,
+    );
+    p.counter(
+        "swarmwall_reloads_total",
+        "Policy reloads (SIGHUP).",
+        &[("result", "ok")],
+        s.reloads,
+    );
+    p.counter(
+        "swarmwall_reloads_total",
+        "Policy reloads (SIGHUP).",
+        &[("result", "failed")],
+        s.failed_reloads,
+    );
+    p
 }

@@ -1,5 +1,6 @@
 //! `swarmwall watch`: live capture, with the same outputs as `analyze` and the evidence store.
 
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::PathBuf;
@@ -10,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use engine::report::Summary;
-use swarmwall_io::record;
+use swarmwall_io::{metrics, record};
 use watch::{Report, RingConfig, Sensor};
 
 use crate::analyze::Limits;
@@ -43,6 +44,11 @@ pub struct Args {
     /// Seconds between two writes of --stats.
     #[arg(long, value_name = "SECS", default_value_t = 10)]
     stats_every: u64,
+
+    /// Serve Prometheus metrics at http://ADDR:PORT/metrics (text format; e.g.
+    /// `127.0.0.1:9477`), updated every second.
+    #[arg(long, value_name = "ADDR:PORT")]
+    metrics: Option<String>,
 
     /// Rows in the summary's top tables (printed at exit).
     #[arg(long, value_name = "N", default_value_t = 10)]
@@ -107,6 +113,11 @@ pub fn run(args: Args) -> Result<ExitCode> {
             Some(File::create(p).with_context(|| format!("{}: cannot create", p.display()))?)
         }
     };
+    // Before privileges go (a port below 1024 needs them).
+    let exporter = match &args.metrics {
+        Some(a) => Some(metrics::Exporter::start(a)?),
+        None => None,
+    };
     let mut opts = watch::Options::new(args.interfaces.clone());
     if let Some(n) = args.workers {
         opts.workers = n.max(1);
@@ -151,6 +162,10 @@ pub fn run(args: Args) -> Result<ExitCode> {
             .as_ref()
             .map(|w| format!("; evidence to {}", w.store_name()))
             .unwrap_or_default()
+            + &exporter
+                .as_ref()
+                .map(|e| format!("; metrics at http://{}/metrics", e.local_addr()))
+                .unwrap_or_default()
     );
 
     let stop = Arc::new(AtomicBool::new(false));
@@ -166,6 +181,8 @@ pub fn run(args: Args) -> Result<ExitCode> {
     }
 
     let mut summary = Summary::default();
+    // Ended flows per kind (`none`: not BitTorrent), for the metrics.
+    let mut by_kind: BTreeMap<&'static str, u64> = BTreeMap::new();
     let mut last_commit = Instant::now();
     let mut last_stats = Instant::now();
     let mut last_prune = Instant::now();
@@ -183,6 +200,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
         Report::Records(records) => {
             for r in &records {
                 summary.add(r);
+                *by_kind
+                    .entry(r.kind().map_or("none", |k| k.as_str()))
+                    .or_default() += 1;
                 if let (Some(out), None) = (flows_out.as_mut(), &flows_error)
                     && let Err(e) = record::write_line(out, r)
                 {
@@ -230,6 +250,15 @@ pub fn run(args: Args) -> Result<ExitCode> {
             if last_stats.elapsed() >= stats_every {
                 last_stats = Instant::now();
                 write_stats(stats_file.as_mut(), s, store.as_ref());
+            }
+            if let Some(e) = &exporter {
+                e.publish(&page(
+                    s,
+                    &by_kind,
+                    store.as_ref(),
+                    alert_out.as_ref(),
+                    store_errors,
+                ));
             }
         }
     })?;
@@ -289,6 +318,141 @@ pub fn run(args: Args) -> Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// The metrics page: the sensor's counters, ended flows per kind, the evidence store's rows,
+/// alerts per category.
+fn page(
+    s: &watch::Stats,
+    by_kind: &BTreeMap<&'static str, u64>,
+    store: Option<&::evidence::Writer>,
+    alerts: Option<&alerts::AlertWriter>,
+    store_errors: u64,
+) -> metrics::Page {
+    let mut p = metrics::Page::default();
+    p.gauge(
+        "swarmwall_build_info",
+        "The running swarmwall (always 1).",
+        &[("version", env!("CARGO_PKG_VERSION")), ("command", "watch")],
+        1.0,
+    );
+    p.counter(
+        "swarmwall_packets_total",
+        "Packets the engines read.",
+        &[],
+        s.packets,
+    );
+    p.counter(
+        "swarmwall_bytes_total",
+        "Bytes (on the wire) the engines read.",
+        &[],
+        s.bytes,
+    );
+    for (i, n) in s.per_worker.iter().enumerate() {
+        let w = i.to_string();
+        p.counter(
+            "swarmwall_worker_packets_total",
+            "Packets each worker read (how evenly the fanout spreads them).",
+            &[("worker", &w)],
+            *n,
+        );
+    }
+    p.gauge(
+        "swarmwall_flows_open",
+        "Flows tracked now.",
+        &[],
+        s.flows_open as f64,
+    );
+    p.counter(
+        "swarmwall_flows_ended_total",
+        "Flows ended (records written).",
+        &[],
+        s.flows_ended,
+    );
+    for (kind, n) in by_kind {
+        p.counter(
+            "swarmwall_flows_total",
+            "Ended flows by kind (none: not BitTorrent).",
+            &[("kind", kind)],
+            *n,
+        );
+    }
+    p.counter(
+        "swarmwall_kernel_packets_total",
+        "Packets the kernel handed to the capture sockets.",
+        &[],
+        s.kernel.packets,
+    );
+    p.counter(
+        "swarmwall_kernel_drops_total",
+        "Packets the kernel dropped because a ring was full.",
+        &[],
+        s.kernel.drops,
+    );
+    p.counter(
+        "swarmwall_kernel_ring_freezes_total",
+        "Times a capture ring froze (tp_freeze_q_cnt).",
+        &[],
+        s.kernel.freezes,
+    );
+    if let Some(w) = store {
+        let c = &w.counters;
+        p.counter(
+            "swarmwall_evidence_rows_total",
+            "Evidence rows committed.",
+            &[],
+            c.rows,
+        );
+        p.counter(
+            "swarmwall_evidence_failed_rows_total",
+            "Evidence rows in batches that could not be written.",
+            &[],
+            c.failed_rows,
+        );
+        p.counter(
+            "swarmwall_evidence_errors_total",
+            "Evidence store errors (the capture goes on).",
+            &[],
+            store_errors,
+        );
+        if let Some(sp) = &c.spool {
+            p.counter(
+                "swarmwall_evidence_spooled_total",
+                "Rows spooled while the PostgreSQL server was out of reach.",
+                &[],
+                sp.spooled,
+            );
+            p.counter(
+                "swarmwall_evidence_spool_dropped_total",
+                "Rows dropped because the spool was full.",
+                &[],
+                sp.dropped,
+            );
+            p.gauge(
+                "swarmwall_evidence_spool_waiting",
+                "Rows in the spool now.",
+                &[],
+                sp.waiting as f64,
+            );
+        }
+    }
+    if let Some(a) = alerts {
+        alerts_metrics(&mut p, a);
+    }
+    p
+}
+
+/// Alert lines written, per category (every category, zero or not, so that a rate is defined
+/// from the start).
+pub fn alerts_metrics(p: &mut metrics::Page, a: &alerts::AlertWriter) {
+    for c in attacks::Category::ALL {
+        p.counter(
+            "swarmwall_alerts_total",
+            "Alert lines written (an incident when raised, then at most once a minute).",
+            &[("category", c.as_str())],
+            a.by_category.get(c.as_str()).copied().unwrap_or(0),
+        );
+    }
 }
 
 fn write_stats(file: Option<&mut File>, s: &watch::Stats, store: Option<&::evidence::Writer>) {

@@ -68,6 +68,25 @@ pub struct Options {
     /// output thread every 50 ms and at the end (write their alerts).
     pub taps: Option<engine::Taps>,
     pub tick: Option<engine::Hook>,
+    /// Called on the output thread about once a second, and at the end, with the counters
+    /// so far (the metrics endpoint).
+    pub report: Option<Reporter>,
+}
+
+/// A callback given the counters so far.
+#[derive(Clone)]
+pub struct Reporter(Arc<dyn Fn(&Summary) + Send + Sync>);
+
+impl Reporter {
+    pub fn new(f: impl Fn(&Summary) + Send + Sync + 'static) -> Reporter {
+        Reporter(Arc::new(f))
+    }
+}
+
+impl std::fmt::Debug for Reporter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Reporter")
+    }
 }
 
 impl Options {
@@ -88,6 +107,7 @@ impl Options {
             batch: 128,
             taps: None,
             tick: None,
+            report: None,
         }
     }
 }
@@ -226,6 +246,17 @@ pub fn run(opts: &Options, stop: &AtomicBool, reload: &AtomicBool) -> Result<Sum
     let mut stats_file = stats_file;
     let mut flows_out = flows_out;
     let mut last_stats = Instant::now();
+    let mut last_report = Instant::now();
+    let report = |summary: &Summary| {
+        if let Some(r) = &opts.report {
+            let s = Summary {
+                stats: totals.lock().map(|s| s.clone()).unwrap_or_default(),
+                ..summary.clone()
+            };
+            (r.0)(&s);
+        }
+    };
+    report(&summary);
     let mut failure = None;
     while !stop.load(Ordering::Relaxed) {
         thread::sleep(Duration::from_millis(50));
@@ -259,6 +290,10 @@ pub fn run(opts: &Options, stop: &AtomicBool, reload: &AtomicBool) -> Result<Sum
             last_stats = Instant::now();
             write_stats(stats_file.as_mut(), &totals);
         }
+        if last_report.elapsed() >= Duration::from_secs(1) {
+            last_report = Instant::now();
+            report(&summary);
+        }
         if handles.iter().any(|(_, h)| h.is_finished()) {
             break;
         }
@@ -274,6 +309,7 @@ pub fn run(opts: &Options, stop: &AtomicBool, reload: &AtomicBool) -> Result<Sum
     drain(&ev_rx, &flow_rx, &mut events, &mut flows_out);
     write_stats(stats_file.as_mut(), &totals);
     summary.stats = totals.lock().map(|s| s.clone()).unwrap_or_default();
+    report(&summary);
     let msg = format!(
         "{} packets judged, {} flows, {} packets dropped",
         summary.stats.packets, summary.stats.flows, summary.stats.packets_dropped
