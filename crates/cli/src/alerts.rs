@@ -54,6 +54,7 @@ impl AlertArgs {
             path,
             lines: 0,
             by_category: Default::default(),
+            eve: None,
             error: None,
         }))
     }
@@ -67,6 +68,8 @@ pub struct AlertWriter {
     pub lines: u64,
     /// Lines written per category.
     pub by_category: std::collections::BTreeMap<&'static str, u64>,
+    /// Where alert events go too (`--eve`).
+    pub eve: Option<crate::eve::Eve>,
     error: Option<io::Error>,
 }
 
@@ -94,6 +97,9 @@ pub fn to_json(a: &Alert) -> serde_json::Value {
 impl AlertWriter {
     /// Writes `alerts`; the first error is kept (and reported by [`AlertWriter::finish`]).
     pub fn write(&mut self, alerts: &[Alert]) {
+        if let Some(e) = &self.eve {
+            e.alerts(alerts);
+        }
         if alerts.is_empty() || self.error.is_some() {
             return;
         }

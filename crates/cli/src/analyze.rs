@@ -14,6 +14,7 @@ use swarmwall_io::parallel::{self, Chunk, Pool};
 use swarmwall_io::record;
 use wire::LinkType;
 
+use crate::eve::Eve;
 use crate::{alerts, evidence, summary};
 
 #[derive(Debug, clap::Args)]
@@ -26,6 +27,11 @@ pub struct Args {
     /// which case the summary goes to standard error).
     #[arg(long, value_name = "PATH")]
     flows: Option<String>,
+
+    /// Write flow, alert (with --alerts) and DHT events in Suricata's EVE JSON shape to PATH
+    /// (`-` for standard output, in which case the summary goes to standard error).
+    #[arg(long, value_name = "PATH")]
+    eve: Option<String>,
 
     /// No progress bar.
     #[arg(short, long)]
@@ -106,6 +112,7 @@ impl Limits {
 struct Options {
     inputs: Vec<Input>,
     flows: Option<String>,
+    eve: Option<String>,
     progress: bool,
     top: usize,
     threads: usize,
@@ -128,6 +135,7 @@ impl Args {
                 "--alerts",
                 self.attacks.alerts.as_deref().filter(|f| *f != "-"),
             ),
+            ("--eve", self.eve.as_deref().filter(|f| *f != "-")),
         ] {
             if let Some((out, input)) =
                 out.and_then(|o| Some((o, self.files.iter().find(|f| same_file(f, o))?)))
@@ -135,8 +143,13 @@ impl Args {
                 bail!("{flag} {out} would overwrite the input {input}");
             }
         }
-        if self.flows.as_deref() == Some("-") && self.attacks.alerts.as_deref() == Some("-") {
-            bail!("--flows and --alerts cannot both be standard output");
+        let to_stdout = crate::stdout_users(&[
+            self.flows.as_deref(),
+            self.attacks.alerts.as_deref(),
+            self.eve.as_deref(),
+        ]);
+        if to_stdout > 1 {
+            bail!("only one of --flows, --alerts and --eve can be standard output");
         }
         let threads = match self.threads {
             Some(0) => bail!("--threads must be at least 1"),
@@ -159,6 +172,7 @@ impl Args {
             inputs: self.files.iter().map(|f| Input::from_arg(f)).collect(),
             progress: !self.quiet && io::stderr().is_terminal(),
             flows: self.flows,
+            eve: self.eve,
             top: self.top,
             threads,
             sensor: self.sensor,
@@ -176,6 +190,7 @@ struct Outputs {
     evidence_error: Option<::evidence::Error>,
     flows_out: Option<Box<dyn Write>>,
     write_error: Option<io::Error>,
+    eve: Option<Eve>,
     /// Set when the records cannot be written: reading stops (e.g. `--flows - | head`).
     stop: bool,
 }
@@ -185,6 +200,9 @@ impl Outputs {
     fn record(&mut self, r: &FlowRecord) {
         self.summary.add(r);
         self.store(r);
+        if let Some(e) = &self.eve {
+            e.flow(r);
+        }
         self.write(|out| record::write_line(out, r));
     }
 
@@ -220,6 +238,9 @@ impl Outputs {
     fn chunk(&mut self, c: Chunk) -> ControlFlow<()> {
         for r in &c.records {
             self.store(r);
+            if let Some(e) = &self.eve {
+                e.flow(r);
+            }
         }
         self.write(|out| out.write_all(&c.json));
         self.go_on()
@@ -242,8 +263,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
     };
     // A thresholds file is input: its mistakes are errors (exit 1), before anything is written.
     opts.thresholds = opts.attacks.load()?;
-    let flows_to_stdout =
-        opts.flows.as_deref() == Some("-") || opts.attacks.alerts.as_deref() == Some("-");
+    let flows_to_stdout = opts.flows.as_deref() == Some("-")
+        || opts.attacks.alerts.as_deref() == Some("-")
+        || opts.eve.as_deref() == Some("-");
     let flows_out: Option<Box<dyn Write>> = match opts.flows.as_deref() {
         None => None,
         Some("-") => Some(Box::new(BufWriter::with_capacity(
@@ -264,30 +286,37 @@ pub fn run(args: Args) -> Result<ExitCode> {
         evidence_error: None,
         flows_out,
         write_error: None,
+        eve: opts.eve.as_deref().map(Eve::create).transpose()?,
         stop: false,
     };
     // Each input's first and last packet time: the time the store says was watched.
     let mut spans: Vec<(i64, i64)> = Vec::new();
 
     let mut alert_out = opts.attacks.writer()?;
+    if let Some(w) = alert_out.as_mut() {
+        w.eve = outs.eve.clone();
+    }
     let progress = progress_bar(&opts);
     let mut runner = if opts.threads <= 1 {
         let mut engine = Engine::new(opts.config.clone());
-        if let Some(t) = &opts.thresholds {
-            engine.set_tap(Some(Box::new(attacks::Monitor::new(t.clone()))));
-        }
+        let monitor = opts
+            .thresholds
+            .as_ref()
+            .map(|t| Box::new(attacks::Monitor::new(t.clone())) as Box<dyn engine::Tap>);
+        engine.set_tap(match &outs.eve {
+            Some(e) => Some(e.tap(monitor)),
+            None => monitor,
+        });
         Runner::One(Box::new(engine))
     } else {
         let shared = opts.thresholds.clone().map(attacks::Shared::new);
-        let taps = shared
-            .clone()
-            .map(|m| engine::Taps::new(move || Box::new(m.clone()) as Box<dyn engine::Tap>));
+        let taps = crate::eve::taps(shared.clone(), outs.eve.clone());
         let pool = Pool::start(parallel::Options {
             threads: opts.threads,
             config: opts.config.clone(),
             taps,
             json: outs.flows_out.is_some(),
-            records: outs.evidence.is_some(),
+            records: outs.evidence.is_some() || outs.eve.is_some(),
             round: parallel::ROUND,
         })?;
         Runner::Many(Box::new(pool), shared)
@@ -429,6 +458,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
                 opts.flows.unwrap_or_default()
             )
         })?;
+    }
+    if let Some(e) = &outs.eve {
+        e.finish()?;
     }
     if let Some(e) = outs.evidence_error {
         // What was committed before stays in the store; the flow records are written.

@@ -8,6 +8,7 @@ mod alerts;
 mod analyze;
 mod enforce;
 mod eval;
+mod eve;
 mod evidence;
 mod manual;
 mod notice;
@@ -75,6 +76,11 @@ fn main() -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// How many of a command's outputs are standard output (`-`): at most one may be.
+fn stdout_users(outputs: &[Option<&str>]) -> usize {
+    outputs.iter().filter(|o| **o == Some("-")).count()
 }
 
 /// A closed pipe on stdout (`swarmwall analyze … | head`) is not an error.

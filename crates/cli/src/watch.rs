@@ -15,6 +15,7 @@ use swarmwall_io::{metrics, record};
 use watch::{Report, RingConfig, Sensor};
 
 use crate::analyze::Limits;
+use crate::eve::Eve;
 use crate::{alerts, evidence, summary};
 
 #[derive(Debug, clap::Args)]
@@ -44,6 +45,11 @@ pub struct Args {
     /// Seconds between two writes of --stats.
     #[arg(long, value_name = "SECS", default_value_t = 10)]
     stats_every: u64,
+
+    /// Write flow, alert (with --alerts) and DHT events in Suricata's EVE JSON shape to PATH
+    /// (`-` for standard output).
+    #[arg(long, value_name = "PATH")]
+    eve: Option<String>,
 
     /// Serve Prometheus metrics at http://ADDR:PORT/metrics (text format; e.g.
     /// `127.0.0.1:9477`), updated every second.
@@ -94,7 +100,6 @@ pub fn run(args: Args) -> Result<ExitCode> {
         bail!("--stats-every must be at least 1");
     }
     // Outputs first, while any file can be opened.
-    let flows_to_stdout = args.flows.as_deref() == Some("-");
     let mut flows_out: Option<Box<dyn Write>> = match args.flows.as_deref() {
         None => None,
         Some("-") => Some(Box::new(BufWriter::new(io::stdout()))),
@@ -102,11 +107,20 @@ pub fn run(args: Args) -> Result<ExitCode> {
             File::create(p).with_context(|| format!("{p}: cannot create"))?,
         ))),
     };
-    if args.flows.as_deref() == Some("-") && args.attacks.alerts.as_deref() == Some("-") {
-        bail!("--flows and --alerts cannot both be standard output");
+    let to_stdout = crate::stdout_users(&[
+        args.flows.as_deref(),
+        args.attacks.alerts.as_deref(),
+        args.eve.as_deref(),
+    ]);
+    if to_stdout > 1 {
+        bail!("only one of --flows, --alerts and --eve can be standard output");
     }
+    let eve = args.eve.as_deref().map(Eve::create).transpose()?;
     let monitor = args.attacks.load()?.map(attacks::Shared::new);
     let mut alert_out = args.attacks.writer()?;
+    if let Some(w) = alert_out.as_mut() {
+        w.eve = eve.clone();
+    }
     let mut stats_file = match &args.stats {
         None => None,
         Some(p) => {
@@ -130,9 +144,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         ..RingConfig::default()
     };
     opts.engine = args.limits.apply(watch::live_config());
-    opts.taps = monitor
-        .clone()
-        .map(|m| engine::Taps::new(move || Box::new(m.clone()) as Box<dyn engine::Tap>));
+    opts.taps = crate::eve::taps(monitor.clone(), eve.clone());
     let sensor = Sensor::open(opts)?;
     if !args.keep_privileges {
         watch::drop_privileges(args.user.as_deref())?;
@@ -203,6 +215,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
                 *by_kind
                     .entry(r.kind().map_or("none", |k| k.as_str()))
                     .or_default() += 1;
+                if let Some(e) = &eve {
+                    e.flow(r);
+                }
                 if let (Some(out), None) = (flows_out.as_mut(), &flows_error)
                     && let Err(e) = record::write_line(out, r)
                 {
@@ -247,6 +262,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
             if let Some(out) = flows_out.as_mut() {
                 let _ = out.flush();
             }
+            if let Some(e) = &eve {
+                e.flush();
+            }
             if last_stats.elapsed() >= stats_every {
                 last_stats = Instant::now();
                 write_stats(stats_file.as_mut(), s, store.as_ref());
@@ -284,6 +302,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
     if let Some(mut out) = flows_out.take() {
         out.flush().context("cannot write flow records")?;
     }
+    if let Some(e) = &eve {
+        e.finish()?;
+    }
     summary.finish(&finished.knowledge);
     let k = &finished.stats.kernel;
     let mut text = summary::render(
@@ -308,7 +329,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     if let Some(line) = evidence_line {
         text.push_str(&format!("{line}\n"));
     }
-    if flows_to_stdout || args.attacks.alerts.as_deref() == Some("-") {
+    if to_stdout > 0 {
         io::stderr().write_all(text.as_bytes())?;
     } else {
         io::stdout().write_all(text.as_bytes())?;

@@ -1108,6 +1108,7 @@ pub(crate) fn view<'a>(k: &FlowKey, f: &'a Flow) -> FlowView<'a> {
         detecting: f.detect.is_some(),
         packets: u64::from(f.packets[0]) + u64::from(f.packets[1]),
         reset: f.tcp & flow::tcp_state::RST != 0,
+        first_ns: f.first_ns,
     }
 }
 

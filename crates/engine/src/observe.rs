@@ -96,6 +96,8 @@ pub struct FlowView<'a> {
     pub packets: u64,
     /// A TCP flow on which a RST was seen.
     pub reset: bool,
+    /// When the flow's first packet was seen (its record's `first_ns`).
+    pub first_ns: i64,
 }
 
 /// What the engine saw of one packet.
