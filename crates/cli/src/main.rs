@@ -12,6 +12,7 @@ mod eve;
 mod evidence;
 mod manual;
 mod notice;
+mod report;
 mod rules;
 mod summary;
 mod watch;
@@ -46,6 +47,8 @@ enum Command {
     Evidence(evidence::Args),
     /// Read copyright notices and check them against the evidence store.
     Notice(notice::Args),
+    /// Write one self-contained HTML report (charts and tables) from flow records or captures.
+    Report(report::Args),
     /// Print a shell completion script (bash, zsh, fish, …) to standard output.
     Completions(manual::CompletionsArgs),
     /// Write the man pages (one per command and subcommand) into a directory.
@@ -63,6 +66,7 @@ fn main() -> ExitCode {
         Command::Rules(args) => rules::run(args),
         Command::Evidence(args) => evidence::run(args),
         Command::Notice(args) => notice::run(args),
+        Command::Report(args) => report::run(args),
         Command::Completions(args) => manual::completions(args),
         Command::Manpages(args) => manual::manpages(args),
     };

@@ -6,6 +6,7 @@
 //! * [`eve`]: flow and DHT events in Suricata's EVE JSON shape (`--eve`).
 //! * [`metrics`]: the Prometheus text exposition, served over HTTP (`--metrics`).
 //! * [`parallel`]: offline analysis on several engines, one per thread.
+//! * [`report`]: the self-contained HTML report (`swarmwall report`).
 //! * [`record`]: the JSON flow record, the contract operators' scripts rely on.
 //!
 //! The analysis itself (`engine`) never sees a file or a JSON value.
@@ -15,3 +16,4 @@ pub mod eve;
 pub mod metrics;
 pub mod parallel;
 pub mod record;
+pub mod report;
