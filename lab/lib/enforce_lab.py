@@ -99,6 +99,7 @@ class Swarmwall:
         self.stats_path = self.work / "stats.json"
         self.flows = self.work / "flows.jsonl"
         self.alerts = self.work / "alerts.jsonl"
+        self.eve = self.work / "eve.json"
         self.dry_run, self.queues, self.args = dry_run, queues, list(args)
         self.keep_flows = flows
         self.proc = None
@@ -111,7 +112,8 @@ class Swarmwall:
     def start(self):
         argv = [str(BIN), "enforce", "--policy", str(self.policy), "--queues", self.queues,
                 "--events", str(self.events), "--stats", str(self.stats_path), "--stats-every", "1",
-                "--alerts", str(self.alerts), "--metrics", "127.0.0.1:0"]
+                "--alerts", str(self.alerts), "--metrics", "127.0.0.1:0",
+                "--eve", str(self.eve)]
         if self.keep_flows:
             argv += ["--flows", str(self.flows)]
         if self.dry_run:
@@ -148,6 +150,16 @@ class Swarmwall:
         if not self.alerts.exists():
             return []
         return [json.loads(l) for l in self.alerts.read_text().splitlines() if l.strip()]
+
+    def read_eve(self):
+        """The EVE events the daemon wrote, by type."""
+        out = {}
+        if self.eve.exists():
+            for l in self.eve.read_text().splitlines():
+                if l.strip():
+                    e = json.loads(l)
+                    out.setdefault(e["event_type"], []).append(e)
+        return out
 
     def read_events(self):
         if not self.events.exists():
@@ -562,18 +574,26 @@ def run_untracked(out=None, log=print):
         sw.stop()
         sw.remove()
         stats = sw.stats() or stats
+        eve = sw.read_eve()
+        records = [json.loads(l) for l in sw.flows.read_text().splitlines() if l.strip()] \
+            if sw.flows.exists() else []
     decided = sum(v for k, v in m.items() if k.startswith("swarmwall_decisions_total{"))
     result.update({"sent": sent, "arrived": arrived, "judged": stats.get("packets"),
                    "dropped": stats.get("packets_dropped"), "seconds": round(time.time() - started, 1),
                    "metrics_problems": problems,
                    "metrics_judged_dropped_decided": [m.get("swarmwall_packets_total"),
                                                       m.get("swarmwall_packets_dropped_total"),
-                                                      decided]})
+                                                      decided],
+                   # EVE: a flow event per record written, a DHT event per ping judged.
+                   "eve_flows_records_dht": [len(eve.get("flow", [])), len(records),
+                                             len(eve.get("bittorrent_dht", []))]})
     # The metrics page says what the statistics file says.
     in_stats = sum(n for acts in stats.get("decisions", {}).values() for n in acts.values())
     result["ok"] = (arrived == 0 and result["judged"] == sent and result["dropped"] == sent
                     and not problems and in_stats > 0
-                    and result["metrics_judged_dropped_decided"] == [sent, sent, in_stats])
+                    and result["metrics_judged_dropped_decided"] == [sent, sent, in_stats]
+                    and result["eve_flows_records_dht"] == [len(records), len(records), sent]
+                    and len(records) > 0)
     save(result, out)
     return result
 

@@ -38,6 +38,10 @@ pub struct Args {
     #[arg(long, value_name = "SECS", default_value_t = 10)]
     stats_every: u64,
 
+    /// Write flow, alert (with --alerts) and DHT events in Suricata's EVE JSON shape to PATH.
+    #[arg(long, value_name = "PATH")]
+    eve: Option<String>,
+
     /// Serve Prometheus metrics at http://ADDR:PORT/metrics (text format; e.g.
     /// `127.0.0.1:9478`), updated every second.
     #[arg(long, value_name = "ADDR:PORT")]
@@ -111,16 +115,22 @@ pub fn run(a: Args) -> Result<ExitCode> {
     };
     o.queue.max_len = a.queue_maxlen;
     o.batch = usize::from(a.batch);
+    let eve = a.eve.as_deref().map(crate::eve::Eve::create).transpose()?;
     let monitor = a.attacks.load()?.map(attacks::Shared::new);
-    let writer = a
-        .attacks
-        .writer()?
-        .map(|w| std::sync::Arc::new(std::sync::Mutex::new(w)));
-    if let (Some(m), Some(w)) = (&monitor, &writer) {
-        let m2 = m.clone();
-        o.taps = Some(engine::Taps::new(move || {
-            Box::new(m2.clone()) as Box<dyn engine::Tap>
+    let writer = a.attacks.writer()?.map(|mut w| {
+        w.eve = eve.clone();
+        std::sync::Arc::new(std::sync::Mutex::new(w))
+    });
+    o.taps = crate::eve::taps(monitor.clone().filter(|_| writer.is_some()), eve.clone());
+    if let Some(e) = eve.clone() {
+        o.on_flows = Some(enforce::FlowsHook::new(move |records| {
+            for r in records {
+                e.flow(r);
+            }
+            e.flush();
         }));
+    }
+    if let (Some(m), Some(w)) = (&monitor, &writer) {
         let (m, w) = (m.clone(), w.clone());
         o.tick = Some(engine::Hook::new(move || {
             let mut m = m.lock();
@@ -152,6 +162,9 @@ pub fn run(a: Args) -> Result<ExitCode> {
     eprintln!("swarmwall enforce: serving queues {}", o.queues);
     let s = enforce::run_with_signals(&o)?;
     drop(o);
+    if let Some(e) = &eve {
+        e.finish()?;
+    }
     if let (Some(m), Some(w)) = (monitor, writer) {
         let alerts = m.lock().finish();
         if let Ok(w) = std::sync::Arc::try_unwrap(w) {

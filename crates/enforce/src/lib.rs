@@ -71,6 +71,24 @@ pub struct Options {
     /// Called on the output thread about once a second, and at the end, with the counters
     /// so far (the metrics endpoint).
     pub report: Option<Reporter>,
+    /// Called on the output thread with the records of flows that ended (EVE events).
+    pub on_flows: Option<FlowsHook>,
+}
+
+/// A callback given the records of flows that ended.
+#[derive(Clone)]
+pub struct FlowsHook(Arc<dyn Fn(&[engine::FlowRecord]) + Send + Sync>);
+
+impl FlowsHook {
+    pub fn new(f: impl Fn(&[engine::FlowRecord]) + Send + Sync + 'static) -> FlowsHook {
+        FlowsHook(Arc::new(f))
+    }
+}
+
+impl std::fmt::Debug for FlowsHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("FlowsHook")
+    }
 }
 
 /// A callback given the counters so far.
@@ -108,6 +126,7 @@ impl Options {
             taps: None,
             tick: None,
             report: None,
+            on_flows: None,
         }
     }
 }
@@ -213,7 +232,11 @@ pub fn run(opts: &Options, stop: &AtomicBool, reload: &AtomicBool) -> Result<Sum
             .filter(|(j, _)| *j != i)
             .map(|(_, t)| t.clone())
             .collect();
-        let mut judge = Judge::new(opts.engine.clone(), opts.marks, opts.flows.is_some());
+        let mut judge = Judge::new(
+            opts.engine.clone(),
+            opts.marks,
+            opts.flows.is_some() || opts.on_flows.is_some(),
+        );
         judge
             .engine_mut()
             .set_tap(opts.taps.as_ref().map(engine::Taps::make));
@@ -260,7 +283,13 @@ pub fn run(opts: &Options, stop: &AtomicBool, reload: &AtomicBool) -> Result<Sum
     let mut failure = None;
     while !stop.load(Ordering::Relaxed) {
         thread::sleep(Duration::from_millis(50));
-        drain(&ev_rx, &flow_rx, &mut events, &mut flows_out);
+        drain(
+            &ev_rx,
+            &flow_rx,
+            &mut events,
+            &mut flows_out,
+            opts.on_flows.as_ref(),
+        );
         if let Some(t) = &opts.tick {
             t.call();
         }
@@ -306,7 +335,13 @@ pub fn run(opts: &Options, stop: &AtomicBool, reload: &AtomicBool) -> Result<Sum
             Err(_) => failure = Some(Error::Worker(num, io::Error::other("the worker panicked"))),
         }
     }
-    drain(&ev_rx, &flow_rx, &mut events, &mut flows_out);
+    drain(
+        &ev_rx,
+        &flow_rx,
+        &mut events,
+        &mut flows_out,
+        opts.on_flows.as_ref(),
+    );
     write_stats(stats_file.as_mut(), &totals);
     summary.stats = totals.lock().map(|s| s.clone()).unwrap_or_default();
     report(&summary);
@@ -349,11 +384,15 @@ fn drain(
     flows_in: &Receiver<Vec<engine::FlowRecord>>,
     events: &mut Option<Box<dyn Write + Send>>,
     flows: &mut Option<BufWriter<File>>,
+    on_flows: Option<&FlowsHook>,
 ) {
     while let Ok(list) = events_in.try_recv() {
         write_events(events, list);
     }
     while let Ok(records) = flows_in.try_recv() {
+        if let Some(h) = on_flows {
+            (h.0)(&records);
+        }
         if let Some(out) = flows.as_mut() {
             for r in &records {
                 let _ = swarmwall_io::record::write_line(out, r);
