@@ -75,9 +75,12 @@ pub struct Options {
     pub on_flows: Option<FlowsHook>,
 }
 
+/// What a [`FlowsHook`] calls.
+type OnFlows = dyn Fn(&[engine::FlowRecord]) + Send + Sync;
+
 /// A callback given the records of flows that ended.
 #[derive(Clone)]
-pub struct FlowsHook(Arc<dyn Fn(&[engine::FlowRecord]) + Send + Sync>);
+pub struct FlowsHook(Arc<OnFlows>);
 
 impl FlowsHook {
     pub fn new(f: impl Fn(&[engine::FlowRecord]) + Send + Sync + 'static) -> FlowsHook {
