@@ -390,12 +390,15 @@ fn page(
         &[],
         s.flows_ended,
     );
-    for (kind, n) in by_kind {
+    // Every kind, zero or not (a rate is defined from the start, and the family is there
+    // before the first flow ends).
+    let kinds = engine::Kind::ALL.iter().map(|k| k.as_str()).chain(["none"]);
+    for kind in kinds {
         p.counter(
             "swarmwall_flows_total",
             "Ended flows by kind (none: not BitTorrent).",
             &[("kind", kind)],
-            *n,
+            by_kind.get(kind).copied().unwrap_or(0),
         );
     }
     p.counter(
