@@ -168,6 +168,41 @@ pub enum Fact {
         client: IpAddr,
         at_ns: i64,
     },
+    /// See [`Knowledge::learn_remote`].
+    Remote {
+        tag: Tag,
+        hash: Option<InfoHash>,
+        source: Source,
+        at_ns: i64,
+    },
+}
+
+/// An endpoint's keyed tag: what another sensor learned of an endpoint, shared without its
+/// address (see [`Knowledge::set_tagger`]).
+pub type Tag = [u8; 16];
+
+/// Gives an endpoint's tag at a capture time (under that time's key), or `None` when there
+/// is no key for it.
+#[derive(Clone)]
+pub struct Tagger(std::sync::Arc<TagFn>);
+
+/// What a [`Tagger`] calls.
+type TagFn = dyn Fn(&SocketAddr, i64) -> Option<Tag> + Send + Sync;
+
+impl Tagger {
+    pub fn new(f: impl Fn(&SocketAddr, i64) -> Option<Tag> + Send + Sync + 'static) -> Tagger {
+        Tagger(std::sync::Arc::new(f))
+    }
+
+    pub fn tag(&self, addr: &SocketAddr, at_ns: i64) -> Option<Tag> {
+        (self.0)(addr, at_ns)
+    }
+}
+
+impl std::fmt::Debug for Tagger {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Tagger")
+    }
 }
 
 /// What is known of one DHT search: a querier's `get_peers` or `announce_peer` for a target.
@@ -209,6 +244,9 @@ pub struct Knowledge {
     pub ttl_ns: i64,
     /// Facts recorded since the last take, when journaling.
     journal: Option<Vec<Fact>>,
+    /// What other sensors learned, by tag, and how this one tags an endpoint.
+    remote: Lru<Tag, Endpoint, 1>,
+    tagger: Option<Tagger>,
 }
 
 impl Knowledge {
@@ -221,7 +259,15 @@ impl Knowledge {
             stats: KnowledgeStats::default(),
             ttl_ns,
             journal: None,
+            remote: Lru::new(capacity),
+            tagger: None,
         }
+    }
+
+    /// How to tag an endpoint, so that what other sensors learned of it ([`Fact::Remote`])
+    /// is found when it is not known here.
+    pub fn set_tagger(&mut self, tagger: Option<Tagger>) {
+        self.tagger = tagger;
     }
 
     /// Starts (or stops) keeping a journal of the facts recorded, for other engines.
@@ -265,6 +311,12 @@ impl Knowledge {
                 client,
                 at_ns,
             } => self.note_relay(relay, client, at_ns),
+            Fact::Remote {
+                tag,
+                hash,
+                source,
+                at_ns,
+            } => self.learn_remote(tag, hash, source, at_ns),
         }
         self.journal = journal;
     }
@@ -328,6 +380,59 @@ impl Knowledge {
         }
     }
 
+    /// Records what another sensor learned of the endpoint tagged `tag` (journaled, for this
+    /// sensor's other engines).
+    pub fn learn_remote(&mut self, tag: Tag, hash: Option<InfoHash>, source: Source, now_ns: i64) {
+        self.record(Fact::Remote {
+            tag,
+            hash,
+            source,
+            at_ns: now_ns,
+        });
+        let h = match self.remote.find(&tag) {
+            Some(h) => {
+                self.remote.touch(h);
+                h
+            }
+            None => {
+                if self.remote.is_full()
+                    && let Some(old) = self.remote.oldest(0)
+                {
+                    self.remote.remove(old);
+                    self.stats.evicted += 1;
+                }
+                let e = Endpoint {
+                    first_ns: now_ns,
+                    ..Endpoint::default()
+                };
+                let Some(h) = self.remote.insert(tag, e, 0) else {
+                    return;
+                };
+                h
+            }
+        };
+        if let Some((_, e)) = self.remote.get_mut(h) {
+            e.first_ns = e.first_ns.min(now_ns);
+            e.last_ns = e.last_ns.max(now_ns);
+            e.sources |= source.bit();
+            if let Some(hash) = hash
+                && e.infohashes.len() < MAX_HASHES_PER_ENDPOINT
+                && !e.infohashes.contains(&hash)
+            {
+                e.infohashes.push(hash);
+            }
+        }
+    }
+
+    /// What other sensors learned of `addr` (tagged as at `at_ns`), whatever its age.
+    fn get_remote(&self, addr: &SocketAddr, at_ns: i64) -> Option<&Endpoint> {
+        let tag = self.tagger.as_ref()?.tag(addr, at_ns)?;
+        self.remote
+            .find(&tag)
+            .and_then(|h| self.remote.get(h))
+            .map(|(_, e)| e)
+    }
+
     /// What is known of `addr`, whatever its age.
     pub fn get(&self, addr: &SocketAddr) -> Option<&Endpoint> {
         self.map
@@ -339,8 +444,11 @@ impl Knowledge {
     /// What was known of `addr` at `now_ns`: learned by then and confirmed within the time
     /// limit before.
     pub fn endpoint(&self, addr: &SocketAddr, now_ns: i64) -> Option<&Endpoint> {
+        let fresh =
+            |e: &&Endpoint| e.first_ns <= now_ns && now_ns.saturating_sub(e.last_ns) <= self.ttl_ns;
         self.get(addr)
-            .filter(|e| e.first_ns <= now_ns && now_ns.saturating_sub(e.last_ns) <= self.ttl_ns)
+            .filter(fresh)
+            .or_else(|| self.get_remote(addr, now_ns).filter(fresh))
     }
 
     /// What is known of `addr` around a flow from `first_ns` to `last_ns`: confirmed no more
@@ -352,10 +460,13 @@ impl Knowledge {
         first_ns: i64,
         last_ns: i64,
     ) -> Option<&Endpoint> {
-        self.get(addr).filter(|e| {
+        let near = |e: &&Endpoint| {
             e.last_ns >= first_ns.saturating_sub(self.ttl_ns)
                 && e.first_ns <= last_ns.saturating_add(self.ttl_ns)
-        })
+        };
+        self.get(addr)
+            .filter(near)
+            .or_else(|| self.get_remote(addr, first_ns).filter(near))
     }
 
     /// Records that `ip` took part in BitTorrent, speaking `kind` on `port` (port 0: an
@@ -557,6 +668,7 @@ impl Knowledge {
             + self.hosts.heap_bytes()
             + self.searches.heap_bytes()
             + self.relays.heap_bytes()
+            + self.remote.heap_bytes()
     }
 
     pub fn hosts_len(&self) -> usize {
@@ -704,5 +816,61 @@ mod tests {
         let mut c = Knowledge::new(8, HOUR);
         c.learn(peer, None, Source::Pex, 1);
         assert!(c.take_journal().is_empty());
+    }
+
+    #[test]
+    fn what_other_sensors_learned_is_found_by_tag() {
+        // A stand-in for the keyed tag: the address and the hour (a key per hour).
+        let tag_of = |a: &SocketAddr, t: i64| -> Option<Tag> {
+            let mut tag = [0u8; 16];
+            let s = format!("{a}@{}", t.div_euclid(HOUR));
+            for (i, b) in s.bytes().enumerate() {
+                tag[i % 16] ^= b;
+            }
+            Some(tag)
+        };
+        let peer: SocketAddr = "10.77.0.9:51413".parse().unwrap();
+        let other: SocketAddr = "10.77.0.10:51413".parse().unwrap();
+        let hash = InfoHash([7; 20]);
+        let mut a = Knowledge::new(16, HOUR);
+        a.set_journal(true);
+        a.learn_remote(
+            tag_of(&peer, 10).unwrap(),
+            Some(hash),
+            Source::TrackerHttp,
+            10,
+        );
+        assert!(
+            a.endpoint(&peer, 20).is_none(),
+            "no tagger: nothing found by tag"
+        );
+        a.set_tagger(Some(Tagger::new(tag_of)));
+        let e = a.endpoint(&peer, 20).unwrap();
+        assert!(e.is_peer() && e.infohashes == vec![hash]);
+        assert!(a.endpoint(&other, 20).is_none());
+        assert!(
+            a.endpoint(&peer, HOUR + 5).is_none(),
+            "another hour, another key"
+        );
+        assert!(a.endpoint_around(&peer, 0, 30).is_some());
+        // What is known here comes first.
+        a.learn(peer, None, Source::DhtNodes, 30);
+        assert!(!a.endpoint(&peer, 40).unwrap().is_peer());
+        // The fact goes to this sensor's other engines like any other.
+        let journal = a.take_journal();
+        assert!(matches!(
+            journal[0],
+            Fact::Remote {
+                source: Source::TrackerHttp,
+                ..
+            }
+        ));
+        let mut b = Knowledge::new(16, HOUR);
+        b.set_tagger(Some(Tagger::new(tag_of)));
+        for f in &journal {
+            b.apply(f);
+        }
+        // Before its own fact (30), b finds the other sensor's.
+        assert!(b.endpoint(&peer, 20).unwrap().has(Source::TrackerHttp));
     }
 }

@@ -36,7 +36,9 @@ pub use flow::{
     TunnelKind, Verdict,
 };
 use flow::{Extra, Flow, Side, tcp_state};
-pub use knowledge::{Endpoint, Fact, Knowledge, KnowledgeStats, Relay, Search, Source};
+pub use knowledge::{
+    Endpoint, Fact, Knowledge, KnowledgeStats, Relay, Search, Source, Tag, Tagger,
+};
 use lru::{Handle, Lru};
 pub use observe::{
     DatagramKey, DhtMessage, FlowView, Learned, MAX_PACKET_INFOHASHES, MAX_PACKET_LEARNED,

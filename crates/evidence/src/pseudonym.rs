@@ -17,6 +17,7 @@ use crate::key::Key;
 pub type Pseudonym = [u8; 16];
 
 const DOMAIN: &[u8] = b"swarmwall ip v1";
+const ENDPOINT_DOMAIN: &[u8] = b"swarmwall endpoint v1";
 
 /// The pseudonym of `ip` under `key`. An IPv4-mapped IPv6 address is taken as its IPv4
 /// address, so that both spellings of one host meet.
@@ -41,6 +42,30 @@ impl Keyed {
         let mac = <Hmac<Sha256> as KeyInit>::new_from_slice(key)
             .unwrap_or_else(|_| <Hmac<Sha256> as KeyInit>::new(&Default::default()));
         Keyed(mac)
+    }
+
+    /// The tag of an endpoint (address and port) under this key: how sensors that share a
+    /// key file tell each other what they learned of an endpoint without writing its address
+    /// ([`engine::Tagger`]). Another domain than the addresses' pseudonyms: a tag is never
+    /// equal to a row's pseudonym.
+    pub fn endpoint_tag(&self, addr: std::net::SocketAddr) -> engine::Tag {
+        let ip = addr.ip().to_canonical();
+        let mut mac = self.0.clone();
+        mac.update(ENDPOINT_DOMAIN);
+        match ip {
+            IpAddr::V4(a) => {
+                mac.update(&[4]);
+                mac.update(&a.octets());
+            }
+            IpAddr::V6(a) => {
+                mac.update(&[6]);
+                mac.update(&a.octets());
+            }
+        }
+        mac.update(&addr.port().to_be_bytes());
+        let mut out = [0u8; 16];
+        out.copy_from_slice(&mac.finalize().into_bytes()[..16]);
+        out
     }
 
     /// See [`pseudonym`].
@@ -109,4 +134,38 @@ mod tests {
         assert_eq!(hex, KNOWN);
     }
     const KNOWN: &str = "5d991d21e3221864e53dac3fe3f9309e";
+}
+
+/// How a sensor tags endpoints for the sensors that share its key file: each capture time's
+/// period key, from the ring (a copy of the key file: every copy derives the same keys).
+/// Outside the ring's periods there is no tag.
+pub fn tagger(ring: &crate::KeyRing) -> engine::Tagger {
+    let ring = ring.clone();
+    engine::Tagger::new(move |addr, at_ns| {
+        let key = ring.get(ring.period_of(at_ns.div_euclid(1_000_000_000)))?;
+        Some(Keyed::new(&key).endpoint_tag(*addr))
+    })
+}
+
+#[cfg(test)]
+mod tag_tests {
+    use super::*;
+
+    #[test]
+    fn endpoint_tags_are_keyed_and_apart_from_pseudonyms() {
+        let (k1, k2) = ([1u8; 32], [2u8; 32]);
+        let a: std::net::SocketAddr = "10.77.0.9:51413".parse().unwrap();
+        let b: std::net::SocketAddr = "10.77.0.9:51414".parse().unwrap();
+        let mapped: std::net::SocketAddr = "[::ffff:10.77.0.9]:51413".parse().unwrap();
+        let t = Keyed::new(&k1).endpoint_tag(a);
+        assert_eq!(t, Keyed::new(&k1).endpoint_tag(a));
+        assert_eq!(
+            t,
+            Keyed::new(&k1).endpoint_tag(mapped),
+            "one host, two spellings"
+        );
+        assert_ne!(t, Keyed::new(&k2).endpoint_tag(a), "another key");
+        assert_ne!(t, Keyed::new(&k1).endpoint_tag(b), "another port");
+        assert_ne!(t, pseudonym(&k1, a.ip()), "not the address's pseudonym");
+    }
 }
