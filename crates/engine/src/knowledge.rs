@@ -249,6 +249,51 @@ pub struct Knowledge {
     tagger: Option<Tagger>,
 }
 
+/// Adds what `source` said of an endpoint to its entry in `map` (made, evicting the oldest
+/// if need be); returns the entries evicted.
+fn merge<K: std::hash::Hash + Eq>(
+    map: &mut Lru<K, Endpoint, 1>,
+    key: K,
+    hash: Option<InfoHash>,
+    source: Source,
+    now_ns: i64,
+) -> u64 {
+    let mut evicted = 0;
+    let h = match map.find(&key) {
+        Some(h) => {
+            map.touch(h);
+            h
+        }
+        None => {
+            if map.is_full()
+                && let Some(old) = map.oldest(0)
+            {
+                map.remove(old);
+                evicted += 1;
+            }
+            let e = Endpoint {
+                first_ns: now_ns,
+                ..Endpoint::default()
+            };
+            let Some(h) = map.insert(key, e, 0) else {
+                return evicted;
+            };
+            h
+        }
+    };
+    if let Some((_, e)) = map.get_mut(h) {
+        e.last_ns = e.last_ns.max(now_ns);
+        e.sources |= source.bit();
+        if let Some(hash) = hash
+            && e.infohashes.len() < MAX_HASHES_PER_ENDPOINT
+            && !e.infohashes.contains(&hash)
+        {
+            e.infohashes.push(hash);
+        }
+    }
+    evicted
+}
+
 impl Knowledge {
     pub fn new(capacity: usize, ttl_ns: i64) -> Self {
         Knowledge {
@@ -346,38 +391,7 @@ impl Knowledge {
         });
         self.stats.learned += 1;
         self.stats.by_source[source as usize] += 1;
-        let h = match self.map.find(&addr) {
-            Some(h) => {
-                self.map.touch(h);
-                h
-            }
-            None => {
-                if self.map.is_full()
-                    && let Some(old) = self.map.oldest(0)
-                {
-                    self.map.remove(old);
-                    self.stats.evicted += 1;
-                }
-                let e = Endpoint {
-                    first_ns: now_ns,
-                    ..Endpoint::default()
-                };
-                let Some(h) = self.map.insert(addr, e, 0) else {
-                    return;
-                };
-                h
-            }
-        };
-        if let Some((_, e)) = self.map.get_mut(h) {
-            e.last_ns = e.last_ns.max(now_ns);
-            e.sources |= source.bit();
-            if let Some(hash) = hash
-                && e.infohashes.len() < MAX_HASHES_PER_ENDPOINT
-                && !e.infohashes.contains(&hash)
-            {
-                e.infohashes.push(hash);
-            }
-        }
+        self.stats.evicted += merge(&mut self.map, addr, hash, source, now_ns);
     }
 
     /// Records what another sensor learned of the endpoint tagged `tag` (journaled, for this
@@ -389,39 +403,7 @@ impl Knowledge {
             source,
             at_ns: now_ns,
         });
-        let h = match self.remote.find(&tag) {
-            Some(h) => {
-                self.remote.touch(h);
-                h
-            }
-            None => {
-                if self.remote.is_full()
-                    && let Some(old) = self.remote.oldest(0)
-                {
-                    self.remote.remove(old);
-                    self.stats.evicted += 1;
-                }
-                let e = Endpoint {
-                    first_ns: now_ns,
-                    ..Endpoint::default()
-                };
-                let Some(h) = self.remote.insert(tag, e, 0) else {
-                    return;
-                };
-                h
-            }
-        };
-        if let Some((_, e)) = self.remote.get_mut(h) {
-            e.first_ns = e.first_ns.min(now_ns);
-            e.last_ns = e.last_ns.max(now_ns);
-            e.sources |= source.bit();
-            if let Some(hash) = hash
-                && e.infohashes.len() < MAX_HASHES_PER_ENDPOINT
-                && !e.infohashes.contains(&hash)
-            {
-                e.infohashes.push(hash);
-            }
-        }
+        self.stats.evicted += merge(&mut self.remote, tag, hash, source, now_ns);
     }
 
     /// What other sensors learned of `addr` (tagged as at `at_ns`), whatever its age.

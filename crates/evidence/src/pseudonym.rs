@@ -49,31 +49,20 @@ impl Keyed {
     /// ([`engine::Tagger`]). Another domain than the addresses' pseudonyms: a tag is never
     /// equal to a row's pseudonym.
     pub fn endpoint_tag(&self, addr: std::net::SocketAddr) -> engine::Tag {
-        let ip = addr.ip().to_canonical();
-        let mut mac = self.0.clone();
-        mac.update(ENDPOINT_DOMAIN);
-        match ip {
-            IpAddr::V4(a) => {
-                mac.update(&[4]);
-                mac.update(&a.octets());
-            }
-            IpAddr::V6(a) => {
-                mac.update(&[6]);
-                mac.update(&a.octets());
-            }
-        }
-        mac.update(&addr.port().to_be_bytes());
-        let mut out = [0u8; 16];
-        out.copy_from_slice(&mac.finalize().into_bytes()[..16]);
-        out
+        self.mac(ENDPOINT_DOMAIN, addr.ip(), &addr.port().to_be_bytes())
     }
 
     /// See [`pseudonym`].
     pub fn pseudonym(&self, ip: IpAddr) -> Pseudonym {
-        let ip = ip.to_canonical();
+        self.mac(DOMAIN, ip, &[])
+    }
+
+    /// The first 16 bytes of the HMAC of `domain` ‖ family ‖ address (canonical: an
+    /// IPv4-mapped IPv6 address as its IPv4 address) ‖ `suffix`.
+    fn mac(&self, domain: &[u8], ip: IpAddr, suffix: &[u8]) -> [u8; 16] {
         let mut mac = self.0.clone();
-        mac.update(DOMAIN);
-        match ip {
+        mac.update(domain);
+        match ip.to_canonical() {
             IpAddr::V4(a) => {
                 mac.update(&[4]);
                 mac.update(&a.octets());
@@ -83,6 +72,7 @@ impl Keyed {
                 mac.update(&a.octets());
             }
         }
+        mac.update(suffix);
         let out = mac.finalize().into_bytes();
         let mut p = [0u8; 16];
         p.copy_from_slice(&out[..16]);
