@@ -220,13 +220,25 @@ fn page(s: &enforce::Summary) -> swarmwall_io::metrics::Page {
         st.packets_dropped,
     );
     p.counter("swarmwall_flows_total", "New flows seen.", &[], st.flows);
-    for (kind, actions) in &st.decisions {
-        for (action, n) in actions {
+    // Every kind and action, zero or not: the family is there before the first decision,
+    // and a rate is defined from the start.
+    let kinds = engine::Kind::ALL
+        .iter()
+        .map(|k| k.as_str())
+        .chain(["unknown"]);
+    for kind in kinds {
+        for action in ["allow", "drop", "reject", "mark"] {
+            let n = st
+                .decisions
+                .get(kind)
+                .and_then(|a| a.get(action))
+                .copied()
+                .unwrap_or(0);
             p.counter(
                 "swarmwall_decisions_total",
                 "Decisions per kind (unknown: not BitTorrent) and action (in a dry run, what would have been done).",
                 &[("kind", kind), ("action", action)],
-                *n,
+                n,
             );
         }
     }
