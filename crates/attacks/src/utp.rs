@@ -435,11 +435,4 @@ fn reflect(
     );
 }
 
-pub(crate) fn hex(b: &[u8]) -> String {
-    use std::fmt::Write;
-    let mut s = String::with_capacity(b.len() * 2);
-    for x in b {
-        let _ = write!(s, "{x:02x}");
-    }
-    s
-}
+pub(crate) use bt::hex;

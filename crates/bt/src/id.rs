@@ -2,6 +2,16 @@
 
 use std::fmt;
 
+/// Lower-case hexadecimal of any bytes (two characters each).
+pub fn hex(bytes: &[u8]) -> String {
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for &b in bytes {
+        s.push(char::from(HEX[usize::from(b >> 4)]));
+        s.push(char::from(HEX[usize::from(b & 0xf)]));
+    }
+    s
+}
+
 macro_rules! id20 {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
@@ -16,12 +26,7 @@ macro_rules! id20 {
 
             /// Lower-case hexadecimal, 40 characters.
             pub fn to_hex(&self) -> String {
-                let mut s = String::with_capacity(40);
-                for b in self.0 {
-                    s.push(char::from(HEX[usize::from(b >> 4)]));
-                    s.push(char::from(HEX[usize::from(b & 0xf)]));
-                }
-                s
+                hex(&self.0)
             }
 
             /// Parses 40 hexadecimal digits (either case).

@@ -34,7 +34,7 @@ pub mod peer_msg;
 pub mod udp_tracker;
 pub mod utp;
 
-pub use id::{InfoHash, NodeId, PeerId};
+pub use id::{InfoHash, NodeId, PeerId, hex};
 
 /// Why bytes could not be parsed as a protocol message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

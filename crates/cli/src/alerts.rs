@@ -130,6 +130,19 @@ impl AlertWriter {
     }
 }
 
+/// Alert lines written, per category (every category, zero or not, so that a rate is defined
+/// from the start).
+pub fn metrics(p: &mut swarmwall_io::metrics::Page, a: &AlertWriter) {
+    for c in attacks::Category::ALL {
+        p.counter(
+            "swarmwall_alerts_total",
+            "Alert lines written (an incident when raised, then at most once a minute).",
+            &[("category", c.as_str())],
+            a.by_category.get(c.as_str()).copied().unwrap_or(0),
+        );
+    }
+}
+
 /// The monitor an engine's tap holds.
 pub fn monitor_of(e: &mut engine::Engine) -> Option<&mut Monitor> {
     e.tap_mut()?.as_any_mut().downcast_mut::<Monitor>()

@@ -154,7 +154,7 @@ pub fn run(a: Args) -> Result<ExitCode> {
             if let Some(w) = &w
                 && let Ok(w) = w.lock()
             {
-                crate::watch::alerts_metrics(&mut p, &w);
+                crate::alerts::metrics(&mut p, &w);
             }
             exporter.publish(&p);
         }));

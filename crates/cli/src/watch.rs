@@ -461,22 +461,9 @@ fn page(
         }
     }
     if let Some(a) = alerts {
-        alerts_metrics(&mut p, a);
+        alerts::metrics(&mut p, a);
     }
     p
-}
-
-/// Alert lines written, per category (every category, zero or not, so that a rate is defined
-/// from the start).
-pub fn alerts_metrics(p: &mut metrics::Page, a: &alerts::AlertWriter) {
-    for c in attacks::Category::ALL {
-        p.counter(
-            "swarmwall_alerts_total",
-            "Alert lines written (an incident when raised, then at most once a minute).",
-            &[("category", c.as_str())],
-            a.by_category.get(c.as_str()).copied().unwrap_or(0),
-        );
-    }
 }
 
 fn write_stats(file: Option<&mut File>, s: &watch::Stats, store: Option<&::evidence::Writer>) {

@@ -367,15 +367,7 @@ impl KeyRing {
     }
 }
 
-fn to_hex(b: &[u8]) -> String {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(b.len() * 2);
-    for x in b {
-        s.push(char::from(HEX[usize::from(x >> 4)]));
-        s.push(char::from(HEX[usize::from(x & 15)]));
-    }
-    s
-}
+use bt::hex as to_hex;
 
 fn hex32(s: &str) -> Option<Key> {
     let b = s.as_bytes();

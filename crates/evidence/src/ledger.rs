@@ -61,9 +61,7 @@ pub fn digest(message: &[u8], index: usize) -> [u8; 32] {
 }
 
 /// Lower-case hex.
-pub fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
+pub use bt::hex;
 
 #[cfg(test)]
 mod tests {

@@ -14,6 +14,7 @@
 
 use std::net::SocketAddr;
 
+use bt::hex;
 use bt::krpc::{self, Body, Method};
 use engine::{FlowRecord, Kind, Proto};
 use serde_json::{Map, Value, json};
@@ -116,14 +117,6 @@ pub fn flow_event(r: &FlowRecord) -> Value {
     Value::Object(e)
 }
 
-fn hex(b: &[u8]) -> String {
-    let mut s = String::with_capacity(b.len() * 2);
-    for x in b {
-        s.push_str(&format!("{x:02x}"));
-    }
-    s
-}
-
 /// A `bittorrent_dht` event for one KRPC message (`None` if the payload is not one), in the
 /// fields of Suricata's DHT logger: `transaction_id` and `client_version` in hex, the
 /// request's type and arguments, the response's id, nodes, values and token, or the error.
@@ -143,15 +136,15 @@ pub fn dht_event(
     match m.body {
         Body::Query(q) => {
             let mut req = Map::new();
-            req.insert("id".into(), hex(&q.id.0).into());
+            req.insert("id".into(), q.id.to_hex().into());
             let kind = match q.method {
                 Method::Ping => "ping",
                 Method::FindNode { target } => {
-                    req.insert("target".into(), hex(&target.0).into());
+                    req.insert("target".into(), target.to_hex().into());
                     "find_node"
                 }
                 Method::GetPeers { info_hash, .. } => {
-                    req.insert("info_hash".into(), hex(&info_hash.0).into());
+                    req.insert("info_hash".into(), info_hash.to_hex().into());
                     "get_peers"
                 }
                 Method::AnnouncePeer {
@@ -159,7 +152,7 @@ pub fn dht_event(
                     port,
                     implied_port,
                 } => {
-                    req.insert("info_hash".into(), hex(&info_hash.0).into());
+                    req.insert("info_hash".into(), info_hash.to_hex().into());
                     if let Some(p) = port {
                         req.insert("port".into(), p.into());
                     }
@@ -167,12 +160,12 @@ pub fn dht_event(
                     "announce_peer"
                 }
                 Method::Get { target } => {
-                    req.insert("target".into(), hex(&target.0).into());
+                    req.insert("target".into(), target.to_hex().into());
                     "get"
                 }
                 Method::Put => "put",
                 Method::SampleInfohashes { target } => {
-                    req.insert("target".into(), hex(&target.0).into());
+                    req.insert("target".into(), target.to_hex().into());
                     "sample_infohashes"
                 }
                 Method::Other(name) => {
@@ -190,10 +183,10 @@ pub fn dht_event(
         }
         Body::Response(r) => {
             let mut resp = Map::new();
-            resp.insert("id".into(), hex(&r.id.0).into());
+            resp.insert("id".into(), r.id.to_hex().into());
             let nodes = |it: bt::compact::Nodes<'_>| -> Vec<Value> {
                 it.map(
-                    |(id, a)| json!({"id": hex(&id.0), "ip": a.ip().to_string(), "port": a.port()}),
+                    |(id, a)| json!({"id": id.to_hex(), "ip": a.ip().to_string(), "port": a.port()}),
                 )
                 .collect()
             };
