@@ -194,7 +194,8 @@ struct MigrateArgs {
     /// The store: an SQLite file or a `postgres://` URL.
     #[arg(long, value_name = "STORE")]
     evidence: String,
-    /// PostgreSQL role of the sensors: may insert rows, nothing else.
+    /// PostgreSQL role of the sensors: may insert rows, nothing else (and read, add and prune
+    /// the facts sensors share with --share-endpoints).
     #[arg(long, value_name = "ROLE")]
     sensor_role: Option<String>,
     /// PostgreSQL role of the readers (`evidence query`, `notice check`): may select.

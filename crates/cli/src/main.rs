@@ -14,6 +14,7 @@ mod manual;
 mod notice;
 mod report;
 mod rules;
+mod share;
 mod summary;
 mod watch;
 

@@ -81,6 +81,13 @@ pub struct Args {
     #[arg(long, value_name = "SECS", hide = true)]
     duration: Option<f64>,
 
+    /// Share the endpoints learned (tracker replies, DHT values, PEX, LSD) with the other
+    /// sensors of the evidence store, and use theirs: an encrypted connection on this link is
+    /// attributed from a tracker reply another sensor saw (asymmetric routing). By keyed tag,
+    /// never an address; the sensors must share the key file. Needs --evidence.
+    #[arg(long)]
+    share_endpoints: bool,
+
     #[command(flatten)]
     limits: Limits,
 
@@ -145,13 +152,24 @@ pub fn run(args: Args) -> Result<ExitCode> {
     };
     opts.engine = args.limits.apply(watch::live_config());
     opts.taps = crate::eve::taps(monitor.clone(), eve.clone());
-    let sensor = Sensor::open(opts)?;
+    if args.share_endpoints && args.sensor.store.evidence.is_none() {
+        bail!("--share-endpoints shares through the evidence store: add --evidence and --key");
+    }
+    let mut sensor = Sensor::open(opts)?;
     if !args.keep_privileges {
         watch::drop_privileges(args.user.as_deref())?;
     }
     // The store and key file as the user the sensor runs as.
     let started_s = evidence::now_s();
     let mut store = args.sensor.writer(started_s)?;
+    let sharing = match (&store, args.sensor.store.evidence.as_deref()) {
+        (Some(w), Some(spec)) if args.share_endpoints => {
+            let (sharing, exchange) = crate::share::start(spec, w, started_s)?;
+            sensor.set_exchange(exchange);
+            Some(sharing)
+        }
+        _ => None,
+    };
     eprintln!(
         "swarmwall watch: {} on {} worker{}; capabilities: {}{}",
         sensor
@@ -174,6 +192,11 @@ pub fn run(args: Args) -> Result<ExitCode> {
             .as_ref()
             .map(|w| format!("; evidence to {}", w.store_name()))
             .unwrap_or_default()
+            + if sharing.is_some() {
+                "; sharing endpoints"
+            } else {
+                ""
+            }
             + &exporter
                 .as_ref()
                 .map(|e| format!("; metrics at http://{}/metrics", e.local_addr()))
@@ -267,16 +290,25 @@ pub fn run(args: Args) -> Result<ExitCode> {
             }
             if last_stats.elapsed() >= stats_every {
                 last_stats = Instant::now();
-                write_stats(stats_file.as_mut(), s, store.as_ref());
+                write_stats(
+                    stats_file.as_mut(),
+                    s,
+                    store.as_ref(),
+                    sharing.as_ref().map(|x| x.counters()),
+                );
             }
             if let Some(e) = &exporter {
-                e.publish(&page(
+                let mut p = page(
                     s,
                     &by_kind,
                     store.as_ref(),
                     alert_out.as_ref(),
                     store_errors,
-                ));
+                );
+                if let Some(x) = &sharing {
+                    crate::share::metrics(&mut p, &x.counters());
+                }
+                e.publish(&p);
             }
         }
     })?;
@@ -291,7 +323,8 @@ pub fn run(args: Args) -> Result<ExitCode> {
         }
         evidence_line = Some(evidence::summary_line(w));
     }
-    write_stats(stats_file.as_mut(), &finished.stats, store.as_ref());
+    let shared = sharing.map(crate::share::Sharing::finish);
+    write_stats(stats_file.as_mut(), &finished.stats, store.as_ref(), shared);
     let mut attacks_text = None;
     if let (Some(m), Some(mut w)) = (&monitor, alert_out.take()) {
         let mut m = m.lock();
@@ -328,6 +361,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
     }
     if let Some(line) = evidence_line {
         text.push_str(&format!("{line}\n"));
+    }
+    if let Some(c) = &shared {
+        text.push_str(&format!("{}\n", crate::share::summary_line(c)));
     }
     if to_stdout > 0 {
         io::stderr().write_all(text.as_bytes())?;
@@ -466,7 +502,12 @@ fn page(
     p
 }
 
-fn write_stats(file: Option<&mut File>, s: &watch::Stats, store: Option<&::evidence::Writer>) {
+fn write_stats(
+    file: Option<&mut File>,
+    s: &watch::Stats,
+    store: Option<&::evidence::Writer>,
+    shared: Option<::evidence::facts::ShareCounters>,
+) {
     let Some(f) = file else { return };
     let mut v = serde_json::to_value(s).unwrap_or_default();
     if let (Some(obj), Some(w)) = (v.as_object_mut(), store) {
@@ -474,6 +515,9 @@ fn write_stats(file: Option<&mut File>, s: &watch::Stats, store: Option<&::evide
             "evidence".into(),
             serde_json::to_value(w.counters).unwrap_or_default(),
         );
+    }
+    if let (Some(obj), Some(c)) = (v.as_object_mut(), shared) {
+        obj.insert("shared".into(), serde_json::to_value(c).unwrap_or_default());
     }
     use std::io::Seek;
     let _ = f.set_len(0);

@@ -405,6 +405,9 @@ fn watch_bad_interfaces_and_filters_are_one_line_errors() {
         e.contains("syntax error") || e.contains("needs libpcap"),
         "{e}"
     );
+    let o = run(&["watch", "-i", "lo", "--share-endpoints", "--duration", "1"]);
+    let e = one_line_error(&o);
+    assert!(e.contains("add --evidence and --key"), "{e}");
 }
 
 #[test]

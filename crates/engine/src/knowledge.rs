@@ -205,6 +205,16 @@ impl std::fmt::Debug for Tagger {
     }
 }
 
+/// A process's link to other sensors (sensors as one): where what its engines learn goes,
+/// where what the others learned ([`Fact::Remote`]) comes from, and how its engines tag
+/// endpoints to look those up.
+#[derive(Debug)]
+pub struct Exchange {
+    pub learned: std::sync::mpsc::Sender<std::sync::Arc<Vec<Fact>>>,
+    pub remote: std::sync::mpsc::Receiver<Vec<Fact>>,
+    pub tagger: Tagger,
+}
+
 /// What is known of one DHT search: a querier's `get_peers` or `announce_peer` for a target.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Search {

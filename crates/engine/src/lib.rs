@@ -37,7 +37,7 @@ pub use flow::{
 };
 use flow::{Extra, Flow, Side, tcp_state};
 pub use knowledge::{
-    Endpoint, Fact, Knowledge, KnowledgeStats, Relay, Search, Source, Tag, Tagger,
+    Endpoint, Exchange, Fact, Knowledge, KnowledgeStats, Relay, Search, Source, Tag, Tagger,
 };
 use lru::{Handle, Lru};
 pub use observe::{

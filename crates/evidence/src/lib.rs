@@ -10,10 +10,12 @@
 //! - [`sqlite`]: the default backend, one SQLite file (WAL, mode 0600, secure delete).
 //! - [`postgres`]: one store for many sensors (versioned migrations, insert-only sensors);
 //!   [`spool`]: a sensor's local spool while the server is out of reach.
+//! - [`facts`]: endpoints learned, shared between sensors by keyed tag (no address).
 //! - [`writer`]: batches records into a backend, prunes, counts.
 //! - [`query`]: finds the rows of an address by computing its pseudonym under each period's
 //!   key; without the key there is nothing to compare with.
 
+pub mod facts;
 pub mod key;
 pub mod ledger;
 pub mod postgres;

@@ -4,8 +4,10 @@
 //! `swarmwall evidence migrate` as the database's owner; sensors and readers then need no
 //! right to change the schema. Roles (docs/evidence.md): a sensor may only insert (rows,
 //! presence, watched times) and read the schema version; a reader may only select; the owner
-//! prunes. Every statement a sensor runs is an INSERT: nothing it sends can change or remove
-//! what another sensor stored.
+//! prunes. Every statement a sensor runs on the evidence is an INSERT: nothing it sends can
+//! change or remove what another sensor stored. The shared facts ([`crate::facts`]: hints
+//! between sensors, no evidence) are the exception: a sensor reads them and deletes those
+//! past their hour.
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -76,6 +78,17 @@ CREATE TABLE ledger (
     verdict TEXT NOT NULL
 );
 CREATE INDEX ledger_notice ON ledger (notice_s);
+",
+    "
+CREATE TABLE facts (
+    id BIGSERIAL PRIMARY KEY,
+    sensor TEXT NOT NULL,
+    tag BYTEA NOT NULL,
+    infohash BYTEA,
+    source TEXT NOT NULL,
+    at_ns BIGINT NOT NULL
+);
+CREATE INDEX facts_at ON facts (at_ns);
 ",
 ];
 
@@ -214,7 +227,9 @@ impl Postgres {
                 "GRANT USAGE ON SCHEMA public TO {r};
                  GRANT SELECT ON swarmwall_schema TO {r};
                  GRANT INSERT ON flows, presence, coverage TO {r};
-                 GRANT USAGE ON SEQUENCE flows_id_seq TO {r};",
+                 GRANT USAGE ON SEQUENCE flows_id_seq TO {r};
+                 GRANT INSERT, SELECT, DELETE ON facts TO {r};
+                 GRANT USAGE ON SEQUENCE facts_id_seq TO {r};",
                 r = ident(r)
             ))
             .map_err(e)?;
@@ -518,6 +533,65 @@ impl Backend for Postgres {
                 }
             })
             .collect())
+    }
+
+    fn put_facts(&mut self, facts: &[crate::facts::SharedFact]) -> Result<(), Error> {
+        let result = (|| -> Result<(), postgres::Error> {
+            let mut tx = self.client.transaction()?;
+            let st = tx.prepare(
+                "INSERT INTO facts (sensor, tag, infohash, source, at_ns)
+                 VALUES ($1, $2, $3, $4, $5)",
+            )?;
+            for f in facts {
+                tx.execute(
+                    &st,
+                    &[
+                        &f.sensor,
+                        &&f.tag[..],
+                        &f.infohash.as_ref().map(|h| &h.0[..]),
+                        &f.source.as_str(),
+                        &f.at_ns,
+                    ],
+                )?;
+            }
+            tx.commit()
+        })();
+        result.map_err(|e| self.sql(e))
+    }
+
+    fn facts_after(
+        &mut self,
+        after: i64,
+        since_ns: i64,
+        limit: usize,
+    ) -> Result<Vec<(i64, crate::facts::SharedFact)>, Error> {
+        let rows = self
+            .client
+            .query(
+                "SELECT id, sensor, tag, infohash, source, at_ns FROM facts
+                 WHERE id > $1 AND at_ns >= $2 ORDER BY id LIMIT $3",
+                &[&after, &since_ns, &i64::try_from(limit).unwrap_or(i64::MAX)],
+            )
+            .map_err(|e| self.sql(e))?;
+        Ok(rows
+            .iter()
+            .filter_map(|r| {
+                let f = crate::facts::fact_of(
+                    r.get(1),
+                    r.get::<_, &[u8]>(2),
+                    r.get::<_, Option<&[u8]>>(3),
+                    r.get::<_, &str>(4),
+                    r.get(5),
+                )?;
+                Some((r.get::<_, i64>(0), f))
+            })
+            .collect())
+    }
+
+    fn prune_facts(&mut self, before_ns: i64) -> Result<u64, Error> {
+        self.client
+            .execute("DELETE FROM facts WHERE at_ns < $1", &[&before_ns])
+            .map_err(|e| self.sql(e))
     }
 
     fn name(&self) -> &str {

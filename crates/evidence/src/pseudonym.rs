@@ -127,11 +127,12 @@ mod tests {
 }
 
 /// How a sensor tags endpoints for the sensors that share its key file: each capture time's
-/// period key, from the ring (a copy of the key file: every copy derives the same keys).
-/// Outside the ring's periods there is no tag.
-pub fn tagger(ring: &crate::KeyRing) -> engine::Tagger {
-    let ring = ring.clone();
+/// period key, from the period of `now_s` on (a copy of the key file: every copy derives the
+/// same keys). Holds no key of an earlier period; before it, or without a key, no tag.
+pub fn tagger(ring: &crate::KeyRing, now_s: i64) -> engine::Tagger {
+    let ring = ring.from_period(ring.period_of(now_s));
     engine::Tagger::new(move |addr, at_ns| {
+        let ring = ring.as_ref()?;
         let key = ring.get(ring.period_of(at_ns.div_euclid(1_000_000_000)))?;
         Some(Keyed::new(&key).endpoint_tag(*addr))
     })

@@ -216,6 +216,23 @@ impl Backend for Spooled {
         self.server()?.ledger()
     }
 
+    fn put_facts(&mut self, facts: &[crate::facts::SharedFact]) -> Result<(), Error> {
+        self.server()?.put_facts(facts)
+    }
+
+    fn facts_after(
+        &mut self,
+        after: i64,
+        since_ns: i64,
+        limit: usize,
+    ) -> Result<Vec<(i64, crate::facts::SharedFact)>, Error> {
+        self.server()?.facts_after(after, since_ns, limit)
+    }
+
+    fn prune_facts(&mut self, before_ns: i64) -> Result<u64, Error> {
+        self.server()?.prune_facts(before_ns)
+    }
+
     fn name(&self) -> &str {
         &self.name
     }

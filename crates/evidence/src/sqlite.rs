@@ -82,6 +82,19 @@ CREATE TABLE ledger (
 );
 CREATE INDEX ledger_notice ON ledger (notice_s);
 ",
+    // AUTOINCREMENT: an id is never handed out twice, so a reader's cursor stays right
+    // when the newest facts are pruned.
+    "
+CREATE TABLE facts (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    sensor TEXT NOT NULL,
+    tag BLOB NOT NULL,
+    infohash BLOB,
+    source TEXT NOT NULL,
+    at_ns INTEGER NOT NULL
+);
+CREATE INDEX facts_at ON facts (at_ns);
+",
 ];
 
 const _: () = assert!(MIGRATIONS.len() as i64 == SCHEMA_VERSION);
@@ -554,6 +567,73 @@ impl Backend for Sqlite {
             rows.collect()
         })();
         result.map_err(|e| self.error(e))
+    }
+
+    fn put_facts(&mut self, facts: &[crate::facts::SharedFact]) -> Result<(), Error> {
+        let result = (|| -> rusqlite::Result<()> {
+            let tx = self.conn.transaction()?;
+            {
+                let mut st = tx.prepare_cached(
+                    "INSERT INTO facts (sensor, tag, infohash, source, at_ns)
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                )?;
+                for f in facts {
+                    st.execute(params![
+                        f.sensor,
+                        &f.tag[..],
+                        f.infohash.as_ref().map(|h| &h.0[..]),
+                        f.source.as_str(),
+                        f.at_ns
+                    ])?;
+                }
+            }
+            tx.commit()
+        })();
+        result.map_err(|e| self.error(e))
+    }
+
+    fn facts_after(
+        &mut self,
+        after: i64,
+        since_ns: i64,
+        limit: usize,
+    ) -> Result<Vec<(i64, crate::facts::SharedFact)>, Error> {
+        let result = (|| -> rusqlite::Result<Vec<(i64, crate::facts::SharedFact)>> {
+            let mut st = self.conn.prepare_cached(
+                "SELECT id, sensor, tag, infohash, source, at_ns FROM facts
+                 WHERE id > ?1 AND at_ns >= ?2 ORDER BY id LIMIT ?3",
+            )?;
+            let rows = st.query_map(
+                params![after, since_ns, i64::try_from(limit).unwrap_or(i64::MAX)],
+                |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        crate::facts::fact_of(
+                            r.get(1)?,
+                            &r.get::<_, Vec<u8>>(2)?,
+                            r.get::<_, Option<Vec<u8>>>(3)?.as_deref(),
+                            &r.get::<_, String>(4)?,
+                            r.get(5)?,
+                        ),
+                    ))
+                },
+            )?;
+            let mut out = Vec::new();
+            for row in rows {
+                if let (id, Some(f)) = row? {
+                    out.push((id, f));
+                }
+            }
+            Ok(out)
+        })();
+        result.map_err(|e| self.error(e))
+    }
+
+    fn prune_facts(&mut self, before_ns: i64) -> Result<u64, Error> {
+        self.conn
+            .execute("DELETE FROM facts WHERE at_ns < ?1", [before_ns])
+            .map(|n| n as u64)
+            .map_err(|e| self.error(e))
     }
 
     fn name(&self) -> &str {

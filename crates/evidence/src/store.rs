@@ -5,7 +5,7 @@ use crate::row::{Presence, Row};
 use crate::{Error, sqlite};
 
 /// The current schema version of the stores this swarmwall writes.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// Rows and presence written in one transaction.
 #[derive(Debug, Default, Clone)]
@@ -86,6 +86,18 @@ pub trait Backend: Send + std::fmt::Debug {
     fn record_notices(&mut self, entries: &[crate::ledger::Entry]) -> Result<(), Error>;
     /// Every ledger entry.
     fn ledger(&mut self) -> Result<Vec<crate::ledger::Entry>, Error>;
+    /// Adds facts learned by a sensor, for the others (schema 3, [`crate::facts`]).
+    fn put_facts(&mut self, facts: &[crate::facts::SharedFact]) -> Result<(), Error>;
+    /// The facts with an id above `after` learned at or after `since_ns`, by id, at most
+    /// `limit` (facts of an unknown source are skipped).
+    fn facts_after(
+        &mut self,
+        after: i64,
+        since_ns: i64,
+        limit: usize,
+    ) -> Result<Vec<(i64, crate::facts::SharedFact)>, Error>;
+    /// Deletes the facts learned before `before_ns`.
+    fn prune_facts(&mut self, before_ns: i64) -> Result<u64, Error>;
     /// A spooling store's counters, and its messages since the last call.
     fn spool(&mut self) -> Option<(crate::spool::SpoolCounters, Vec<String>)> {
         None

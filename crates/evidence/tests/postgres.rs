@@ -66,7 +66,7 @@ fn roles_two_writers_outage_and_no_address_in_a_dump() {
     assert!(e.contains("swarmwall evidence migrate"), "{e}");
     assert!(!e.contains(SENSOR_PW), "the password is in a message: {e}");
     let applied = Postgres::migrate(&owner, Some("sensor"), Some("reader")).unwrap();
-    assert_eq!(applied, vec![1, 2]);
+    assert_eq!(applied, vec![1, 2, 3]);
     assert!(
         Postgres::migrate(&owner, Some("sensor"), Some("reader"))
             .unwrap()
@@ -144,6 +144,59 @@ fn roles_two_writers_outage_and_no_address_in_a_dump() {
         ..Default::default()
     };
     let e = r.write(&one).unwrap_err();
+    assert!(
+        swarmwall_evidence::postgres::is_permission_denied(&e),
+        "{e}"
+    );
+
+    // Two sensors share what they learned of endpoints (the sensor role may), by tag: every
+    // endpoint sensor-a published reaches sensor-b, none of sensor-b's own comes back to it.
+    let t0 = recs.iter().map(|r| r.first_ns).min().unwrap();
+    let now_s = t0.div_euclid(1_000_000_000);
+    let learned: Vec<engine::Fact> = recs
+        .iter()
+        .map(|r| engine::Fact::Endpoint {
+            addr: r.server,
+            hash: r.infohashes.first().copied(),
+            source: engine::Source::ALL[0],
+            at_ns: r.first_ns,
+        })
+        .collect();
+    let ring = KeyRing::open(&keys).unwrap();
+    let mut fa =
+        swarmwall_evidence::facts::Sharer::open(&sensor, &ring, "sensor-a", now_s).unwrap();
+    let mut fb =
+        swarmwall_evidence::facts::Sharer::open(&sensor, &ring, "sensor-b", now_s).unwrap();
+    assert!(fa.exchange(&learned, t0).is_empty());
+    assert!(fa.take_messages().is_empty(), "{:?}", fa.take_messages());
+    let got = fb.exchange(&learned[..1], t0);
+    let distinct: BTreeSet<_> = learned
+        .iter()
+        .map(|f| match f {
+            engine::Fact::Endpoint { addr, hash, .. } => (*addr, *hash),
+            _ => unreachable!(),
+        })
+        .collect();
+    // Each at least once (again when learned again more than a minute later).
+    assert!(fa.counters.published as usize >= distinct.len());
+    assert_eq!(
+        got.len() as u64,
+        fa.counters.published,
+        "b reads all of a's"
+    );
+    let tagger = fb.tagger();
+    for (addr, hash) in &distinct {
+        let tag = tagger.tag(addr, t0).unwrap();
+        assert!(
+            got.iter().any(|f| matches!(f, engine::Fact::Remote { tag: t, hash: h, .. } if t == &tag && h == hash)),
+            "{addr} {hash:?}"
+        );
+    }
+    assert_eq!(fa.exchange(&[], t0).len(), 1, "a reads b's one");
+    assert!(fb.take_messages().is_empty());
+    // A reader may not.
+    let mut r = open(&reader).unwrap();
+    let e = r.prune_facts(i64::MAX).unwrap_err();
     assert!(
         swarmwall_evidence::postgres::is_permission_denied(&e),
         "{e}"

@@ -5,7 +5,9 @@
 //! flow (both directions, and its IP fragments) always reaches the same worker. The workers
 //! pass each other what their engines learn (tracker replies, DHT values, PEX, LSD, SOCKS
 //! relays), as `enforce`'s workers do, so an encrypted connection on one worker is judged with
-//! what a tracker reply on another announced.
+//! what a tracker reply on another announced. With [`Sensor::set_exchange`] the same facts also
+//! go to other sensors (through the evidence store: `swarmwall_evidence::facts`), and theirs
+//! come to every worker.
 //!
 //! Decisions: a flow's record is written when the flow ends (closed, idle, evicted, or at
 //! exit), judged with everything known at that moment — like `analyze`, not like `enforce`:
@@ -31,7 +33,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use engine::{Config, DefragStats, Engine, Fact, FlowRecord, Knowledge, Totals};
+use engine::{Config, DefragStats, Engine, Exchange, Fact, FlowRecord, Knowledge, Totals};
 use wire::LinkType;
 
 pub use iface::Iface;
@@ -142,6 +144,7 @@ pub struct Sensor {
     ifaces: Vec<Iface>,
     /// Per worker: a ring per interface, with its link type.
     rings: Vec<Vec<(ring::Ring, LinkType)>>,
+    exchange: Option<Exchange>,
 }
 
 impl Sensor {
@@ -180,7 +183,15 @@ impl Sensor {
             opts: Options { workers, ..opts },
             ifaces,
             rings,
+            exchange: None,
         })
+    }
+
+    /// Shares what the workers learn with other sensors, and gives them what those learned
+    /// (sensors as one): every fact a worker journals goes to `learned`; what arrives on
+    /// `remote` goes to every worker, whose engines look endpoints up by `tagger`'s tags.
+    pub fn set_exchange(&mut self, exchange: Exchange) {
+        self.exchange = Some(exchange);
     }
 
     pub fn interfaces(&self) -> &[Iface] {
@@ -206,15 +217,23 @@ impl Sensor {
             (0..n).map(|_| mpsc::channel()).unzip();
         let progress = Arc::new(Mutex::new(vec![Progress::default(); n]));
         let mut handles: Vec<JoinHandle<Result<Done, io::Error>>> = Vec::new();
+        let (outside, remote) = match self.exchange {
+            Some(x) => (Some((x.learned, x.tagger)), Some(x.remote)),
+            None => (None, None),
+        };
         for (i, (rings, learned)) in self.rings.into_iter().zip(rxs).enumerate() {
             let peers = txs
                 .iter()
                 .enumerate()
                 .filter(|(j, _)| *j != i)
                 .map(|(_, t)| t.clone())
+                .chain(outside.as_ref().map(|(l, _)| l.clone()))
                 .collect();
             let mut engine = Engine::new(self.opts.engine.clone());
             engine.set_tap(self.opts.taps.as_ref().map(engine::Taps::make));
+            engine
+                .knowledge_mut()
+                .set_tagger(outside.as_ref().map(|(_, t)| t.clone()));
             let w = Worker {
                 index: i,
                 rings,
@@ -232,7 +251,10 @@ impl Sensor {
                 .map_err(|e| Error::Worker(i, e))?;
             handles.push(h);
         }
-        drop(txs);
+        // What other sensors learned goes to every worker (the workers' own senders are
+        // kept for that only then).
+        drop(outside);
+        let forward = if remote.is_some() { txs } else { Vec::new() };
         drop(out_tx);
 
         let mut stats = Stats {
@@ -253,6 +275,14 @@ impl Sensor {
                 Err(RecvTimeoutError::Disconnected) => {
                     stopped_early = true;
                     break;
+                }
+            }
+            if let Some(r) = &remote {
+                while let Ok(facts) = r.try_recv() {
+                    let facts = Arc::new(facts);
+                    for t in &forward {
+                        let _ = t.send(facts.clone());
+                    }
                 }
             }
             if last_stats.elapsed() >= stats_every {
