@@ -107,8 +107,8 @@ impl Sharing {
 /// One line for the summary.
 pub fn summary_line(c: &ShareCounters) -> String {
     format!(
-        "shared endpoints: {} published, {} received from other sensors, {} lost (store out of reach or no key)",
-        c.published, c.received, c.lost
+        "shared endpoints: {} published, {} received from other sensors (at most {} ms after they were learned), {} lost (store out of reach or no key)",
+        c.published, c.received, c.delay_ms_max, c.lost
     )
 }
 
@@ -131,5 +131,11 @@ pub fn metrics(p: &mut metrics::Page, c: &ShareCounters) {
         "Endpoint facts not published (store out of reach, or no key for their time).",
         &[],
         c.lost,
+    );
+    p.gauge(
+        "swarmwall_shared_facts_delay_seconds_max",
+        "The largest delay of a fact from another sensor (learned there, read here).",
+        &[],
+        c.delay_ms_max as f64 / 1000.0,
     );
 }

@@ -94,6 +94,10 @@ pub struct ShareCounters {
     pub lost: u64,
     /// Rounds that failed (each says why once, until the store answers again).
     pub errors: u64,
+    /// The delay of sharing: the largest age (ms, from when the other sensor learned it to
+    /// when this one read it) of the newest fact a round read, among the facts learned since
+    /// this sensor started (not those that were waiting for it).
+    pub delay_ms_max: u64,
 }
 
 /// Publishes this sensor's endpoint facts and reads the others'.
@@ -106,6 +110,8 @@ pub struct Sharer {
     /// The highest id read, and the ids below it not seen yet (with when they were skipped).
     cursor: i64,
     gaps: BTreeMap<i64, Instant>,
+    /// Facts learned before are not counted in the delay.
+    started_ns: i64,
     recent: HashMap<(Tag, Option<InfoHash>, u16), i64>,
     last_prune: Option<Instant>,
     messages: Vec<String>,
@@ -127,12 +133,9 @@ impl Sharer {
     /// from the period of `now_s` on.
     pub fn open(spec: &str, keys: &KeyRing, sensor: &str, now_s: i64) -> Result<Sharer, Error> {
         let store = crate::store::open(spec)?;
-        Ok(Sharer::with_store(
-            store,
-            spec,
-            crate::pseudonym::tagger(keys, now_s),
-            sensor,
-        ))
+        let mut s = Sharer::with_store(store, spec, crate::pseudonym::tagger(keys, now_s), sensor);
+        s.started_ns = now_s.saturating_mul(1_000_000_000);
+        Ok(s)
     }
 
     /// A sharer on an open store (reopened from `spec` after an error).
@@ -145,6 +148,7 @@ impl Sharer {
             sensor: sensor.to_string(),
             cursor: 0,
             gaps: BTreeMap::new(),
+            started_ns: i64::MIN,
             recent: HashMap::new(),
             last_prune: None,
             messages: Vec::new(),
@@ -302,6 +306,14 @@ impl Sharer {
             self.gaps.pop_first();
         }
         self.counters.received += got.len() as u64;
+        let newest = got.iter().filter_map(|f| match f {
+            Fact::Remote { at_ns, .. } => Some(*at_ns),
+            _ => None,
+        });
+        if let Some(newest) = newest.max().filter(|&t| t >= self.started_ns) {
+            let age = u64::try_from(now_ns.saturating_sub(newest) / 1_000_000).unwrap_or(0);
+            self.counters.delay_ms_max = self.counters.delay_ms_max.max(age);
+        }
         Ok(got)
     }
 }
@@ -375,12 +387,17 @@ mod tests {
         assert_eq!(hash, Some(InfoHash([7; 20])));
         assert_eq!(source, Source::ALL[0]);
         assert!(b.exchange(&[], ns).is_empty(), "read once");
+        assert_eq!(b.counters.delay_ms_max, 0, "learned and read at one time");
+        // Read 1.5 s after it was learned.
+        a.exchange(&[learned(6999, now)], ns);
+        assert_eq!(b.exchange(&[], ns + 1_500_000_000).len(), 1);
+        assert_eq!(b.counters.delay_ms_max, 1500);
         // b's own facts do not come back to it; a gets them.
         assert!(b.exchange(&[learned(7000, now)], ns).is_empty());
-        assert_eq!(a.exchange(&[], ns).len(), 1);
+        assert_eq!(a.exchange(&[], ns).len(), 1, "b's only");
         // A minute later a fact is published again.
         a.exchange(&[learned(6881, now + 61)], ns);
-        assert_eq!(b.exchange(&[], ns).len(), 1);
+        assert_eq!(b.exchange(&[], ns + 1_500_000_000).len(), 1);
         // Past their time, facts are neither read nor kept.
         let mut c = sharer(&db, "c");
         assert!(
