@@ -247,8 +247,35 @@ fn roles_two_writers_outage_and_no_address_in_a_dump() {
         messages.iter().any(|m| m.contains("spooling")),
         "{messages:?}"
     );
+    // Sharing pauses while the server is away (what is learned meanwhile is lost, counted),
+    // and resumes by itself.
+    let fact = |port: u16| engine::Fact::Endpoint {
+        addr: std::net::SocketAddr::from(([192, 0, 2, 1], port)),
+        hash: None,
+        source: engine::Source::ALL[0],
+        at_ns: t0,
+    };
+    assert!(fa.exchange(&[fact(1)], t0).is_empty());
+    let m = fa.take_messages();
+    assert!(
+        m.iter().any(|m| m.contains("sharing facts paused")),
+        "{m:?}"
+    );
+    assert_eq!((fa.counters.lost, fa.counters.errors), (1, 1));
+    assert!(fb.exchange(&[], t0).is_empty());
     pg.pg_ctl("start");
-    std::thread::sleep(std::time::Duration::from_secs(4)); // the retry interval
+    std::thread::sleep(std::time::Duration::from_secs(5)); // the retry intervals
+    let published = fa.counters.published;
+    fa.exchange(&[fact(2)], t0);
+    let m = fa.take_messages();
+    assert!(m.iter().any(|m| m.contains("sharing facts again")), "{m:?}");
+    assert_eq!(fa.counters.published, published + 1);
+    assert_eq!(fb.exchange(&[], t0).len(), 1, "b reads it");
+    assert!(
+        fb.take_messages()
+            .iter()
+            .any(|m| m.contains("sharing facts again"))
+    );
     for r in &bt[2 * third..] {
         w.record(r).unwrap();
     }
