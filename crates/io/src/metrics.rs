@@ -184,14 +184,32 @@ impl Drop for Exporter {
     }
 }
 
+/// Connections answered at once at most (each on a thread of its own, so that a client that
+/// says nothing delays no other); beyond, a connection is closed unanswered.
+const MAX_CLIENTS: usize = 8;
+
 fn serve(listener: &TcpListener, page: &Mutex<Arc<String>>, stop: &AtomicBool) {
+    let busy = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     for conn in listener.incoming() {
         if stop.load(Ordering::Relaxed) {
             return;
         }
         let Ok(mut conn) = conn else { continue };
+        if busy.fetch_add(1, Ordering::AcqRel) >= MAX_CLIENTS {
+            busy.fetch_sub(1, Ordering::AcqRel);
+            continue; // dropped: closed
+        }
         let text = page.lock().map(|p| p.clone()).unwrap_or_default();
-        let _ = answer(&mut conn, &text);
+        let done = busy.clone();
+        let spawned = std::thread::Builder::new()
+            .name("swarmwall-metrics-conn".into())
+            .spawn(move || {
+                let _ = answer(&mut conn, &text);
+                done.fetch_sub(1, Ordering::AcqRel);
+            });
+        if spawned.is_err() {
+            busy.fetch_sub(1, Ordering::AcqRel);
+        }
     }
 }
 
@@ -300,6 +318,18 @@ mod tests {
         // A client that says nothing and goes away does not stop the endpoint.
         drop(TcpStream::connect(addr).unwrap());
         assert!(get(addr, "GET /metrics HTTP/1.1\r\n\r\n").contains("_total 7"));
+        // Nor does one that says nothing and stays (the server waits 2 s for a request): the
+        // next scrape is answered meanwhile.
+        let silent = TcpStream::connect(addr).unwrap();
+        let mut c = TcpStream::connect(addr).unwrap();
+        c.set_read_timeout(Some(Duration::from_millis(1500)))
+            .unwrap();
+        c.write_all(b"GET /metrics HTTP/1.1\r\n\r\n").unwrap();
+        let mut r = String::new();
+        c.read_to_string(&mut r)
+            .expect("answered while a silent client is connected");
+        assert!(r.contains("_total 7"), "{r}");
+        drop(silent);
         drop(e);
         assert!(
             TcpStream::connect_timeout(&addr, Duration::from_millis(300)).is_err(),
