@@ -19,7 +19,7 @@
 //!
 //! The file is created with mode 0600 and rewritten whole (a temporary file in the same folder,
 //! synced, renamed over it) when the retention window moves, so that a crash leaves the old or
-//! the new file. The old file's blocks may stay on the disk until they are reused; a key file
+//! the new file (and at worst a temporary file, removed by the next write once a minute old). The old file's blocks may stay on the disk until they are reused; a key file
 //! on an encrypted volume or on tmpfs does not have that problem.
 
 use std::fs::{self, File, OpenOptions};
@@ -372,10 +372,40 @@ impl KeyRing {
                 return Err(err("cannot write", e));
             }
         };
+        sweep(&dir, &name);
         if let Ok(d) = File::open(&dir) {
             let _ = d.sync_all();
         }
         Ok(mine)
+    }
+}
+
+/// Seconds after which a temporary key file is taken as left by a writer that was killed (a
+/// write takes milliseconds).
+const STALE_TMP_S: u64 = 60;
+
+/// Removes the temporary files of key file `name` in `dir` that writers killed between
+/// writing and placing them left behind (each holds a key).
+fn sweep(dir: &Path, name: &str) {
+    let prefix = format!(".{name}.");
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let file = e.file_name();
+        let file = file.to_string_lossy();
+        if !(file.starts_with(&prefix) && file.ends_with(".tmp")) {
+            continue;
+        }
+        let old = e
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age.as_secs() >= STALE_TMP_S);
+        if old {
+            let _ = fs::remove_file(e.path());
+        }
     }
 }
 
@@ -425,6 +455,43 @@ mod tests {
         assert_eq!(KeyRing::open(&p).unwrap().get(10), Some(keys[0]));
         let left: Vec<_> = fs::read_dir(&d).unwrap().collect();
         assert_eq!(left.len(), 1, "no temporary file left: {left:?}");
+        fs::remove_dir_all(&d).ok();
+    }
+
+    #[test]
+    fn temporaries_left_by_killed_writers_are_swept() {
+        let d = dir();
+        let p = d.join("keys");
+        let stale = d.join(".keys.4242.0.tmp");
+        let fresh = d.join(".keys.4243.0.tmp");
+        let other = d.join(".other.4242.0.tmp");
+        for f in [&stale, &fresh, &other] {
+            fs::write(f, "x").unwrap();
+        }
+        let hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+        for f in [&stale, &other] {
+            File::options()
+                .write(true)
+                .open(f)
+                .unwrap()
+                .set_modified(hour_ago)
+                .unwrap();
+        }
+        let mut r = KeyRing::open_or_create(&p, DAY, 10).unwrap();
+        assert!(
+            !stale.exists(),
+            "a stale temporary of this key file is removed"
+        );
+        assert!(fresh.exists(), "one being written (recent) is not");
+        assert!(other.exists(), "another file's is not");
+        File::options()
+            .write(true)
+            .open(&fresh)
+            .unwrap()
+            .set_modified(hour_ago)
+            .unwrap();
+        r.destroy_before(11).unwrap();
+        assert!(!fresh.exists(), "swept at the next write too");
         fs::remove_dir_all(&d).ok();
     }
 
