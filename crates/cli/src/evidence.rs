@@ -366,9 +366,14 @@ fn run_prune(a: PruneArgs) -> Result<ExitCode> {
         evidence::writer::prune_keys(&mut keys, now, a.store.retention_s())?;
     let mut store = evidence::open_existing(a.store.store()?)?;
     let p = store.prune(first_period, now - a.store.retention_s())?;
+    // The facts sensors share are hints of the last hour (they prune them as they run).
+    let facts = store.prune_facts(
+        now.saturating_sub(evidence::facts::FACT_TTL_S)
+            .saturating_mul(1_000_000_000),
+    )?;
     println!(
-        "pruned: {} rows, {} presences, {} watched times deleted; {} period keys destroyed (retention {} days)",
-        p.rows, p.presence, p.coverage, destroyed, a.store.retention
+        "pruned: {} rows, {} presences, {} watched times, {} shared facts older than an hour deleted; {} period keys destroyed (retention {} days)",
+        p.rows, p.presence, p.coverage, facts, destroyed, a.store.retention
     );
     Ok(ExitCode::SUCCESS)
 }

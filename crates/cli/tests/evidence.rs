@@ -173,6 +173,29 @@ fn analyze_fills_the_store_and_query_finds_every_flow_of_each_host() {
     assert_eq!(st["sensors"][0], "test-sensor");
     assert!(st["keys_from"].as_str().unwrap() <= bt[0]["first_seen"].as_str().unwrap());
 
+    // Two shared facts (as sensors with --share-endpoints write them): one two hours old, one
+    // fresh. Pruning deletes the old one only.
+    let sql = |q: &str| {
+        let o = Command::new("python3")
+            .args([
+                "-c",
+                &format!(
+                    "import sqlite3,time; c=sqlite3.connect({:?}); r=c.execute({q:?}).fetchall(); c.commit(); print(r)",
+                    s(&store)
+                ),
+            ])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", text(&o.stderr));
+        text(&o.stdout)
+    };
+    sql(
+        "INSERT INTO facts (sensor, tag, infohash, source, at_ns) VALUES ('x', zeroblob(16), NULL, 'pex', (strftime('%s','now') - 7200) * 1000000000)",
+    );
+    sql(
+        "INSERT INTO facts (sensor, tag, infohash, source, at_ns) VALUES ('x', zeroblob(16), NULL, 'pex', strftime('%s','now') * 1000000000)",
+    );
+
     // Prune at a short retention: every period of the 2026 capture is older than a day ago…
     // unless the clock is wrong; the sample's date is known.
     let o = run(&[
@@ -186,6 +209,12 @@ fn analyze_fills_the_store_and_query_finds_every_flow_of_each_host() {
         "1",
     ]);
     assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stdout).contains(", 1 shared facts older than an hour deleted"),
+        "{}",
+        text(&o.stdout)
+    );
+    assert_eq!(sql("SELECT count(*) FROM facts").trim(), "[(1,)]");
     let sample_day = bt[0]["first_seen"].as_str().unwrap()[..10].to_string();
     let today = text(
         &Command::new("date")
