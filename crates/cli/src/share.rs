@@ -15,6 +15,10 @@ use swarmwall_io::metrics;
 /// How often facts are published and read.
 pub const ROUND: Duration = Duration::from_secs(1);
 
+/// Endpoint facts published per round at most (beyond, counted as lost: a flood of tracker
+/// replies or DHT values must not grow the sensor's memory while the store is slow).
+const MAX_BATCH: usize = 1 << 16;
+
 /// The sharing thread, running.
 #[derive(Debug)]
 pub struct Sharing {
@@ -32,8 +36,7 @@ fn now_ns() -> i64 {
 /// when every sender of the exchange's `learned` channel is gone (the workers stopped).
 pub fn start(spec: &str, writer: &evidence::Writer, now_s: i64) -> Result<(Sharing, Exchange)> {
     let rec = writer.recorder();
-    let sharer = Sharer::open(spec, &rec.keys, &rec.sensor, now_s)
-        .context("--share-endpoints: the evidence store must have the facts table (schema 3)")?;
+    let sharer = Sharer::open(spec, &rec.keys, &rec.sensor, now_s).context("--share-endpoints")?;
     let tagger = sharer.tagger();
     let (learned_tx, learned_rx) = mpsc::channel::<Arc<Vec<Fact>>>();
     let (remote_tx, remote_rx) = mpsc::channel::<Vec<Fact>>();
@@ -44,18 +47,25 @@ pub fn start(spec: &str, writer: &evidence::Writer, now_s: i64) -> Result<(Shari
         .spawn(move || {
             let mut sharer = sharer;
             let mut batch: Vec<Fact> = Vec::new();
+            // Facts beyond a round's batch (counted as lost).
+            let mut overflow = 0u64;
             let mut open = true;
             while open {
                 let until = Instant::now() + ROUND;
                 loop {
                     let left = until.saturating_duration_since(Instant::now());
                     match learned_rx.recv_timeout(left) {
-                        Ok(facts) => batch.extend(
-                            facts
-                                .iter()
-                                .filter(|f| matches!(f, Fact::Endpoint { .. }))
-                                .copied(),
-                        ),
+                        Ok(facts) => {
+                            let endpoints =
+                                facts.iter().filter(|f| matches!(f, Fact::Endpoint { .. }));
+                            for f in endpoints {
+                                if batch.len() < MAX_BATCH {
+                                    batch.push(*f);
+                                } else {
+                                    overflow += 1;
+                                }
+                            }
+                        }
                         Err(RecvTimeoutError::Timeout) => break,
                         Err(RecvTimeoutError::Disconnected) => {
                             open = false;
@@ -73,6 +83,7 @@ pub fn start(spec: &str, writer: &evidence::Writer, now_s: i64) -> Result<(Shari
                 }
                 if let Ok(mut c) = shared.lock() {
                     *c = sharer.counters;
+                    c.lost += overflow;
                 }
             }
         })

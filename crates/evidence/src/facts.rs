@@ -38,6 +38,16 @@ const GAP_WAIT: Duration = Duration::from_secs(10);
 /// Ids skipped over remembered at most.
 const MAX_GAPS: usize = 1 << 16;
 
+/// Ids skipped over asked for per read at most.
+const GAPS_PER_READ: usize = 1024;
+
+/// How long a statement on the store may take (PostgreSQL): a server that hangs pauses the
+/// sharing, as one that is gone does.
+const STATEMENT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Seconds between two attempts to reach the store again.
+const RETRY: Duration = Duration::from_secs(5);
+
 /// Published facts remembered (against publishing them again) at most.
 const MAX_RECENT: usize = 1 << 18;
 
@@ -132,7 +142,7 @@ impl Sharer {
     /// Opens `spec` (a store of schema 3 or later) as `sensor`, tagging with the keys of `keys`
     /// from the period of `now_s` on.
     pub fn open(spec: &str, keys: &KeyRing, sensor: &str, now_s: i64) -> Result<Sharer, Error> {
-        let store = crate::store::open(spec)?;
+        let store = crate::store::open_for_sharing(spec, STATEMENT_TIMEOUT)?;
         let mut s = Sharer::with_store(store, spec, crate::pseudonym::tagger(keys, now_s), sensor);
         s.started_ns = now_s.saturating_mul(1_000_000_000);
         Ok(s)
@@ -172,36 +182,55 @@ impl Sharer {
     pub fn exchange(&mut self, learned: &[Fact], now_ns: i64) -> Vec<Fact> {
         let out = self.outgoing(learned, now_ns);
         if self.store.is_none() {
-            if self.retry_at.is_some_and(|t| Instant::now() < t) {
-                self.counters.lost += out.len() as u64;
-                return Vec::new();
-            }
-            match crate::store::open(&self.spec) {
-                Ok(s) => {
+            let reopened = if self.retry_at.is_some_and(|t| Instant::now() < t) {
+                None
+            } else {
+                crate::store::open_for_sharing(&self.spec, STATEMENT_TIMEOUT).ok()
+            };
+            match reopened {
+                Some(s) => {
                     self.store = Some(s);
                     self.messages
                         .push(format!("{}: sharing facts again", self.name()));
                 }
-                Err(_) => {
-                    self.retry_at = Some(Instant::now() + Duration::from_secs(5));
-                    self.counters.lost += out.len() as u64;
+                None => {
+                    if self.retry_at.is_none_or(|t| Instant::now() >= t) {
+                        self.retry_at = Some(Instant::now() + RETRY);
+                    }
+                    self.unpublished(&out);
                     return Vec::new();
                 }
             }
         }
-        match self.round(&out, now_ns) {
+        if let Err(e) = self.publish(&out, now_ns) {
+            self.unpublished(&out);
+            self.failed(e);
+            return Vec::new();
+        }
+        match self.read(now_ns) {
             Ok(got) => got,
             Err(e) => {
-                self.counters.errors += 1;
-                self.counters.lost += out.len() as u64;
-                self.messages.push(format!(
-                    "{e} (sharing facts paused; the capture goes on, retrying every 5 s)"
-                ));
-                self.store = None;
-                self.retry_at = Some(Instant::now() + Duration::from_secs(5));
+                self.failed(e);
                 Vec::new()
             }
         }
+    }
+
+    /// Facts that could not be published: counted, and published when learned again.
+    fn unpublished(&mut self, out: &[SharedFact]) {
+        self.counters.lost += out.len() as u64;
+        for f in out {
+            self.recent.remove(&(f.tag, f.infohash, f.source as u16));
+        }
+    }
+
+    fn failed(&mut self, e: Error) {
+        self.counters.errors += 1;
+        self.messages.push(format!(
+            "{e} (sharing facts paused; the capture goes on, retrying every 5 s)"
+        ));
+        self.store = None;
+        self.retry_at = Some(Instant::now() + RETRY);
     }
 
     fn name(&self) -> String {
@@ -251,9 +280,9 @@ impl Sharer {
         out
     }
 
-    fn round(&mut self, out: &[SharedFact], now_ns: i64) -> Result<Vec<Fact>, Error> {
+    fn publish(&mut self, out: &[SharedFact], now_ns: i64) -> Result<(), Error> {
         let Some(store) = self.store.as_mut() else {
-            return Ok(Vec::new());
+            return Ok(());
         };
         if !out.is_empty() {
             store.put_facts(out)?;
@@ -266,32 +295,43 @@ impl Sharer {
             self.last_prune = Some(Instant::now());
             store.prune_facts(now_ns.saturating_sub(FACT_TTL_S * 1_000_000_000))?;
         }
+        Ok(())
+    }
+
+    /// The other sensors' facts since the last read: first the ids skipped over before (late
+    /// commits), then those after the highest id read.
+    fn read(&mut self, now_ns: i64) -> Result<Vec<Fact>, Error> {
+        let Some(store) = self.store.as_mut() else {
+            return Ok(Vec::new());
+        };
         let since = now_ns.saturating_sub(FACT_TTL_S * 1_000_000_000);
-        let from = self
-            .gaps
-            .keys()
-            .next()
-            .map_or(self.cursor, |g| g - 1)
-            .min(self.cursor);
-        let rows = store.facts_after(from, since, POLL_LIMIT)?;
         let now = Instant::now();
-        let mut got = Vec::new();
-        for (id, f) in rows {
-            if id <= self.cursor {
-                if self.gaps.remove(&id).is_none() {
-                    continue; // read already
-                }
-            } else {
-                // The ids skipped over may still come (uncommitted), or never (rolled back).
-                let skipped = (self.cursor + 1)..id;
-                if self.cursor > 0 && skipped.end - skipped.start <= MAX_GAPS as i64 {
-                    for g in skipped {
-                        self.gaps.insert(g, now);
-                    }
-                }
-                self.cursor = id;
+        let mut rows = Vec::new();
+        if !self.gaps.is_empty() {
+            let ids: Vec<i64> = self.gaps.keys().take(GAPS_PER_READ).copied().collect();
+            for row in store.facts_in(&ids)? {
+                self.gaps.remove(&row.0);
+                rows.push(row);
             }
-            if f.sensor == self.sensor {
+        }
+        for (id, f) in store.facts_after(self.cursor, since, POLL_LIMIT)? {
+            if id <= self.cursor {
+                continue;
+            }
+            // The ids skipped over may still come (uncommitted), or never (rolled back).
+            if self.cursor > 0 {
+                let room = MAX_GAPS.saturating_sub(self.gaps.len());
+                for g in ((self.cursor + 1)..id).take(room) {
+                    self.gaps.insert(g, now);
+                }
+            }
+            self.cursor = id;
+            rows.push((id, f));
+        }
+        self.gaps.retain(|_, t| t.elapsed() < GAP_WAIT);
+        let mut got = Vec::new();
+        for f in rows.into_iter().filter_map(|(_, f)| f) {
+            if f.sensor == self.sensor || f.at_ns < since {
                 continue;
             }
             got.push(Fact::Remote {
@@ -300,10 +340,6 @@ impl Sharer {
                 source: f.source,
                 at_ns: f.at_ns,
             });
-        }
-        self.gaps.retain(|_, t| t.elapsed() < GAP_WAIT);
-        while self.gaps.len() > MAX_GAPS {
-            self.gaps.pop_first();
         }
         self.counters.received += got.len() as u64;
         let newest = got.iter().filter_map(|f| match f {
@@ -398,12 +434,19 @@ mod tests {
         // A minute later a fact is published again.
         a.exchange(&[learned(6881, now + 61)], ns);
         assert_eq!(b.exchange(&[], ns + 1_500_000_000).len(), 1);
-        // Past their time, facts are neither read nor kept.
-        let mut c = sharer(&db, "c");
+        // Past their time, facts are not read…
+        let later = ns + (FACT_TTL_S + 120) * 1_000_000_000;
+        let mut raw = crate::store::open(db.to_str().unwrap()).unwrap();
+        assert!(!raw.facts_after(0, ns, 100).unwrap().is_empty());
         assert!(
-            c.exchange(&[], ns + (FACT_TTL_S + 120) * 1_000_000_000)
+            raw.facts_after(0, later - FACT_TTL_S * 1_000_000_000, 100)
+                .unwrap()
                 .is_empty()
         );
+        // …nor kept.
+        let mut c = sharer(&db, "c");
+        assert!(c.exchange(&[], later).is_empty());
+        assert!(raw.facts_after(0, i64::MIN, 100).unwrap().is_empty());
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
@@ -433,6 +476,28 @@ mod tests {
         assert!(matches!(got[0], Fact::Remote { tag, .. } if tag == [2; 16]));
         assert!(b.gaps.is_empty());
         assert!(b.exchange(&[], ns).is_empty());
+        // Rows that do not read as facts (a newer swarmwall's source, a value of another
+        // type) are passed over, not read again and again.
+        raw.execute(
+            "INSERT INTO facts (id, sensor, tag, infohash, source, at_ns)
+             VALUES (4, 'a', x'00', NULL, 'pex', ?1), (5, 'a', ?2, NULL, 'telepathy', ?1),
+                    (6, 'a', ?2, NULL, 'pex', 'soon')",
+            rusqlite::params![ns, vec![6u8; 16]],
+        )
+        .unwrap();
+        put(7);
+        let got = b.exchange(&[], ns);
+        assert!(
+            matches!(got[..], [Fact::Remote { tag, .. }] if tag == [7; 16]),
+            "{got:?}"
+        );
+        assert_eq!(b.cursor, 7);
+        // Ids far apart: the ids skipped over that are remembered stay bounded.
+        for id in [100_000i64, 200_000, 300_000] {
+            put(id);
+        }
+        assert_eq!(b.exchange(&[], ns).len(), 3);
+        assert!(b.gaps.len() <= MAX_GAPS, "{}", b.gaps.len());
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -242,18 +242,6 @@ impl KeyRing {
         Some(k)
     }
 
-    /// The ring of the periods from `period` on, in memory only (for a live sensor's endpoint
-    /// tags: it holds no key of an earlier period, whatever retention destroys later).
-    pub fn from_period(&self, period: i64) -> Option<KeyRing> {
-        Some(KeyRing {
-            path: self.path.clone(),
-            period: self.period,
-            first: period,
-            chain: vec![self.get(period)?],
-            ledger: None,
-        })
-    }
-
     /// The keys of the periods `first_period()..=last`, in order (each derived from the one
     /// before), at most [`MAX_AHEAD`] of them.
     pub fn keys_through(&self, last: i64) -> impl Iterator<Item = (i64, Key)> + '_ {

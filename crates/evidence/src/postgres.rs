@@ -114,7 +114,13 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 impl Postgres {
     /// Connects and checks the schema version (the store must have been migrated).
     pub fn connect(url: &str) -> Result<Postgres, Error> {
-        let mut p = Postgres::connect_only(url)?;
+        Postgres::connect_with(url, None)
+    }
+
+    /// As [`Postgres::connect`], with a limit on every statement's time (unless the URL sets
+    /// the server's `options`).
+    pub fn connect_with(url: &str, statement_timeout: Option<Duration>) -> Result<Postgres, Error> {
+        let mut p = Postgres::connect_only(url, statement_timeout)?;
         let v = p.version()?;
         if v > SCHEMA_VERSION {
             return Err(p.err(format!(
@@ -129,12 +135,22 @@ impl Postgres {
         Ok(p)
     }
 
-    fn connect_only(url: &str) -> Result<Postgres, Error> {
+    fn connect_only(url: &str, statement_timeout: Option<Duration>) -> Result<Postgres, Error> {
         let name = redact(url);
         let mut cfg = postgres::Config::from_str(url)
             .map_err(|e| Error::Store(name.clone(), format!("not a PostgreSQL URL: {e}")))?;
         if cfg.get_connect_timeout().is_none() {
             cfg.connect_timeout(CONNECT_TIMEOUT);
+        }
+        // A server gone without a word (a cut link) is noticed within about a minute.
+        cfg.keepalives(true)
+            .keepalives_idle(Duration::from_secs(30))
+            .keepalives_interval(Duration::from_secs(10))
+            .keepalives_retries(3);
+        if let Some(t) = statement_timeout
+            && cfg.get_options().is_none()
+        {
+            cfg.options(&format!("-c statement_timeout={}", t.as_millis()));
         }
         if cfg.get_application_name().is_none() {
             cfg.application_name("swarmwall");
@@ -183,7 +199,7 @@ impl Postgres {
         sensor_role: Option<&str>,
         reader_role: Option<&str>,
     ) -> Result<Vec<i64>, Error> {
-        let mut p = Postgres::connect_only(url)?;
+        let mut p = Postgres::connect_only(url, None)?;
         let mut tx = p
             .client
             .transaction()
@@ -228,7 +244,7 @@ impl Postgres {
                  GRANT SELECT ON swarmwall_schema TO {r};
                  GRANT INSERT ON flows, presence, coverage TO {r};
                  GRANT USAGE ON SEQUENCE flows_id_seq TO {r};
-                 GRANT INSERT, SELECT, DELETE ON facts TO {r};
+                 GRANT INSERT (sensor, tag, infohash, source, at_ns), SELECT, DELETE ON facts TO {r};
                  GRANT USAGE ON SEQUENCE facts_id_seq TO {r};",
                 r = ident(r)
             ))
@@ -265,6 +281,22 @@ fn one_line(e: &postgres::Error) -> String {
         }
     };
     s.replace('\n', " ")
+}
+
+/// A facts row: its id and the fact, `None` when a column does not read as one (never a
+/// panic, whatever the table holds); no row at all without an id.
+fn read_fact(r: &postgres::Row) -> Option<(i64, Option<crate::facts::SharedFact>)> {
+    let id = r.try_get::<_, i64>(0).ok()?;
+    let fact = (|| {
+        crate::facts::fact_of(
+            r.try_get(1).ok()?,
+            r.try_get::<_, &[u8]>(2).ok()?,
+            r.try_get::<_, Option<&[u8]>>(3).ok()?,
+            r.try_get::<_, &str>(4).ok()?,
+            r.try_get(5).ok()?,
+        )
+    })();
+    Some((id, fact))
 }
 
 fn read_row(r: &postgres::Row) -> Row {
@@ -564,7 +596,7 @@ impl Backend for Postgres {
         after: i64,
         since_ns: i64,
         limit: usize,
-    ) -> Result<Vec<(i64, crate::facts::SharedFact)>, Error> {
+    ) -> Result<Vec<(i64, Option<crate::facts::SharedFact>)>, Error> {
         let rows = self
             .client
             .query(
@@ -573,19 +605,22 @@ impl Backend for Postgres {
                 &[&after, &since_ns, &i64::try_from(limit).unwrap_or(i64::MAX)],
             )
             .map_err(|e| self.sql(e))?;
-        Ok(rows
-            .iter()
-            .filter_map(|r| {
-                let f = crate::facts::fact_of(
-                    r.get(1),
-                    r.get::<_, &[u8]>(2),
-                    r.get::<_, Option<&[u8]>>(3),
-                    r.get::<_, &str>(4),
-                    r.get(5),
-                )?;
-                Some((r.get::<_, i64>(0), f))
-            })
-            .collect())
+        Ok(rows.iter().filter_map(read_fact).collect())
+    }
+
+    fn facts_in(
+        &mut self,
+        ids: &[i64],
+    ) -> Result<Vec<(i64, Option<crate::facts::SharedFact>)>, Error> {
+        let rows = self
+            .client
+            .query(
+                "SELECT id, sensor, tag, infohash, source, at_ns FROM facts
+                 WHERE id = ANY($1) ORDER BY id",
+                &[&ids],
+            )
+            .map_err(|e| self.sql(e))?;
+        Ok(rows.iter().filter_map(read_fact).collect())
     }
 
     fn prune_facts(&mut self, before_ns: i64) -> Result<u64, Error> {

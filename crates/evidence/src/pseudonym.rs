@@ -126,21 +126,53 @@ mod tests {
     const KNOWN: &str = "5d991d21e3221864e53dac3fe3f9309e";
 }
 
-/// How a sensor tags endpoints for the sensors that share its key file: each capture time's
-/// period key, from the period of `now_s` on (a copy of the key file: every copy derives the
-/// same keys). Holds no key of an earlier period; before it, or without a key, no tag.
+/// How a sensor tags endpoints for the sensors that share its key file: under the key of the
+/// period of the capture time (every copy of the key file derives the same keys). Holds one
+/// period's key at a time, from the period of `now_s` on, moving forward as time does (one
+/// step of the key file's ratchet per period); an earlier period, or one without a key, gets
+/// no tag.
 pub fn tagger(ring: &crate::KeyRing, now_s: i64) -> engine::Tagger {
-    let ring = ring.from_period(ring.period_of(now_s));
+    let period_s = ring.period_seconds();
+    let first = ring.period_of(now_s);
+    let state = std::sync::Mutex::new(ring.get(first).map(|k| (first, k, Keyed::new(&k))));
     engine::Tagger::new(move |addr, at_ns| {
-        let ring = ring.as_ref()?;
-        let key = ring.get(ring.period_of(at_ns.div_euclid(1_000_000_000)))?;
-        Some(Keyed::new(&key).endpoint_tag(*addr))
+        let want = at_ns.div_euclid(1_000_000_000).div_euclid(period_s);
+        let mut guard = state.lock().ok()?;
+        let (period, key, keyed) = guard.as_mut()?;
+        if want < *period || want - *period > crate::key::MAX_AHEAD {
+            return None;
+        }
+        if want > *period {
+            for _ in *period..want {
+                *key = crate::key::next_key(key);
+            }
+            *keyed = Keyed::new(key);
+            *period = want;
+        }
+        Some(keyed.endpoint_tag(*addr))
     })
 }
 
 #[cfg(test)]
 mod tag_tests {
     use super::*;
+
+    #[test]
+    fn the_tagger_moves_forward_with_the_ring_and_never_back() {
+        let d = std::env::temp_dir().join(format!("swarmwall-tagger-{}", std::process::id()));
+        std::fs::create_dir_all(&d).unwrap();
+        let ring = crate::KeyRing::open_or_create(&d.join("keys"), crate::DAY, 100).unwrap();
+        let a: std::net::SocketAddr = "10.77.0.9:51413".parse().unwrap();
+        let day = |p: i64| p * crate::DAY * 1_000_000_000 + 5;
+        let t = tagger(&ring, 102 * crate::DAY);
+        let under = |p: i64| Keyed::new(&ring.get(p).unwrap()).endpoint_tag(a);
+        assert_eq!(t.tag(&a, day(102)), Some(under(102)));
+        assert_eq!(t.tag(&a, day(101)), None, "before the period it started in");
+        assert_eq!(t.tag(&a, day(105)), Some(under(105)), "three periods on");
+        assert_eq!(t.tag(&a, day(104)), None, "and not back");
+        assert_eq!(t.tag(&a, day(106)), Some(under(106)));
+        std::fs::remove_dir_all(&d).unwrap();
+    }
 
     #[test]
     fn endpoint_tags_are_keyed_and_apart_from_pseudonyms() {

@@ -225,8 +225,15 @@ impl Backend for Spooled {
         after: i64,
         since_ns: i64,
         limit: usize,
-    ) -> Result<Vec<(i64, crate::facts::SharedFact)>, Error> {
+    ) -> Result<Vec<(i64, Option<crate::facts::SharedFact>)>, Error> {
         self.server()?.facts_after(after, since_ns, limit)
+    }
+
+    fn facts_in(
+        &mut self,
+        ids: &[i64],
+    ) -> Result<Vec<(i64, Option<crate::facts::SharedFact>)>, Error> {
+        self.server()?.facts_in(ids)
     }
 
     fn prune_facts(&mut self, before_ns: i64) -> Result<u64, Error> {

@@ -310,6 +310,28 @@ fn join(v: &[String]) -> String {
     v.join(",")
 }
 
+/// A facts row: its id and the fact, `None` when a column does not read as one (a value of
+/// another type, a newer swarmwall's source): readers move past it.
+fn read_fact(r: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, Option<crate::facts::SharedFact>)> {
+    let id = r.get::<_, i64>(0)?;
+    let text = |i: usize| r.get_ref(i).ok().and_then(|v| v.as_str().ok());
+    let blob = |i: usize| r.get_ref(i).ok().and_then(|v| v.as_blob().ok());
+    let fact = (|| {
+        let infohash = match r.get_ref(3).ok()? {
+            rusqlite::types::ValueRef::Null => None,
+            v => Some(v.as_blob().ok()?),
+        };
+        crate::facts::fact_of(
+            text(1)?.to_string(),
+            blob(2)?,
+            infohash,
+            text(4)?,
+            r.get_ref(5).ok()?.as_i64().ok()?,
+        )
+    })();
+    Ok((id, fact))
+}
+
 fn read_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
     let tunnel = match r.get::<_, Option<String>>(11)? {
         Some(kind) => Some(StoredTunnel {
@@ -597,34 +619,34 @@ impl Backend for Sqlite {
         after: i64,
         since_ns: i64,
         limit: usize,
-    ) -> Result<Vec<(i64, crate::facts::SharedFact)>, Error> {
-        let result = (|| -> rusqlite::Result<Vec<(i64, crate::facts::SharedFact)>> {
+    ) -> Result<Vec<(i64, Option<crate::facts::SharedFact>)>, Error> {
+        let result = (|| -> rusqlite::Result<Vec<_>> {
             let mut st = self.conn.prepare_cached(
                 "SELECT id, sensor, tag, infohash, source, at_ns FROM facts
                  WHERE id > ?1 AND at_ns >= ?2 ORDER BY id LIMIT ?3",
             )?;
             let rows = st.query_map(
                 params![after, since_ns, i64::try_from(limit).unwrap_or(i64::MAX)],
-                |r| {
-                    Ok((
-                        r.get::<_, i64>(0)?,
-                        crate::facts::fact_of(
-                            r.get(1)?,
-                            &r.get::<_, Vec<u8>>(2)?,
-                            r.get::<_, Option<Vec<u8>>>(3)?.as_deref(),
-                            &r.get::<_, String>(4)?,
-                            r.get(5)?,
-                        ),
-                    ))
-                },
+                read_fact,
             )?;
-            let mut out = Vec::new();
-            for row in rows {
-                if let (id, Some(f)) = row? {
-                    out.push((id, f));
-                }
-            }
-            Ok(out)
+            rows.collect()
+        })();
+        result.map_err(|e| self.error(e))
+    }
+
+    fn facts_in(
+        &mut self,
+        ids: &[i64],
+    ) -> Result<Vec<(i64, Option<crate::facts::SharedFact>)>, Error> {
+        // The ids as one JSON array (SQLite's json_each), not one statement per id.
+        let list = serde_json::to_string(ids).unwrap_or_else(|_| "[]".into());
+        let result = (|| -> rusqlite::Result<Vec<_>> {
+            let mut st = self.conn.prepare_cached(
+                "SELECT id, sensor, tag, infohash, source, at_ns FROM facts
+                 WHERE id IN (SELECT value FROM json_each(?1)) ORDER BY id",
+            )?;
+            let rows = st.query_map([list], read_fact)?;
+            rows.collect()
         })();
         result.map_err(|e| self.error(e))
     }

@@ -89,13 +89,19 @@ pub trait Backend: Send + std::fmt::Debug {
     /// Adds facts learned by a sensor, for the others (schema 3, [`crate::facts`]).
     fn put_facts(&mut self, facts: &[crate::facts::SharedFact]) -> Result<(), Error>;
     /// The facts with an id above `after` learned at or after `since_ns`, by id, at most
-    /// `limit` (facts of an unknown source are skipped).
+    /// `limit`; `None` for a row that does not read as a fact (a newer swarmwall's source,
+    /// damage), so that readers move past it.
     fn facts_after(
         &mut self,
         after: i64,
         since_ns: i64,
         limit: usize,
-    ) -> Result<Vec<(i64, crate::facts::SharedFact)>, Error>;
+    ) -> Result<Vec<(i64, Option<crate::facts::SharedFact>)>, Error>;
+    /// The facts with these ids (those that exist), as [`Backend::facts_after`] gives them.
+    fn facts_in(
+        &mut self,
+        ids: &[i64],
+    ) -> Result<Vec<(i64, Option<crate::facts::SharedFact>)>, Error>;
     /// Deletes the facts learned before `before_ns`.
     fn prune_facts(&mut self, before_ns: i64) -> Result<u64, Error>;
     /// A spooling store's counters, and its messages since the last call.
@@ -116,6 +122,21 @@ pub fn open(spec: &str) -> Result<Box<dyn Backend>, Error> {
         return Ok(Box::new(crate::postgres::Postgres::connect(spec)?));
     }
     Ok(Box::new(sqlite::Sqlite::open(std::path::Path::new(spec))?))
+}
+
+/// Opens a store for sharing facts: as [`open`], but a PostgreSQL statement may take at
+/// most `statement_timeout` (a server that hangs stops the sharing, not the sensor).
+pub fn open_for_sharing(
+    spec: &str,
+    statement_timeout: std::time::Duration,
+) -> Result<Box<dyn Backend>, Error> {
+    if is_postgres(spec) {
+        return Ok(Box::new(crate::postgres::Postgres::connect_with(
+            spec,
+            Some(statement_timeout),
+        )?));
+    }
+    open(spec)
 }
 
 /// Opens a sensor's store: as [`open`], but a PostgreSQL store spools to `spool` (at most

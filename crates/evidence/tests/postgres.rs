@@ -194,6 +194,27 @@ fn roles_two_writers_outage_and_no_address_in_a_dump() {
     }
     assert_eq!(fa.exchange(&[], t0).len(), 1, "a reads b's one");
     assert!(fb.take_messages().is_empty());
+    // A sensor may not choose a fact's id (one far ahead would move every reader's cursor
+    // past all the facts to come).
+    let mut client = postgres::Client::connect(
+        &format!(
+            "host={} user=sensor password={SENSOR_PW} dbname=evidence",
+            pg.dir().display()
+        ),
+        postgres::NoTls,
+    )
+    .unwrap();
+    let e = client
+        .execute(
+            "INSERT INTO facts (id, sensor, tag, source, at_ns) VALUES ($1, 'x', '\\x00', 'pex', 0)",
+            &[&(i64::MAX - 1)],
+        )
+        .unwrap_err();
+    assert_eq!(
+        e.code(),
+        Some(&postgres::error::SqlState::INSUFFICIENT_PRIVILEGE),
+        "{e}"
+    );
     // A reader may not.
     let mut r = open(&reader).unwrap();
     let e = r.prune_facts(i64::MAX).unwrap_err();

@@ -213,13 +213,19 @@ fn serve(listener: &TcpListener, page: &Mutex<Arc<String>>, stop: &AtomicBool) {
     }
 }
 
-/// Reads one request (its head, at most 8 KiB, within 2 s) and answers it.
+/// Reads one request (its head, at most 8 KiB, within 2 s in all: a client that trickles
+/// bytes holds its thread no longer) and answers it.
 fn answer(conn: &mut TcpStream, page: &str) -> io::Result<()> {
-    conn.set_read_timeout(Some(Duration::from_secs(2)))?;
+    let deadline = std::time::Instant::now() + Duration::from_secs(2);
     conn.set_write_timeout(Some(Duration::from_secs(2)))?;
     let mut head = Vec::with_capacity(512);
     let mut buf = [0u8; 1024];
     while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 8192 {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            return Err(io::ErrorKind::TimedOut.into());
+        }
+        conn.set_read_timeout(Some(left))?;
         match conn.read(&mut buf)? {
             0 => break,
             n => head.extend_from_slice(&buf[..n]),
@@ -335,6 +341,25 @@ mod tests {
             TcpStream::connect_timeout(&addr, Duration::from_millis(300)).is_err(),
             "closed when dropped"
         );
+    }
+
+    #[test]
+    fn a_client_that_trickles_its_request_is_cut_off() {
+        let e = Exporter::start("127.0.0.1:0").unwrap();
+        let mut c = TcpStream::connect(e.local_addr()).unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+        // One piece every half second, for three seconds: past the two the server gives a
+        // request in all (each piece is well within a per-read timeout).
+        for piece in ["GET ", "/met", "rics", " HTTP", "/1.1", "\r\n"] {
+            if c.write_all(piece.as_bytes()).is_err() {
+                break; // already closed
+            }
+            std::thread::sleep(Duration::from_millis(500));
+        }
+        let _ = c.write_all(b"\r\n");
+        let mut r = Vec::new();
+        let _ = c.read_to_end(&mut r);
+        assert!(r.is_empty(), "answered: {}", String::from_utf8_lossy(&r));
     }
 
     #[test]

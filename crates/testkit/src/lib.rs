@@ -126,6 +126,11 @@ impl Cluster {
         );
     }
 
+    /// The folder of the server's Unix socket.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
     pub fn host(&self) -> String {
         self.dir.to_str().unwrap().replace('/', "%2F")
     }
