@@ -143,14 +143,11 @@ impl Args {
                 bail!("{flag} {out} would overwrite the input {input}");
             }
         }
-        let to_stdout = crate::stdout_users(&[
+        crate::stdout_used(
             self.flows.as_deref(),
             self.attacks.alerts.as_deref(),
             self.eve.as_deref(),
-        ]);
-        if to_stdout > 1 {
-            bail!("only one of --flows, --alerts and --eve can be standard output");
-        }
+        )?;
         let threads = match self.threads {
             Some(0) => bail!("--threads must be at least 1"),
             Some(n) => n,

@@ -83,9 +83,22 @@ fn main() -> ExitCode {
     }
 }
 
-/// How many of a command's outputs are standard output (`-`): at most one may be.
-fn stdout_users(outputs: &[Option<&str>]) -> usize {
-    outputs.iter().filter(|o| **o == Some("-")).count()
+/// Whether one of a command's `--flows`, `--alerts` and `--eve` is standard output (`-`); an
+/// error when more than one is.
+fn stdout_used(
+    flows: Option<&str>,
+    alerts: Option<&str>,
+    eve: Option<&str>,
+) -> anyhow::Result<bool> {
+    match [flows, alerts, eve]
+        .iter()
+        .filter(|o| **o == Some("-"))
+        .count()
+    {
+        0 => Ok(false),
+        1 => Ok(true),
+        _ => anyhow::bail!("only one of --flows, --alerts and --eve can be standard output"),
+    }
 }
 
 /// A closed pipe on stdout (`swarmwall analyze … | head`) is not an error.

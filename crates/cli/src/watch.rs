@@ -114,14 +114,11 @@ pub fn run(args: Args) -> Result<ExitCode> {
             File::create(p).with_context(|| format!("{p}: cannot create"))?,
         ))),
     };
-    let to_stdout = crate::stdout_users(&[
+    let to_stdout = crate::stdout_used(
         args.flows.as_deref(),
         args.attacks.alerts.as_deref(),
         args.eve.as_deref(),
-    ]);
-    if to_stdout > 1 {
-        bail!("only one of --flows, --alerts and --eve can be standard output");
-    }
+    )?;
     let eve = args.eve.as_deref().map(Eve::create).transpose()?;
     let monitor = args.attacks.load()?.map(attacks::Shared::new);
     let mut alert_out = args.attacks.writer()?;
@@ -365,7 +362,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     if let Some(c) = &shared {
         text.push_str(&format!("{}\n", crate::share::summary_line(c)));
     }
-    if to_stdout > 0 {
+    if to_stdout {
         io::stderr().write_all(text.as_bytes())?;
     } else {
         io::stdout().write_all(text.as_bytes())?;

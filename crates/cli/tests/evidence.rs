@@ -437,6 +437,34 @@ fn watch_bad_interfaces_and_filters_are_one_line_errors() {
     let o = run(&["watch", "-i", "lo", "--share-endpoints", "--duration", "1"]);
     let e = one_line_error(&o);
     assert!(e.contains("add --evidence and --key"), "{e}");
+    // One standard output at most, for either command (analyze: a usage error, exit 2).
+    let sample = sample();
+    for (cmd, code) in [
+        (
+            vec![
+                "watch",
+                "-i",
+                "lo",
+                "--flows",
+                "-",
+                "--eve",
+                "-",
+                "--duration",
+                "1",
+            ],
+            1,
+        ),
+        (
+            vec!["analyze", "--flows", "-", "--alerts", "-", s(&sample)],
+            2,
+        ),
+    ] {
+        let o = run(&cmd);
+        let e = text(&o.stderr);
+        assert_eq!(o.status.code(), Some(code), "{e}");
+        assert_eq!(e.trim_end().lines().count(), 1, "{e}");
+        assert!(e.contains("only one of --flows, --alerts and --eve"), "{e}");
+    }
 }
 
 #[test]
